@@ -1,0 +1,352 @@
+//! The agent's TOML config (`--config FILE`), checked once at load into an
+//! [`AgentConfig`] whose fields cannot be invalid. Unknown keys and bad
+//! values are errors naming the file, line, column and key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use watchpost_model::HumanDuration;
+use watchpost_model::names::{self, HOST_LABEL, MAX_LABELS};
+
+/// Why a config could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read agent config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown key, or a bad value (the message has line and column).
+    #[error("invalid agent config {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What and where.
+        message: String,
+    },
+}
+
+/// Pseudo and virtual filesystems skipped by default: they hold no data an
+/// operator sizes disks for.
+pub const DEFAULT_EXCLUDED_FSTYPES: &[&str] = &[
+    "autofs",
+    "binfmt_misc",
+    "bpf",
+    "cgroup",
+    "cgroup2",
+    "configfs",
+    "debugfs",
+    "devpts",
+    "devtmpfs",
+    "efivarfs",
+    "fusectl",
+    "fuse.lxcfs",
+    "hugetlbfs",
+    "iso9660",
+    "mqueue",
+    "nsfs",
+    "overlay",
+    "proc",
+    "pstore",
+    "ramfs",
+    "rpc_pipefs",
+    "securityfs",
+    "selinuxfs",
+    "squashfs",
+    "sysfs",
+    "tracefs",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    agent: RawAgent,
+    #[serde(default)]
+    host: RawHost,
+    textfile: Option<RawTextfile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTextfile {
+    directory: PathBuf,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgent {
+    id: Option<String>,
+    hostname: Option<String>,
+    collector: String,
+    #[serde(default = "default_interval")]
+    interval: HumanDuration,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    auth_token: String,
+    #[serde(default = "default_heartbeat")]
+    heartbeat: HumanDuration,
+    #[serde(default = "default_buffer_batches")]
+    buffer_batches: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    #[serde(default = "yes")]
+    enabled: bool,
+    exclude_fstypes: Option<Vec<String>>,
+    #[serde(default = "default_excluded_interfaces")]
+    exclude_interfaces: Vec<String>,
+}
+
+impl Default for RawHost {
+    fn default() -> Self {
+        RawHost {
+            enabled: true,
+            exclude_fstypes: None,
+            exclude_interfaces: default_excluded_interfaces(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_interval() -> HumanDuration {
+    HumanDuration(Duration::from_secs(10))
+}
+fn default_heartbeat() -> HumanDuration {
+    HumanDuration(Duration::from_secs(3))
+}
+fn default_buffer_batches() -> usize {
+    1024
+}
+fn default_excluded_interfaces() -> Vec<String> {
+    vec!["lo".to_string()]
+}
+
+/// A checked agent config.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// Stable identity sent in the hello; defaults to the hostname.
+    pub id: Option<String>,
+    /// Overrides the hostname the OS reports.
+    pub hostname: Option<String>,
+    /// The collector's gRPC endpoint, `http://host:port`.
+    pub collector: String,
+    /// Time between collection rounds.
+    pub interval: Duration,
+    /// Labels added to every series.
+    pub labels: BTreeMap<String, String>,
+    /// Sent in the hello for collectors that require it.
+    pub auth_token: String,
+    /// Heartbeat period; a collector silent for three of them is dead.
+    pub heartbeat: Duration,
+    /// Unacknowledged batches kept in memory while the collector is away.
+    pub buffer_batches: usize,
+    /// Host metrics.
+    pub host: HostConfig,
+    /// Directory of `*.prom` files read each round (relative paths are
+    /// relative to the config file).
+    pub textfile_dir: Option<PathBuf>,
+}
+
+/// What the host collector reads.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Collect host metrics at all.
+    pub enabled: bool,
+    /// Filesystem types not reported.
+    pub exclude_fstypes: Vec<String>,
+    /// Network interfaces not reported.
+    pub exclude_interfaces: Vec<String>,
+}
+
+impl AgentConfig {
+    /// A config for an agent that streams to `collector` with defaults
+    /// everywhere else (used by `watchpost-collector --dev`).
+    pub fn local(collector: &str) -> AgentConfig {
+        let raw = RawAgent {
+            id: None,
+            hostname: None,
+            collector: collector.to_string(),
+            interval: default_interval(),
+            labels: BTreeMap::new(),
+            auth_token: String::new(),
+            heartbeat: default_heartbeat(),
+            buffer_batches: default_buffer_batches(),
+        };
+        Self::check(RawFile {
+            agent: raw,
+            host: RawHost::default(),
+            textfile: None,
+        })
+        .expect("defaults are valid")
+    }
+
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<AgentConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config = Self::parse(&text).map_err(|message| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        if let (Some(dir), Some(base)) = (config.textfile_dir.as_mut(), path.parent())
+            && dir.is_relative()
+        {
+            *dir = base.join(&*dir);
+        }
+        Ok(config)
+    }
+
+    /// Checks config text; the error says what is wrong and where.
+    pub fn parse(text: &str) -> Result<AgentConfig, String> {
+        let raw: RawFile = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+        Self::check(raw)
+    }
+
+    fn check(raw: RawFile) -> Result<AgentConfig, String> {
+        let a = raw.agent;
+        if !(a.collector.starts_with("http://") || a.collector.starts_with("https://")) {
+            return Err(format!(
+                "key agent.collector: {:?} is not a URL; expected e.g. \"http://127.0.0.1:9810\"",
+                a.collector
+            ));
+        }
+        if a.interval.0 < Duration::from_millis(100) {
+            return Err(format!(
+                "key agent.interval: {:?} is below the minimum of 100ms",
+                a.interval.0
+            ));
+        }
+        if a.heartbeat.0 < Duration::from_millis(100) {
+            return Err(format!(
+                "key agent.heartbeat: {:?} is below the minimum of 100ms",
+                a.heartbeat.0
+            ));
+        }
+        if a.buffer_batches == 0 {
+            return Err("key agent.buffer_batches: must be at least 1".to_string());
+        }
+        if a.labels.len() > MAX_LABELS - 8 {
+            return Err(format!(
+                "key agent.labels: {} labels, more than {}",
+                a.labels.len(),
+                MAX_LABELS - 8
+            ));
+        }
+        for (name, value) in &a.labels {
+            if name == HOST_LABEL {
+                return Err(
+                    "key agent.labels.host: \"host\" is set by the collector from the agent's identity"
+                        .to_string(),
+                );
+            }
+            names::check_label_name(name).map_err(|e| format!("key agent.labels.{name}: {e}"))?;
+            names::check_label_value(value).map_err(|e| format!("key agent.labels.{name}: {e}"))?;
+        }
+        for (key, v) in [("agent.id", &a.id), ("agent.hostname", &a.hostname)] {
+            if let Some(v) = v
+                && v.trim().is_empty()
+            {
+                return Err(format!("key {key}: must not be empty"));
+            }
+        }
+        let host = raw.host;
+        Ok(AgentConfig {
+            id: a.id,
+            hostname: a.hostname,
+            collector: a.collector,
+            interval: a.interval.0,
+            labels: a.labels,
+            auth_token: a.auth_token,
+            heartbeat: a.heartbeat.0,
+            buffer_batches: a.buffer_batches,
+            host: HostConfig {
+                enabled: host.enabled,
+                exclude_fstypes: host
+                    .exclude_fstypes
+                    .unwrap_or_else(|| DEFAULT_EXCLUDED_FSTYPES.iter().map(|s| s.to_string()).collect()),
+                exclude_interfaces: host.exclude_interfaces,
+            },
+            textfile_dir: raw.textfile.map(|t| t.directory),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = AgentConfig::parse("[agent]\ncollector = \"http://127.0.0.1:9810\"\n").expect("valid");
+        assert_eq!(c.interval, Duration::from_secs(10));
+        assert!(c.host.enabled);
+        assert!(c.host.exclude_fstypes.iter().any(|t| t == "proc"));
+        assert_eq!(c.host.exclude_interfaces, vec!["lo"]);
+    }
+
+    #[test]
+    fn issue_example_parses() {
+        let c = AgentConfig::parse(
+            r#"
+[agent]
+collector = "http://127.0.0.1:9810"
+interval = "10s"
+labels = { role = "db", room = "A" }
+[host]
+enabled = true
+"#,
+        )
+        .expect("valid");
+        assert_eq!(c.labels.get("role").map(String::as_str), Some("db"));
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let err = AgentConfig::parse("[agent]\ncollector = \"http://x:1\"\nintervall = \"10s\"\n")
+            .expect_err("unknown key");
+        assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("intervall"), "{err}");
+    }
+
+    #[test]
+    fn bad_duration_names_line() {
+        let err =
+            AgentConfig::parse("[agent]\ncollector = \"http://x:1\"\ninterval = \"ten\"\n").expect_err("bad");
+        assert!(
+            err.contains("line 3") && err.contains("invalid duration"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn refuses_host_label_and_bad_url() {
+        let err = AgentConfig::parse("[agent]\ncollector = \"http://x:1\"\nlabels = { host = \"a\" }\n")
+            .expect_err("host label");
+        assert!(err.contains("agent.labels.host"), "{err}");
+        let err = AgentConfig::parse("[agent]\ncollector = \"x:1\"\n").expect_err("url");
+        assert!(err.contains("agent.collector"), "{err}");
+    }
+
+    #[test]
+    fn load_names_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("agent.toml");
+        std::fs::write(&path, "[agent]\n").expect("write");
+        let err = AgentConfig::load(&path)
+            .expect_err("missing collector")
+            .to_string();
+        assert!(err.contains("agent.toml") && err.contains("collector"), "{err}");
+    }
+}

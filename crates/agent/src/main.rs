@@ -1,0 +1,47 @@
+//! `watchpost-agent --config agent.toml`: collects this host's metrics and
+//! streams them to a collector.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+
+/// Watchpost agent: streams this host's metrics to a collector.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// Agent config (TOML).
+    #[arg(long, short, env = "WATCHPOST_AGENT_CONFIG")]
+    config: PathBuf,
+    /// Check the config and exit.
+    #[arg(long)]
+    check: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let config = watchpost_agent::AgentConfig::load(&args.config)?;
+    if args.check {
+        tracing::info!(config = %args.config.display(), "config is valid");
+        return Ok(());
+    }
+    // One thread: the agent's work is small and its footprint matters.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let agent = watchpost_agent::start(config);
+        tracing::info!(id = %agent.id, hostname = %agent.hostname, "agent started");
+        watchpost_agent::shutdown_signal().await;
+        tracing::info!("stopping");
+        agent.stop().await;
+    });
+    Ok(())
+}

@@ -1,0 +1,165 @@
+//! `watchpost-collector`: parses flags and config, loads rules, starts the
+//! collector (and with `--dev` an in-process agent for this host), reloads
+//! rules on SIGHUP and stops on SIGINT/SIGTERM. Logic lives in the
+//! `watchpost-collector` library.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use watchpost_collector::rules::RuleSet;
+use watchpost_collector::{Collector, CollectorConfig};
+
+/// The default host rules, built in so `--dev` works from any directory.
+const DEFAULT_RULES: &str = include_str!("../../../examples/rules/host.toml");
+const DEV_RULES: &str = include_str!("../../../examples/dev-rules/dev.toml");
+
+/// Watchpost collector: ingests agent streams, evaluates rules, keeps fault records.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// Collector config (TOML).
+    #[arg(long, short, global = true, env = "WATCHPOST_COLLECTOR_CONFIG")]
+    config: Option<PathBuf>,
+    /// gRPC ingest address (overrides the config).
+    #[arg(long, global = true)]
+    grpc_listen: Option<SocketAddr>,
+    /// HTTP API address (overrides the config).
+    #[arg(long, global = true)]
+    http_listen: Option<SocketAddr>,
+    /// Data directory (overrides the config).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Development mode: the built-in host rules plus a demo rule, and an
+    /// agent for this host in the same process.
+    #[arg(long)]
+    dev: bool,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Check the config and every rule file, then exit.
+    Check,
+}
+
+fn load_config(args: &Args) -> anyhow::Result<CollectorConfig> {
+    let mut config = match &args.config {
+        Some(path) => CollectorConfig::load(path)?,
+        None => CollectorConfig::default(),
+    };
+    if let Some(a) = args.grpc_listen {
+        config.grpc_listen = a;
+    }
+    if let Some(a) = args.http_listen {
+        config.http_listen = a;
+    }
+    if let Some(d) = &args.data_dir {
+        config.data_dir = d.clone();
+    }
+    Ok(config)
+}
+
+fn load_rules(config: &CollectorConfig, dev: bool) -> anyhow::Result<RuleSet> {
+    let result = if config.rules.is_empty() {
+        let mut text = DEFAULT_RULES.to_string();
+        if dev {
+            text.push('\n');
+            text.push_str(DEV_RULES);
+        }
+        RuleSet::parse(&text, "built-in rules")
+    } else {
+        RuleSet::load(&config.rules, &config.rules_base)
+    };
+    result.map_err(|errors| {
+        let list: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+        anyhow::anyhow!("{} problem(s) in the rules:\n{}", errors.len(), list.join("\n"))
+    })
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let config = load_config(&args)?;
+    let rules = load_rules(&config, args.dev)?;
+    if let Some(Cmd::Check) = args.command {
+        let files = if rules.files.is_empty() {
+            "built-in".to_string()
+        } else {
+            format!("{} file(s)", rules.files.len())
+        };
+        #[allow(clippy::print_stdout)]
+        {
+            println!("config OK; {} rules from {files}", rules.rules.len());
+        }
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run(args, config, rules))
+}
+
+async fn run(args: Args, config: CollectorConfig, rules: RuleSet) -> anyhow::Result<()> {
+    if args.dev && args.config.is_none() && !config.data_dir.exists() {
+        tracing::info!(data_dir = %config.data_dir.display(), "creating data directory");
+    }
+    let collector = Collector::start(config.clone(), rules).await?;
+    let agent = if args.dev {
+        let mut agent_config =
+            watchpost_agent::AgentConfig::local(&format!("http://{}", collector.grpc_addr()));
+        agent_config.interval = std::time::Duration::from_secs(5);
+        let agent = watchpost_agent::start(agent_config);
+        tracing::info!(
+            agent = %agent.id,
+            "dev mode: local agent streaming every 5s; try `watchpostctl --server http://{}` agents | series | faults",
+            collector.http_addr()
+        );
+        Some(agent)
+    } else {
+        None
+    };
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot watch SIGHUP")?;
+    let stop = watchpost_agent::shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = hup.recv() => {
+                match reload(&args, &config) {
+                    Ok(rules) => {
+                        if let Err(e) = collector.reload_rules(rules).await {
+                            tracing::error!(error = %e, "rules reloaded but fault changes could not be recorded");
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %format!("{e:#}"), "rules NOT reloaded; the previous rules stay in force"),
+                }
+            }
+        }
+    }
+    tracing::info!("shutting down");
+    if let Some(agent) = agent {
+        agent.stop().await;
+    }
+    collector.shutdown().await;
+    Ok(())
+}
+
+fn reload(args: &Args, config: &CollectorConfig) -> anyhow::Result<RuleSet> {
+    // Re-read the config file too, for its rule globs; listeners stay as they are.
+    let fresh = match &args.config {
+        Some(path) if Path::new(path).exists() => CollectorConfig::load(path)?,
+        Some(path) => bail!("config {} is gone", path.display()),
+        None => config.clone(),
+    };
+    load_rules(&fresh, args.dev)
+}

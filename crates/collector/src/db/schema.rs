@@ -1,0 +1,88 @@
+//! SQLite schema, versioned with `PRAGMA user_version`. Each migration runs
+//! once, in order, inside a transaction; a database newer than this build is
+//! refused rather than guessed at.
+
+use rusqlite::Connection;
+
+/// Migrations; index + 1 is the schema version they produce.
+const MIGRATIONS: &[&str] = &[
+    // 1: agents, fault records and their append-only timelines.
+    r#"
+CREATE TABLE agents (
+    id            TEXT PRIMARY KEY,
+    hostname      TEXT NOT NULL,
+    version       TEXT NOT NULL,
+    address       TEXT NOT NULL,
+    labels        TEXT NOT NULL DEFAULT '{}',
+    first_seen_ms INTEGER NOT NULL,
+    last_seen_ms  INTEGER NOT NULL
+);
+
+CREATE TABLE faults (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    rule            TEXT NOT NULL,
+    series_key      TEXT NOT NULL,
+    host            TEXT NOT NULL,
+    metric          TEXT NOT NULL,
+    labels          TEXT NOT NULL,
+    severity        TEXT NOT NULL CHECK (severity IN ('minor', 'general', 'urgent')),
+    status          TEXT NOT NULL CHECK (status IN ('open', 'acknowledged', 'resolved', 'closed', 'suppressed')),
+    summary         TEXT NOT NULL,
+    value           REAL,
+    count           INTEGER NOT NULL DEFAULT 1,
+    opened_at_ms    INTEGER NOT NULL,
+    last_seen_ms    INTEGER NOT NULL,
+    resolved_at_ms  INTEGER,
+    response_due_ms INTEGER NOT NULL,
+    resolve_due_ms  INTEGER NOT NULL
+);
+-- One open fault per (rule, series).
+CREATE UNIQUE INDEX faults_one_open ON faults (rule, series_key)
+    WHERE status IN ('open', 'acknowledged', 'suppressed');
+CREATE INDEX faults_by_status ON faults (status, id);
+CREATE INDEX faults_by_host ON faults (host, id);
+
+CREATE TABLE fault_events (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    fault_id INTEGER NOT NULL REFERENCES faults (id),
+    at_ms    INTEGER NOT NULL,
+    actor    TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    message  TEXT NOT NULL
+);
+CREATE INDEX fault_events_by_fault ON fault_events (fault_id, id);
+
+CREATE TRIGGER fault_events_no_update BEFORE UPDATE ON fault_events
+BEGIN SELECT RAISE(ABORT, 'fault timelines are append-only'); END;
+CREATE TRIGGER fault_events_no_delete BEFORE DELETE ON fault_events
+BEGIN SELECT RAISE(ABORT, 'fault timelines are append-only'); END;
+CREATE TRIGGER faults_no_delete BEFORE DELETE ON faults
+BEGIN SELECT RAISE(ABORT, 'fault records are never deleted'); END;
+"#,
+];
+
+/// The schema version this build writes.
+pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database to [`VERSION`].
+pub fn migrate(conn: &mut Connection) -> Result<(), String> {
+    let current: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| format!("cannot read schema version: {e}"))?;
+    if current > VERSION {
+        return Err(format!(
+            "the database has schema version {current}, newer than this collector's {VERSION}: upgrade the collector"
+        ));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = i as i64 + 1;
+        let tx = conn.transaction().map_err(|e| e.to_string())?;
+        tx.execute_batch(sql)
+            .map_err(|e| format!("migration to schema version {version} failed: {e}"))?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(|e| e.to_string())?;
+        tx.commit().map_err(|e| e.to_string())?;
+        tracing::info!(version, "database schema migrated");
+    }
+    Ok(())
+}

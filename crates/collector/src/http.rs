@@ -1,0 +1,288 @@
+//! The HTTP side: JSON API under `/api/v1/`, `/metrics`, `/healthz`.
+//! Errors are `{"error": {"code", "message"}}` with a fitting status.
+//! Reads only: every write to fault records comes from the rule engine.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use watchpost_model::api::{self, ErrorBody, ErrorDetail, FaultStatus};
+use watchpost_model::{Severity, parse_duration};
+
+use crate::Core;
+use crate::db::FaultFilter;
+use crate::matchers::Matcher;
+use crate::store::SeriesId;
+
+/// Most series one query returns.
+const MAX_QUERY_SERIES: usize = 10_000;
+/// Most faults one listing returns.
+const MAX_FAULTS: usize = 10_000;
+
+/// An API error.
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "bad_request",
+            message: message.into(),
+        }
+    }
+    fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            message: message.into(),
+        }
+    }
+    fn internal(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal",
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// The router.
+pub fn router(core: Arc<Core>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/agents", get(agents))
+        .route("/api/v1/series", get(series))
+        .route("/api/v1/query", get(query))
+        .route("/api/v1/faults", get(faults))
+        .route("/api/v1/faults/{id}", get(fault))
+        .fallback(|| async {
+            ApiError::not_found("no such endpoint; see /api/v1/agents, /series, /query, /faults")
+        })
+        .with_state(core)
+}
+
+async fn healthz() -> Json<api::Health> {
+    Json(api::Health {
+        status: "ok".into(),
+        version: crate::VERSION.into(),
+    })
+}
+
+async fn metrics(State(core): State<Arc<Core>>) -> impl IntoResponse {
+    let text = core.telemetry.render(
+        core.store.len(),
+        core.agents.connected(),
+        core.db.open_fault_count(),
+        core.engine.rule_count(),
+    );
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        text,
+    )
+}
+
+async fn agents(State(core): State<Arc<Core>>) -> Json<Vec<api::Agent>> {
+    Json(core.agents.list())
+}
+
+/// Splits query parameters into reserved ones and label matchers.
+fn selection(
+    params: &HashMap<String, String>,
+    reserved: &[&str],
+) -> Result<(Option<String>, Vec<Matcher>), ApiError> {
+    let metric = params.get("metric").cloned();
+    if let Some(m) = &metric {
+        watchpost_model::names::check_metric_name(m)
+            .map_err(|e| ApiError::bad_request(format!("metric: {e}")))?;
+    }
+    let mut matchers = Vec::new();
+    for (k, v) in params {
+        if k == "metric" || reserved.contains(&k.as_str()) {
+            continue;
+        }
+        watchpost_model::names::check_label_name(k)
+            .map_err(|e| ApiError::bad_request(format!("query parameter {k:?}: {e}")))?;
+        matchers.push(Matcher::parse(k, v).map_err(ApiError::bad_request)?);
+    }
+    matchers.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok((metric, matchers))
+}
+
+fn select(core: &Core, metric: Option<&str>, matchers: &[Matcher]) -> Result<Vec<SeriesId>, ApiError> {
+    if metric.is_none() && matchers.is_empty() {
+        return Err(ApiError::bad_request(
+            "give metric=NAME and/or label matchers (e.g. ?host=db1)",
+        ));
+    }
+    let ids = core.store.select(metric, matchers);
+    if ids.len() > MAX_QUERY_SERIES {
+        return Err(ApiError::bad_request(format!(
+            "{} series match, more than the limit of {MAX_QUERY_SERIES}: narrow the selection",
+            ids.len()
+        )));
+    }
+    Ok(ids)
+}
+
+async fn series(
+    State(core): State<Arc<Core>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<api::Series>>, ApiError> {
+    let (metric, matchers) = selection(&params, &[])?;
+    let ids = select(&core, metric.as_deref(), &matchers)?;
+    let mut out: Vec<api::Series> = ids
+        .into_iter()
+        .filter_map(|id| {
+            let l = core.store.labels(id)?;
+            let last = core.store.last(id);
+            Some(api::Series {
+                metric: l.metric,
+                labels: l.labels,
+                last_timestamp_ms: last.map(|l| l.0),
+                last_value: last.map(|l| l.1),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.metric, &a.labels).cmp(&(&b.metric, &b.labels)));
+    Ok(Json(out))
+}
+
+/// A time given as a duration ago (`5m`), RFC 3339, or milliseconds since the epoch.
+fn parse_time(name: &str, s: &str, now_ms: i64) -> Result<i64, ApiError> {
+    if let Ok(ms) = s.parse::<i64>() {
+        return Ok(ms);
+    }
+    if let Ok(d) = parse_duration(s) {
+        return Ok(now_ms - d.as_millis().min(i64::MAX as u128) as i64);
+    }
+    s.parse::<jiff::Timestamp>().map(|t| t.as_millisecond()).map_err(|_| {
+        ApiError::bad_request(format!(
+            "{name}={s:?}: expected a duration ago (\"15m\"), an RFC 3339 time or milliseconds since the epoch"
+        ))
+    })
+}
+
+async fn query(
+    State(core): State<Arc<Core>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<api::SeriesPoints>>, ApiError> {
+    let (metric, matchers) = selection(&params, &["since", "until"])?;
+    let now = core.clock.now_ms();
+    let since = match params.get("since") {
+        Some(s) => parse_time("since", s, now)?,
+        None => now - 15 * 60 * 1000,
+    };
+    let until = match params.get("until") {
+        Some(s) => parse_time("until", s, now)?,
+        None => i64::MAX,
+    };
+    if until < since {
+        return Err(ApiError::bad_request("until is before since"));
+    }
+    let ids = select(&core, metric.as_deref(), &matchers)?;
+    let mut out: Vec<api::SeriesPoints> = ids
+        .into_iter()
+        .filter_map(|id| {
+            let l = core.store.labels(id)?;
+            Some(api::SeriesPoints {
+                metric: l.metric,
+                labels: l.labels,
+                points: core.store.points(id, since, until),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.metric, &a.labels).cmp(&(&b.metric, &b.labels)));
+    Ok(Json(out))
+}
+
+fn list_of<T>(
+    name: &str,
+    raw: Option<&String>,
+    parse: impl Fn(&str) -> Option<T>,
+    allowed: &str,
+) -> Result<Vec<T>, ApiError> {
+    let Some(raw) = raw else { return Ok(Vec::new()) };
+    raw.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            parse(s).ok_or_else(|| ApiError::bad_request(format!("{name}={s:?}: expected one of {allowed}")))
+        })
+        .collect()
+}
+
+async fn faults(
+    State(core): State<Arc<Core>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<api::Fault>>, ApiError> {
+    for k in params.keys() {
+        if !["status", "severity", "host", "rule", "limit"].contains(&k.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "unknown parameter {k:?}: use status, severity, host, rule, limit"
+            )));
+        }
+    }
+    let status = list_of(
+        "status",
+        params.get("status"),
+        FaultStatus::parse,
+        "open, acknowledged, resolved, closed, suppressed",
+    )?;
+    let severity = list_of(
+        "severity",
+        params.get("severity"),
+        |s| s.parse::<Severity>().ok(),
+        "urgent, general, minor",
+    )?;
+    let limit = match params.get("limit") {
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_FAULTS).contains(n))
+            .ok_or_else(|| ApiError::bad_request(format!("limit={l:?}: expected 1..={MAX_FAULTS}")))?,
+        None => 500,
+    };
+    let filter = FaultFilter {
+        status,
+        severity,
+        host: params.get("host").cloned(),
+        rule: params.get("rule").cloned(),
+        limit,
+    };
+    core.db
+        .faults(filter)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+async fn fault(State(core): State<Arc<Core>>, Path(id): Path<String>) -> Result<Json<api::Fault>, ApiError> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("fault id {id:?} is not a number")))?;
+    match core.db.fault(id).await {
+        Ok(Some(f)) => Ok(Json(f)),
+        Ok(None) => Err(ApiError::not_found(format!("no fault {id}"))),
+        Err(e) => Err(ApiError::internal(e.to_string())),
+    }
+}

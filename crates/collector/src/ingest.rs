@@ -1,0 +1,399 @@
+//! gRPC ingest: one session per agent stream.
+//!
+//! A session checks the hello, maps the agent's series definitions to store
+//! series (adding the `host` label from the agent's identity and refusing
+//! any it sends), applies batches to the hot store, runs the rule engine on
+//! them, and acknowledges a batch once every fault change it caused is
+//! committed. Batches at or below the agent's last applied sequence are
+//! acknowledged again and dropped (at-least-once delivery, applied once).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+use watchpost_model::names::{self, HOST_LABEL, MAX_LABELS};
+use watchpost_proto::v1::{
+    AgentMessage, Batch, CollectorMessage, Error as WireError, Heartbeat, Hello, PROTOCOL_VERSION,
+    SeriesDefinition, Welcome, agent_message, collector_message, ingest_server::Ingest,
+};
+
+use crate::Core;
+use crate::db::Command;
+use crate::rules::engine::Transition;
+use crate::store::{Refused, SeriesId};
+
+/// Longest an agent may take to say hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Samples further ahead of the collector's clock are refused.
+const MAX_FUTURE_MS: i64 = 10 * 60 * 1000;
+
+/// The tonic service.
+pub struct IngestService {
+    core: Arc<Core>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl IngestService {
+    /// A service over the collector's core.
+    pub fn new(core: Arc<Core>, shutdown: watch::Receiver<bool>) -> IngestService {
+        IngestService { core, shutdown }
+    }
+}
+
+fn out(body: collector_message::Body) -> Result<CollectorMessage, Status> {
+    Ok(CollectorMessage { body: Some(body) })
+}
+
+fn wire_error(code: &str, message: String) -> Result<CollectorMessage, Status> {
+    out(collector_message::Body::Error(WireError {
+        code: code.to_string(),
+        message,
+    }))
+}
+
+#[tonic::async_trait]
+impl Ingest for IngestService {
+    type StreamStream = ReceiverStream<Result<CollectorMessage, Status>>;
+
+    async fn stream(
+        &self,
+        request: Request<Streaming<AgentMessage>>,
+    ) -> Result<Response<Self::StreamStream>, Status> {
+        let peer = request.remote_addr();
+        let inbound = request.into_inner();
+        let (tx, rx) = mpsc::channel(256);
+        let core = self.core.clone();
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            run_session(core, inbound, tx, peer, shutdown).await;
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// Checks a hello; the error is what the agent is told.
+fn check_hello(h: &Hello) -> Result<(), String> {
+    if h.protocol_version != PROTOCOL_VERSION {
+        return Err(format!(
+            "protocol version {} is not supported; this collector speaks version {PROTOCOL_VERSION}",
+            h.protocol_version
+        ));
+    }
+    for (what, v) in [("agent_id", &h.agent_id), ("hostname", &h.hostname)] {
+        if v.trim().is_empty() {
+            return Err(format!("hello: {what} is empty"));
+        }
+        names::check_label_value(v).map_err(|e| format!("hello: {what}: {e}"))?;
+    }
+    Ok(())
+}
+
+struct SessionState {
+    agent: String,
+    hostname: String,
+    session: u64,
+    /// Agent-local series id → store series.
+    map: Vec<Option<SeriesId>>,
+    defined: usize,
+    samples: Vec<(SeriesId, i64, f64)>,
+    transitions: Vec<Transition>,
+}
+
+async fn run_session(
+    core: Arc<Core>,
+    mut inbound: Streaming<AgentMessage>,
+    tx: mpsc::Sender<Result<CollectorMessage, Status>>,
+    peer: Option<SocketAddr>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let address = peer.map(|p| p.to_string()).unwrap_or_default();
+    let hello = match tokio::time::timeout(HELLO_TIMEOUT, inbound.message()).await {
+        Ok(Ok(Some(AgentMessage {
+            body: Some(agent_message::Body::Hello(h)),
+        }))) => h,
+        Ok(Ok(Some(_))) => {
+            let _ = tx
+                .send(wire_error("protocol", "the first message must be a hello".into()))
+                .await;
+            return;
+        }
+        Ok(_) => return,
+        Err(_) => {
+            let _ = tx
+                .send(wire_error(
+                    "protocol",
+                    format!("no hello within {HELLO_TIMEOUT:?}"),
+                ))
+                .await;
+            return;
+        }
+    };
+    if let Err(why) = check_hello(&hello) {
+        tracing::warn!(address = %address, agent = %hello.agent_id, reason = %why, "agent refused");
+        let _ = tx.send(wire_error("protocol", why)).await;
+        return;
+    }
+    let now = core.clock.now_ms();
+    let labels: BTreeMap<String, String> = hello.labels.clone().into_iter().collect();
+    let claim = core.agents.connect(
+        &hello.agent_id,
+        &hello.hostname,
+        &hello.version,
+        &address,
+        labels.clone(),
+        now,
+    );
+    tracing::info!(agent = %hello.agent_id, host = %hello.hostname, address = %address, version = %hello.version, "agent connected");
+    core.db
+        .write_later(vec![Command::AgentHello {
+            id: hello.agent_id.clone(),
+            hostname: hello.hostname.clone(),
+            version: hello.version.clone(),
+            address: address.clone(),
+            labels,
+            at_ms: now,
+        }])
+        .await;
+    let heartbeat = core.config.heartbeat;
+    let welcome = Welcome {
+        last_sequence: claim.last_sequence,
+        heartbeat_interval_ms: heartbeat.as_millis().min(u128::from(u32::MAX)) as u32,
+    };
+    if tx
+        .send(out(collector_message::Body::Welcome(welcome)))
+        .await
+        .is_err()
+    {
+        core.agents
+            .disconnect(&hello.agent_id, claim.id, core.clock.now_ms());
+        return;
+    }
+    let agent_heartbeat = Duration::from_millis(u64::from(hello.heartbeat_interval_ms).max(100));
+    let dead_after = agent_heartbeat.max(heartbeat) * 3;
+    let mut state = SessionState {
+        agent: hello.agent_id.clone(),
+        hostname: hello.hostname.clone(),
+        session: claim.id,
+        map: Vec::new(),
+        defined: 0,
+        samples: Vec::new(),
+        transitions: Vec::new(),
+    };
+    let mut replaced = claim.replaced;
+    let mut ticker = tokio::time::interval(heartbeat);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut unsent_ack: Option<u64> = None;
+    let reason = loop {
+        tokio::select! {
+            m = tokio::time::timeout(dead_after, inbound.message()) => {
+                let m = match m {
+                    Err(_) => break format!("nothing heard for {dead_after:?}"),
+                    Ok(Err(status)) => break format!("stream error: {}", status.message()),
+                    Ok(Ok(None)) => break "agent closed the stream".to_string(),
+                    Ok(Ok(Some(m))) => m,
+                };
+                core.agents.seen(&state.agent, state.session, core.clock.now_ms());
+                match m.body {
+                    Some(agent_message::Body::Definitions(d)) => define(&core, &mut state, d.series),
+                    Some(agent_message::Body::Batch(b)) => match apply_batch(&core, &mut state, b).await {
+                        Ok(seq) => {
+                            let ack = out(collector_message::Body::Ack(watchpost_proto::v1::Ack { sequence: seq }));
+                            // Acks are cumulative: if the agent is slow to read, a later one covers this.
+                            unsent_ack = tx.try_send(ack).err().map(|_| seq);
+                        }
+                        Err((code, why)) => {
+                            tracing::warn!(agent = %state.agent, reason = %why, "closing agent stream");
+                            let _ = tx.send(wire_error(code, why.clone())).await;
+                            break why;
+                        }
+                    },
+                    Some(agent_message::Body::Heartbeat(_)) | None => {}
+                    Some(agent_message::Body::Hello(_)) => {
+                        let why = "a second hello on one stream".to_string();
+                        let _ = tx.send(wire_error("protocol", why.clone())).await;
+                        break why;
+                    }
+                }
+            }
+            _ = ticker.tick() => {
+                if let Some(seq) = unsent_ack {
+                    let ack = out(collector_message::Body::Ack(watchpost_proto::v1::Ack { sequence: seq }));
+                    unsent_ack = tx.try_send(ack).err().map(|_| seq);
+                }
+                let hb = out(collector_message::Body::Heartbeat(Heartbeat { sent_at_ms: core.clock.now_ms() }));
+                if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(hb) {
+                    break "stream closed".to_string();
+                }
+            }
+            _ = &mut replaced => {
+                let _ = tx.try_send(wire_error("replaced", "a newer connection of this agent replaced this one".into()));
+                break "replaced by a newer connection".to_string();
+            }
+            _ = shutdown.changed() => {
+                let _ = tx.try_send(wire_error("shutting_down", "the collector is shutting down".into()));
+                break "collector shutting down".to_string();
+            }
+        }
+    };
+    core.agents
+        .disconnect(&state.agent, state.session, core.clock.now_ms());
+    tracing::info!(agent = %state.agent, reason = %reason, "agent disconnected");
+}
+
+fn define(core: &Core, state: &mut SessionState, defs: Vec<SeriesDefinition>) {
+    let limit = core.config.max_series_per_agent;
+    let mut created = 0;
+    for def in defs {
+        let refuse = |why: String| {
+            core.telemetry.series_refused.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(series_id = def.id, metric = %def.metric, reason = %why, "series definition refused");
+        };
+        let slot = def.id as usize;
+        if slot >= limit.saturating_mul(4).max(1024) {
+            refuse(format!(
+                "series id {} is beyond the id space of {} series",
+                def.id, limit
+            ));
+            continue;
+        }
+        if state.map.get(slot).is_some_and(Option::is_some) {
+            // Re-definition of a known id (e.g. a resend): keep the first mapping.
+            continue;
+        }
+        if state.defined >= limit {
+            refuse(format!(
+                "agent already has {limit} series, the limit (collector.max_series_per_agent)"
+            ));
+            continue;
+        }
+        if let Err(e) = names::check_metric_name(&def.metric) {
+            refuse(e.to_string());
+            continue;
+        }
+        if def.labels.len() >= MAX_LABELS {
+            refuse(format!(
+                "{} labels, more than the limit of {}",
+                def.labels.len(),
+                MAX_LABELS - 1
+            ));
+            continue;
+        }
+        let mut labels: Vec<(&str, &str)> = Vec::with_capacity(def.labels.len() + 1);
+        let mut bad = None;
+        for l in &def.labels {
+            if l.name == HOST_LABEL {
+                continue; // the collector says which host this is, not the agent
+            }
+            if let Err(e) = names::check_label_name(&l.name).and_then(|_| names::check_label_value(&l.value))
+            {
+                bad = Some(e.to_string());
+                break;
+            }
+            labels.push((&l.name, &l.value));
+        }
+        if let Some(why) = bad {
+            refuse(why);
+            continue;
+        }
+        labels.push((HOST_LABEL, &state.hostname));
+        labels.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        if labels.windows(2).any(|w| w[0].0 == w[1].0) {
+            refuse("a label name appears twice".to_string());
+            continue;
+        }
+        let (id, new) = core.store.resolve(&def.metric, &labels);
+        if new {
+            core.engine.bind_series(id);
+        }
+        if state.map.len() <= slot {
+            state.map.resize(slot + 1, None);
+        }
+        state.map[slot] = Some(id);
+        state.defined += 1;
+        created += 1;
+    }
+    core.agents.add_series(&state.agent, state.session, created);
+}
+
+/// Applies a batch; returns the sequence to acknowledge, or why the stream must close.
+async fn apply_batch(core: &Core, state: &mut SessionState, b: Batch) -> Result<u64, (&'static str, String)> {
+    let received = Instant::now();
+    let n = b.series_ids.len();
+    if b.values.len() != n || !(b.timestamp_offsets_ms.is_empty() || b.timestamp_offsets_ms.len() == n) {
+        return Err((
+            "protocol",
+            format!(
+                "batch {}: {} series ids, {} values and {} timestamp offsets do not line up",
+                b.sequence,
+                n,
+                b.values.len(),
+                b.timestamp_offsets_ms.len()
+            ),
+        ));
+    }
+    if b.sequence <= core.agents.last_sequence(&state.agent) {
+        core.telemetry.duplicate_batches.fetch_add(1, Ordering::Relaxed);
+        return Ok(core.agents.last_sequence(&state.agent));
+    }
+    let now = core.clock.now_ms();
+    state.samples.clear();
+    let mut refused = 0u64;
+    for i in 0..n {
+        let ts = b
+            .base_timestamp_ms
+            .saturating_add(b.timestamp_offsets_ms.get(i).map_or(0, |o| i64::from(*o)));
+        let v = b.values[i];
+        let Some(Some(id)) = state.map.get(b.series_ids[i] as usize).copied() else {
+            refused += 1;
+            continue;
+        };
+        if !v.is_finite() || ts > now + MAX_FUTURE_MS {
+            refused += 1;
+            continue;
+        }
+        match core.store.append(id, ts, v) {
+            Ok(()) => state.samples.push((id, ts, v)),
+            Err(Refused::OutOfOrder | Refused::UnknownSeries) => refused += 1,
+        }
+    }
+    let t = &core.telemetry;
+    t.samples_ingested
+        .fetch_add(state.samples.len() as u64, Ordering::Relaxed);
+    if refused > 0 {
+        t.samples_refused.fetch_add(refused, Ordering::Relaxed);
+        tracing::debug!(sequence = b.sequence, refused, "samples refused");
+    }
+    let eval_start = Instant::now();
+    state.transitions.clear();
+    core.engine
+        .on_samples(&state.samples, now, &mut state.transitions);
+    t.rule_eval_ns
+        .fetch_add(eval_start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    t.rule_evals.fetch_add(1, Ordering::Relaxed);
+    if !state.transitions.is_empty() {
+        let changes = state.transitions.iter().any(Transition::is_state_change);
+        let opens = state.transitions.iter().any(|t| matches!(t, Transition::Open(_)));
+        let commands: Vec<Command> = state.transitions.drain(..).map(Command::Fault).collect();
+        t.fault_transitions
+            .fetch_add(commands.len() as u64, Ordering::Relaxed);
+        if changes {
+            if let Err(e) = core.db.write(commands).await {
+                // Not acknowledged: the agent re-sends after reconnecting.
+                return Err(("unavailable", format!("cannot record fault changes: {e}")));
+            }
+            if opens {
+                t.observe_detection(received.elapsed());
+            }
+        } else {
+            core.db.write_later(commands).await;
+        }
+    }
+    t.batches.fetch_add(1, Ordering::Relaxed);
+    core.agents.applied(&state.agent, state.session, b.sequence, now);
+    Ok(b.sequence)
+}

@@ -1,0 +1,290 @@
+//! The Watchpost collector: takes agent streams over gRPC, keeps a recent
+//! window of every series in memory, evaluates rules as samples arrive and
+//! on a clock, keeps fault records in SQLite, and serves the HTTP API.
+//!
+//! Data flow: [`ingest`] → [`store`] → [`rules::engine`] → [`db`];
+//! [`http`] reads from the store, the agent registry and the database.
+//! [`Collector::start`] wires the stages; the binary only parses flags.
+
+pub mod agents;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod ingest;
+pub mod matchers;
+pub mod rules;
+pub mod store;
+pub mod telemetry;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use config::CollectorConfig;
+use db::{Command, Database};
+use rules::RuleSet;
+use rules::engine::Engine;
+
+/// The collector's software version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The time source for logic that depends on "now".
+pub trait Clock: Send + Sync {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+}
+
+/// The system's wall clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+}
+
+/// Why the collector could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database.
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+    /// A listener could not bind.
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        /// gRPC or HTTP.
+        what: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The shared parts every stage reaches.
+pub struct Core {
+    /// Checked config.
+    pub config: CollectorConfig,
+    /// Hot store.
+    pub store: Arc<store::HotStore>,
+    /// Rule engine.
+    pub engine: Engine,
+    /// Durable records.
+    pub db: Database,
+    /// Known agents.
+    pub agents: agents::AgentRegistry,
+    /// Own metrics.
+    pub telemetry: telemetry::Telemetry,
+    /// Time source.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// A running collector.
+pub struct Collector {
+    core: Arc<Core>,
+    grpc_addr: SocketAddr,
+    http_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Collector {
+    /// Opens the database, restores open faults, binds both listeners and
+    /// starts serving. `rules` must already be checked.
+    pub async fn start(config: CollectorConfig, rules: RuleSet) -> Result<Collector, StartError> {
+        Self::start_with_clock(config, rules, Arc::new(SystemClock)).await
+    }
+
+    /// As [`Collector::start`], with a given clock.
+    pub async fn start_with_clock(
+        config: CollectorConfig,
+        rules: RuleSet,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Collector, StartError> {
+        let db = Database::open(&config.data_dir, config.policy)?;
+        let store = Arc::new(store::HotStore::new(config.window.as_millis() as i64));
+        let engine = Engine::new(store.clone(), rules);
+        let now = clock.now_ms();
+        let mut transitions = Vec::new();
+        engine.restore(db.open_faults().await?, now, &mut transitions);
+        if !transitions.is_empty() {
+            db.write(transitions.into_iter().map(Command::Fault).collect())
+                .await?;
+        }
+        let agents = agents::AgentRegistry::default();
+        agents.load(db.agents().await?, now);
+        let grpc = TcpListener::bind(config.grpc_listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                what: "gRPC",
+                addr: config.grpc_listen,
+                source,
+            })?;
+        let http = TcpListener::bind(config.http_listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                what: "HTTP",
+                addr: config.http_listen,
+                source,
+            })?;
+        let grpc_addr = grpc.local_addr().map_err(|source| StartError::Bind {
+            what: "gRPC",
+            addr: config.grpc_listen,
+            source,
+        })?;
+        let http_addr = http.local_addr().map_err(|source| StartError::Bind {
+            what: "HTTP",
+            addr: config.http_listen,
+            source,
+        })?;
+        let core = Arc::new(Core {
+            config,
+            store,
+            engine,
+            db,
+            agents,
+            telemetry: Default::default(),
+            clock,
+        });
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+
+        let service = watchpost_proto::v1::ingest_server::IngestServer::new(ingest::IngestService::new(
+            core.clone(),
+            shutdown_rx.clone(),
+        ))
+        .max_decoding_message_size(16 * 1024 * 1024);
+        let mut stop = shutdown_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);
+            let result = tonic::transport::Server::builder()
+                .tcp_nodelay(true)
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming, async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
+            if let Err(e) = result {
+                tracing::error!(error = %e, "gRPC server failed");
+            }
+        }));
+
+        let app = http::router(core.clone());
+        let mut stop = shutdown_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let result = axum::serve(http, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
+            if let Err(e) = result {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        }));
+
+        tasks.push(tokio::spawn(clock_loop(core.clone(), shutdown_rx)));
+        tracing::info!(grpc = %grpc_addr, http = %http_addr, rules = core.engine.rule_count(), data_dir = %core.config.data_dir.display(), "collector listening");
+        Ok(Collector {
+            core,
+            grpc_addr,
+            http_addr,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// Where agents connect.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    /// Where the API is served.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The shared parts (for tests and the binary).
+    pub fn core(&self) -> &Arc<Core> {
+        &self.core
+    }
+
+    /// Puts a new, checked rule set in force (SIGHUP).
+    pub async fn reload_rules(&self, rules: RuleSet) -> Result<(), db::DbError> {
+        let mut transitions = Vec::new();
+        self.core
+            .engine
+            .replace_rules(rules, self.core.clock.now_ms(), &mut transitions);
+        tracing::info!(
+            rules = self.core.engine.rule_count(),
+            resolved = transitions.len(),
+            "rules reloaded"
+        );
+        if transitions.is_empty() {
+            return Ok(());
+        }
+        self.core
+            .db
+            .write(transitions.into_iter().map(Command::Fault).collect())
+            .await
+    }
+
+    /// Stops serving, closes agent streams and flushes agent state.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+        let seen = self.core.agents.take_seen();
+        if !seen.is_empty() {
+            let _ = self.core.db.write(vec![Command::AgentsSeen(seen)]).await;
+        }
+    }
+}
+
+/// Once a second: time-based rules (absence, agent silence); every ten
+/// seconds: agents' last-seen times to the database.
+async fn clock_loop(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut n: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        n += 1;
+        let now = core.clock.now_ms();
+        let mut transitions = Vec::new();
+        let started = std::time::Instant::now();
+        core.engine.tick(now, &core.agents.statuses(), &mut transitions);
+        core.telemetry.rule_eval_ns.fetch_add(
+            started.elapsed().as_nanos() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        core.telemetry
+            .rule_evals
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut commands: Vec<Command> = transitions.into_iter().map(Command::Fault).collect();
+        if n.is_multiple_of(10) {
+            let seen = core.agents.take_seen();
+            if !seen.is_empty() {
+                commands.push(Command::AgentsSeen(seen));
+            }
+        }
+        if !commands.is_empty() {
+            core.telemetry
+                .fault_transitions
+                .fetch_add(commands.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            if let Err(e) = core.db.write(commands).await {
+                tracing::error!(error = %e, "cannot record time-based fault changes");
+            }
+        }
+    }
+}

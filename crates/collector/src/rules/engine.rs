@@ -1,0 +1,1055 @@
+//! The rule engine: evaluates rules as samples arrive and on a clock tick,
+//! and says which faults open, rise, re-fire, resolve.
+//!
+//! Owns the per-(rule, series) state (pending since, firing tier) and which
+//! rules bind which series. Produces [`Transition`]s for the fault stage;
+//! does no I/O and reads time only from its arguments: threshold rules use
+//! sample timestamps, absence and agent silence the collector's clock.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+
+use watchpost_model::Severity;
+
+use super::template::format_value;
+use super::{Rule, RuleKind, RuleSet, Threshold};
+use crate::store::{Aggregate, HotStore, SeriesId};
+
+const SHARDS: usize = 16;
+/// A firing fault's latest value is passed on at most this often.
+const OBSERVE_EVERY_MS: i64 = 10_000;
+const NOT_HOLDING: i64 = i64::MIN;
+
+/// Identifies one fault record: one open fault per (rule, series).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FaultKey {
+    /// Rule name.
+    pub rule: Arc<str>,
+    /// Canonical series, `metric{label="value",...}`, or `agent:ID` for silence.
+    pub series: String,
+}
+
+/// A fault about to open.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewFault {
+    /// Which fault.
+    pub key: FaultKey,
+    /// Severity reached.
+    pub severity: Severity,
+    /// The value that fired it.
+    pub value: Option<f64>,
+    /// When it fired (ms).
+    pub at_ms: i64,
+    /// Rendered summary.
+    pub summary: String,
+    /// Host it is about.
+    pub host: String,
+    /// Metric (empty for agent silence).
+    pub metric: String,
+    /// Labels of the series.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A change to fault records decided by the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transition {
+    /// A condition held for its duration.
+    Open(NewFault),
+    /// A higher tier held: the fault's severity rises.
+    Raise {
+        /// Which fault.
+        key: FaultKey,
+        /// New severity.
+        severity: Severity,
+        /// Value then.
+        value: f64,
+        /// When (ms).
+        at_ms: i64,
+        /// Re-rendered summary.
+        summary: String,
+    },
+    /// The condition held again while the fault was still open.
+    Refire {
+        /// Which fault.
+        key: FaultKey,
+        /// Value then.
+        value: f64,
+        /// When (ms).
+        at_ms: i64,
+    },
+    /// Latest value of a firing fault (not a state change).
+    Observe {
+        /// Which fault.
+        key: FaultKey,
+        /// Value.
+        value: f64,
+        /// When (ms).
+        at_ms: i64,
+    },
+    /// The condition cleared.
+    Resolve {
+        /// Which fault.
+        key: FaultKey,
+        /// Value then, if any.
+        value: Option<f64>,
+        /// When (ms).
+        at_ms: i64,
+        /// Why, for the timeline.
+        reason: String,
+    },
+}
+
+impl Transition {
+    /// Whether the fault record's state changes (the ingest path waits for
+    /// these to be durable before acknowledging).
+    pub fn is_state_change(&self) -> bool {
+        !matches!(self, Transition::Observe { .. })
+    }
+
+    /// The fault concerned.
+    pub fn key(&self) -> &FaultKey {
+        match self {
+            Transition::Open(f) => &f.key,
+            Transition::Raise { key, .. }
+            | Transition::Refire { key, .. }
+            | Transition::Observe { key, .. }
+            | Transition::Resolve { key, .. } => key,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct ThresholdState {
+    pending_since: [i64; 3],
+    firing: Option<u8>,
+    lowest_holding: bool,
+    last_observe_ts: i64,
+}
+
+impl ThresholdState {
+    fn new(firing: Option<u8>) -> ThresholdState {
+        ThresholdState {
+            pending_since: [NOT_HOLDING; 3],
+            firing,
+            lowest_holding: firing.is_some(),
+            last_observe_ts: i64::MIN,
+        }
+    }
+}
+
+enum Change {
+    Open(usize),
+    Raise(usize),
+    Refire,
+    Observe,
+    Resolve,
+}
+
+fn evaluate(t: &Threshold, st: &mut ThresholdState, ts: i64, x: f64) -> Option<Change> {
+    for (i, tier) in t.tiers.iter().enumerate() {
+        if tier.when.holds(x) {
+            if st.pending_since[i] == NOT_HOLDING {
+                st.pending_since[i] = ts;
+            }
+        } else {
+            st.pending_since[i] = NOT_HOLDING;
+        }
+    }
+    let ready =
+        |i: usize| st.pending_since[i] != NOT_HOLDING && ts - st.pending_since[i] >= t.tiers[i].for_ms;
+    let top_ready = (0..t.tiers.len()).rev().find(|i| ready(*i));
+    match st.firing {
+        None => {
+            let i = top_ready?;
+            st.firing = Some(i as u8);
+            st.lowest_holding = true;
+            st.last_observe_ts = ts;
+            Some(Change::Open(i))
+        }
+        Some(f) => {
+            let holding = t.tiers[0].when.holds(x);
+            let recovered = match &t.recover {
+                Some(c) => c.holds(x),
+                None => !holding,
+            };
+            if recovered {
+                *st = ThresholdState::new(None);
+                return Some(Change::Resolve);
+            }
+            if let Some(i) = top_ready
+                && i > usize::from(f)
+            {
+                st.firing = Some(i as u8);
+                st.last_observe_ts = ts;
+                return Some(Change::Raise(i));
+            }
+            let was_holding = std::mem::replace(&mut st.lowest_holding, holding);
+            if holding && !was_holding {
+                st.last_observe_ts = ts;
+                return Some(Change::Refire);
+            }
+            if ts.saturating_sub(st.last_observe_ts) >= OBSERVE_EVERY_MS {
+                st.last_observe_ts = ts;
+                return Some(Change::Observe);
+            }
+            None
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct AbsentState {
+    last_arrival_ms: i64,
+    host: Arc<str>,
+    firing: bool,
+}
+
+/// An agent as the tick sees it.
+#[derive(Debug, Clone)]
+pub struct AgentStatus {
+    /// Agent id.
+    pub id: String,
+    /// Its hostname.
+    pub hostname: String,
+    /// Whether a stream is open.
+    pub connected: bool,
+    /// Last message (ms).
+    pub last_seen_ms: i64,
+}
+
+struct Compiled {
+    set: RuleSet,
+    by_metric: HashMap<String, Vec<u16>>,
+    silence: Option<u16>,
+}
+
+impl Compiled {
+    fn new(set: RuleSet) -> Compiled {
+        let mut by_metric: HashMap<String, Vec<u16>> = HashMap::new();
+        let mut silence = None;
+        for (i, r) in set.rules.iter().enumerate() {
+            match r.kind {
+                RuleKind::AgentSilent { .. } => silence = silence.or(Some(i as u16)),
+                _ => by_metric.entry(r.metric.clone()).or_default().push(i as u16),
+            }
+        }
+        Compiled {
+            set,
+            by_metric,
+            silence,
+        }
+    }
+}
+
+type StateMap<S> = Box<[Mutex<HashMap<(u32, u16), S>>]>;
+
+fn shards<S>() -> StateMap<S> {
+    (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Evaluates rules against the hot store.
+pub struct Engine {
+    store: Arc<HotStore>,
+    compiled: RwLock<Arc<Compiled>>,
+    bindings: RwLock<Vec<Box<[u16]>>>,
+    thresholds: StateMap<ThresholdState>,
+    absents: StateMap<AbsentState>,
+    /// Agents with an open silence fault, by id.
+    silent: Mutex<HashMap<String, FaultKey>>,
+    /// Open faults found in the database at start, not yet matched to a series.
+    restored: Mutex<HashMap<FaultKey, Severity>>,
+}
+
+/// The canonical key of a series: `metric{a="1",host="h"}`.
+pub fn series_key(metric: &str, labels: &BTreeMap<String, String>) -> String {
+    let mut s = String::with_capacity(metric.len() + 16 * labels.len());
+    s.push_str(metric);
+    s.push('{');
+    for (i, (k, v)) in labels.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(k);
+        s.push_str("=\"");
+        for c in v.chars() {
+            if c == '"' || c == '\\' {
+                s.push('\\');
+            }
+            s.push(c);
+        }
+        s.push('"');
+    }
+    s.push('}');
+    s
+}
+
+impl Engine {
+    /// An engine over `store` with `rules` in force.
+    pub fn new(store: Arc<HotStore>, rules: RuleSet) -> Engine {
+        Engine {
+            store,
+            compiled: RwLock::new(Arc::new(Compiled::new(rules))),
+            bindings: RwLock::new(Vec::new()),
+            thresholds: shards(),
+            absents: shards(),
+            silent: Mutex::new(HashMap::new()),
+            restored: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn compiled(&self) -> Arc<Compiled> {
+        self.compiled.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Number of rules in force (built-ins included).
+    pub fn rule_count(&self) -> usize {
+        self.compiled().set.rules.len()
+    }
+
+    /// The rules in force.
+    pub fn rules(&self) -> RuleSet {
+        self.compiled().set.clone()
+    }
+
+    fn rules_for(&self, c: &Compiled, id: SeriesId) -> Box<[u16]> {
+        self.store
+            .with_labels(id, |metric, labels| {
+                let Some(candidates) = c.by_metric.get(metric) else {
+                    return Vec::new();
+                };
+                let labels: Vec<(&str, &str)> = labels.collect();
+                candidates
+                    .iter()
+                    .copied()
+                    .filter(|ri| {
+                        c.set.rules[usize::from(*ri)]
+                            .selects(|name| labels.iter().find(|(n, _)| *n == name).map(|(_, v)| *v))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+            .into_boxed_slice()
+    }
+
+    /// Binds a series the store just created to the rules that select it.
+    pub fn bind_series(&self, id: SeriesId) {
+        let c = self.compiled();
+        let rules = self.rules_for(&c, id);
+        let mut b = self.bindings.write().unwrap_or_else(|p| p.into_inner());
+        let i = id.0 as usize;
+        if b.len() <= i {
+            b.resize_with(i + 1, Default::default);
+        }
+        b[i] = rules;
+    }
+
+    /// Describes a series for a fault record: (metric, labels, key).
+    fn describe(&self, id: SeriesId) -> (String, BTreeMap<String, String>, String) {
+        match self.store.labels(id) {
+            Some(l) => {
+                let key = series_key(&l.metric, &l.labels);
+                (l.metric, l.labels, key)
+            }
+            None => (String::new(), BTreeMap::new(), format!("series#{}", id.0)),
+        }
+    }
+
+    fn initial_threshold_state(&self, rule: &Rule, t: &Threshold, id: SeriesId) -> ThresholdState {
+        let mut restored = lock(&self.restored);
+        if restored.is_empty() {
+            return ThresholdState::new(None);
+        }
+        let (_, _, series) = self.describe(id);
+        let key = FaultKey {
+            rule: rule.name.clone(),
+            series,
+        };
+        match restored.remove(&key) {
+            Some(sev) => {
+                let tier = t.tiers.iter().rposition(|t| t.severity <= sev).unwrap_or(0);
+                ThresholdState::new(Some(tier as u8))
+            }
+            None => ThresholdState::new(None),
+        }
+    }
+
+    fn render(
+        rule: &Rule,
+        labels: &BTreeMap<String, String>,
+        metric: &str,
+        value: Option<f64>,
+        severity: Severity,
+    ) -> String {
+        rule.summary.render(|name| match name {
+            "value" => value.map(format_value),
+            "rule" => Some(rule.name.to_string()),
+            "metric" => Some(metric.to_string()),
+            "severity" => Some(severity.to_string()),
+            other => labels.get(other).cloned(),
+        })
+    }
+
+    /// Evaluates the rules bound to each sample's series; appends what
+    /// changes to `out`. `now_ms` is the collector's clock (for absence).
+    pub fn on_samples(&self, samples: &[(SeriesId, i64, f64)], now_ms: i64, out: &mut Vec<Transition>) {
+        let c = self.compiled();
+        let bindings = self.bindings.read().unwrap_or_else(|p| p.into_inner());
+        for &(id, ts, v) in samples {
+            let Some(bound) = bindings.get(id.0 as usize) else {
+                continue;
+            };
+            if bound.is_empty() {
+                continue;
+            }
+            let shard = id.0 as usize % SHARDS;
+            for &ri in bound.iter() {
+                let rule = &c.set.rules[usize::from(ri)];
+                match &rule.kind {
+                    RuleKind::Threshold(t) => {
+                        let x = if t.aggregate == Aggregate::Last {
+                            v
+                        } else {
+                            match self.store.aggregate(id, ts - t.over_ms, t.aggregate) {
+                                Some(x) => x,
+                                None => continue,
+                            }
+                        };
+                        let mut states = lock(&self.thresholds[shard]);
+                        let st = states
+                            .entry((id.0, ri))
+                            .or_insert_with(|| self.initial_threshold_state(rule, t, id));
+                        let Some(change) = evaluate(t, st, ts, x) else {
+                            continue;
+                        };
+                        drop(states);
+                        out.push(self.threshold_transition(rule, t, id, change, ts, x));
+                    }
+                    RuleKind::Absent { .. } => {
+                        let mut states = lock(&self.absents[shard]);
+                        let st = states.entry((id.0, ri)).or_insert_with(|| AbsentState {
+                            last_arrival_ms: now_ms,
+                            host: Arc::from(
+                                self.describe(id).1.get("host").map(String::as_str).unwrap_or(""),
+                            ),
+                            firing: false,
+                        });
+                        st.last_arrival_ms = now_ms;
+                        if st.firing {
+                            st.firing = false;
+                            drop(states);
+                            let (_, _, series) = self.describe(id);
+                            out.push(Transition::Resolve {
+                                key: FaultKey {
+                                    rule: rule.name.clone(),
+                                    series,
+                                },
+                                value: Some(v),
+                                at_ms: now_ms,
+                                reason: "samples arrive again".to_string(),
+                            });
+                        }
+                    }
+                    RuleKind::AgentSilent { .. } => {}
+                }
+            }
+        }
+    }
+
+    fn threshold_transition(
+        &self,
+        rule: &Rule,
+        t: &Threshold,
+        id: SeriesId,
+        change: Change,
+        ts: i64,
+        x: f64,
+    ) -> Transition {
+        let (metric, labels, series) = self.describe(id);
+        let key = FaultKey {
+            rule: rule.name.clone(),
+            series,
+        };
+        match change {
+            Change::Open(i) => {
+                let severity = t.tiers[i].severity;
+                Transition::Open(NewFault {
+                    summary: Self::render(rule, &labels, &metric, Some(x), severity),
+                    key,
+                    severity,
+                    value: Some(x),
+                    at_ms: ts,
+                    host: labels.get("host").cloned().unwrap_or_default(),
+                    metric,
+                    labels,
+                })
+            }
+            Change::Raise(i) => {
+                let severity = t.tiers[i].severity;
+                Transition::Raise {
+                    summary: Self::render(rule, &labels, &metric, Some(x), severity),
+                    key,
+                    severity,
+                    value: x,
+                    at_ms: ts,
+                }
+            }
+            Change::Refire => Transition::Refire {
+                key,
+                value: x,
+                at_ms: ts,
+            },
+            Change::Observe => Transition::Observe {
+                key,
+                value: x,
+                at_ms: ts,
+            },
+            Change::Resolve => {
+                let reason = match &t.recover {
+                    Some(c) => format!("value {} meets recover \"{c}\"", format_value(x)),
+                    None => format!(
+                        "value {} no longer meets \"{}\"",
+                        format_value(x),
+                        t.tiers[0].when
+                    ),
+                };
+                Transition::Resolve {
+                    key,
+                    value: Some(x),
+                    at_ms: ts,
+                    reason,
+                }
+            }
+        }
+    }
+
+    /// Time-based conditions: series gone absent while their agent is
+    /// connected, and agents silent too long.
+    pub fn tick(&self, now_ms: i64, agents: &[AgentStatus], out: &mut Vec<Transition>) {
+        let c = self.compiled();
+        let connected_hosts: std::collections::HashSet<&str> = agents
+            .iter()
+            .filter(|a| a.connected)
+            .map(|a| a.hostname.as_str())
+            .collect();
+        for shard in self.absents.iter() {
+            let mut fired = Vec::new();
+            {
+                let mut states = lock(shard);
+                for (&(sid, ri), st) in states.iter_mut() {
+                    let Some(rule) = c.set.rules.get(usize::from(ri)) else {
+                        continue;
+                    };
+                    let RuleKind::Absent { for_ms, severity } = rule.kind else {
+                        continue;
+                    };
+                    if !st.firing
+                        && now_ms - st.last_arrival_ms >= for_ms
+                        && connected_hosts.contains(&*st.host)
+                    {
+                        st.firing = true;
+                        fired.push((SeriesId(sid), ri, severity, now_ms - st.last_arrival_ms));
+                    }
+                }
+            }
+            for (id, ri, severity, gone_ms) in fired {
+                let rule = &c.set.rules[usize::from(ri)];
+                let (metric, labels, series) = self.describe(id);
+                let gone = gone_ms as f64 / 1000.0;
+                out.push(Transition::Open(NewFault {
+                    summary: Self::render(rule, &labels, &metric, Some(gone), severity),
+                    key: FaultKey {
+                        rule: rule.name.clone(),
+                        series,
+                    },
+                    severity,
+                    value: Some(gone),
+                    at_ms: now_ms,
+                    host: labels.get("host").cloned().unwrap_or_default(),
+                    metric,
+                    labels,
+                }));
+            }
+        }
+        let Some(si) = c.silence else { return };
+        let rule = &c.set.rules[usize::from(si)];
+        let RuleKind::AgentSilent { for_ms, severity } = rule.kind else {
+            return;
+        };
+        let mut silent = lock(&self.silent);
+        for a in agents {
+            let silent_ms = now_ms - a.last_seen_ms;
+            match (a.connected, silent.contains_key(&a.id)) {
+                (false, false) if silent_ms >= for_ms => {
+                    let key = FaultKey {
+                        rule: rule.name.clone(),
+                        series: format!("agent:{}", a.id),
+                    };
+                    let labels = BTreeMap::from([
+                        ("agent".to_string(), a.id.clone()),
+                        ("host".to_string(), a.hostname.clone()),
+                    ]);
+                    let last_seen = jiff::Timestamp::from_millisecond(a.last_seen_ms)
+                        .map(|t| t.to_string())
+                        .unwrap_or_default();
+                    let summary = rule.summary.render(|name| match name {
+                        "agent" => Some(a.id.clone()),
+                        "host" => Some(a.hostname.clone()),
+                        "last_seen" => Some(last_seen.clone()),
+                        "value" => Some(format_value(silent_ms as f64 / 1000.0)),
+                        "rule" => Some(rule.name.to_string()),
+                        "severity" => Some(severity.to_string()),
+                        _ => None,
+                    });
+                    silent.insert(a.id.clone(), key.clone());
+                    out.push(Transition::Open(NewFault {
+                        key,
+                        severity,
+                        value: Some(silent_ms as f64 / 1000.0),
+                        at_ms: now_ms,
+                        summary,
+                        host: a.hostname.clone(),
+                        metric: String::new(),
+                        labels,
+                    }));
+                }
+                (true, true) => {
+                    if let Some(key) = silent.remove(&a.id) {
+                        out.push(Transition::Resolve {
+                            key,
+                            value: None,
+                            at_ms: now_ms,
+                            reason: "agent connected again".to_string(),
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Takes in the faults that were open when the collector stopped, so they
+    /// resolve when their condition clears. Faults of rules no longer
+    /// configured are resolved now.
+    pub fn restore(&self, open: Vec<(FaultKey, Severity)>, now_ms: i64, out: &mut Vec<Transition>) {
+        let c = self.compiled();
+        let mut restored = lock(&self.restored);
+        let mut silent = lock(&self.silent);
+        for (key, severity) in open {
+            match c.set.get(&key.rule).map(|r| &r.kind) {
+                Some(RuleKind::AgentSilent { .. }) => {
+                    let id = key
+                        .series
+                        .strip_prefix("agent:")
+                        .unwrap_or(&key.series)
+                        .to_string();
+                    silent.insert(id, key);
+                }
+                Some(_) => {
+                    restored.insert(key, severity);
+                }
+                None => out.push(Transition::Resolve {
+                    reason: format!("rule {:?} is no longer configured", &*key.rule),
+                    key,
+                    value: None,
+                    at_ms: now_ms,
+                }),
+            }
+        }
+    }
+
+    /// Puts a new rule set in force. State of rules that keep their name
+    /// carries over, so faults that still fire stay open; firing faults of
+    /// rules removed (or no longer selecting their series) resolve.
+    pub fn replace_rules(&self, rules: RuleSet, now_ms: i64, out: &mut Vec<Transition>) {
+        let old = self.compiled();
+        let new = Arc::new(Compiled::new(rules));
+        let remap: Vec<Option<u16>> = old
+            .set
+            .rules
+            .iter()
+            .map(|r| {
+                new.set
+                    .rules
+                    .iter()
+                    .position(|n| {
+                        n.name == r.name && std::mem::discriminant(&n.kind) == std::mem::discriminant(&r.kind)
+                    })
+                    .map(|i| i as u16)
+            })
+            .collect();
+        let mut bindings = self.bindings.write().unwrap_or_else(|p| p.into_inner());
+        for (i, b) in bindings.iter_mut().enumerate() {
+            *b = self.rules_for(&new, SeriesId(i as u32));
+        }
+        let still_bound = |sid: u32, ri: u16| bindings.get(sid as usize).is_some_and(|b| b.contains(&ri));
+        let mut removed = Vec::new();
+        for shard in self.thresholds.iter() {
+            let mut states = lock(shard);
+            let old_states = std::mem::take(&mut *states);
+            for ((sid, ri), st) in old_states {
+                match remap.get(usize::from(ri)).copied().flatten() {
+                    Some(nri) if still_bound(sid, nri) => {
+                        states.insert((sid, nri), st);
+                    }
+                    _ if st.firing.is_some() => removed.push((sid, ri)),
+                    _ => {}
+                }
+            }
+        }
+        for shard in self.absents.iter() {
+            let mut states = lock(shard);
+            let old_states = std::mem::take(&mut *states);
+            for ((sid, ri), st) in old_states {
+                match remap.get(usize::from(ri)).copied().flatten() {
+                    Some(nri) if still_bound(sid, nri) => {
+                        states.insert((sid, nri), st);
+                    }
+                    _ if st.firing => removed.push((sid, ri)),
+                    _ => {}
+                }
+            }
+        }
+        drop(bindings);
+        for (sid, ri) in removed {
+            let rule = &old.set.rules[usize::from(ri)];
+            let (_, _, series) = self.describe(SeriesId(sid));
+            out.push(Transition::Resolve {
+                key: FaultKey {
+                    rule: rule.name.clone(),
+                    series,
+                },
+                value: None,
+                at_ms: now_ms,
+                reason: format!(
+                    "rule {:?} no longer selects this series after a reload",
+                    &*rule.name
+                ),
+            });
+        }
+        let new_silence = new.silence.map(|i| new.set.rules[usize::from(i)].name.clone());
+        let mut silent = lock(&self.silent);
+        silent.retain(|_, key| {
+            if Some(&key.rule) == new_silence.as_ref() {
+                true
+            } else {
+                out.push(Transition::Resolve {
+                    key: key.clone(),
+                    value: None,
+                    at_ms: now_ms,
+                    reason: format!("rule {:?} is no longer configured", &*key.rule),
+                });
+                false
+            }
+        });
+        *self.compiled.write().unwrap_or_else(|p| p.into_inner()) = new;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine(rules: &str) -> (Arc<HotStore>, Engine) {
+        let store = Arc::new(HotStore::new(3_600_000));
+        let set = RuleSet::parse(rules, "t.toml").expect("valid rules");
+        let e = Engine::new(store.clone(), set);
+        (store, e)
+    }
+
+    fn series(store: &HotStore, e: &Engine, metric: &str, labels: &[(&str, &str)]) -> SeriesId {
+        let (id, created) = store.resolve(metric, labels);
+        if created {
+            e.bind_series(id);
+        }
+        id
+    }
+
+    fn feed(store: &HotStore, e: &Engine, id: SeriesId, ts: i64, v: f64) -> Vec<Transition> {
+        store.append(id, ts, v).expect("in order");
+        let mut out = Vec::new();
+        e.on_samples(&[(id, ts, v)], ts, &mut out);
+        out.retain(Transition::is_state_change);
+        out
+    }
+
+    const FS: &str = r#"
+[[rule]]
+name = "fs_full"
+metric = "fs"
+match = { fstype = "!tmpfs" }
+when = "> 90"
+for = "20s"
+recover = "< 85"
+severity = "general"
+summary = "{host} {mountpoint} is {value}% full"
+"#;
+
+    #[test]
+    fn for_duration_then_hysteresis() {
+        let (store, e) = engine(FS);
+        let id = series(
+            &store,
+            &e,
+            "fs",
+            &[("fstype", "ext4"), ("host", "db1"), ("mountpoint", "/data")],
+        );
+        assert!(feed(&store, &e, id, 0, 95.0).is_empty(), "pending, not firing");
+        assert!(feed(&store, &e, id, 10_000, 95.0).is_empty());
+        let t = feed(&store, &e, id, 20_000, 96.0);
+        let [Transition::Open(f)] = t.as_slice() else {
+            panic!("expected open, got {t:?}")
+        };
+        assert_eq!(f.severity, Severity::General);
+        assert_eq!(f.summary, "db1 /data is 96% full");
+        assert_eq!(f.host, "db1");
+        assert_eq!(
+            f.key.series,
+            "fs{fstype=\"ext4\",host=\"db1\",mountpoint=\"/data\"}"
+        );
+        assert!(
+            feed(&store, &e, id, 30_000, 88.0).is_empty(),
+            "between recover and when: still firing"
+        );
+        let t = feed(&store, &e, id, 40_000, 91.0);
+        assert!(matches!(t.as_slice(), [Transition::Refire { .. }]), "{t:?}");
+        let t = feed(&store, &e, id, 50_000, 84.0);
+        assert!(matches!(t.as_slice(), [Transition::Resolve { .. }]), "{t:?}");
+        assert!(
+            feed(&store, &e, id, 60_000, 95.0).is_empty(),
+            "pending again from scratch"
+        );
+    }
+
+    #[test]
+    fn interrupted_condition_restarts_for() {
+        let (store, e) = engine(FS);
+        let id = series(&store, &e, "fs", &[("fstype", "ext4"), ("host", "h")]);
+        feed(&store, &e, id, 0, 95.0);
+        feed(&store, &e, id, 10_000, 50.0);
+        assert!(feed(&store, &e, id, 20_000, 95.0).is_empty());
+        assert!(feed(&store, &e, id, 30_000, 95.0).is_empty());
+        assert_eq!(feed(&store, &e, id, 40_000, 95.0).len(), 1);
+    }
+
+    #[test]
+    fn matchers_exclude_series() {
+        let (store, e) = engine(FS);
+        let id = series(&store, &e, "fs", &[("fstype", "tmpfs"), ("host", "h")]);
+        assert!(feed(&store, &e, id, 0, 99.0).is_empty());
+        assert!(feed(&store, &e, id, 30_000, 99.0).is_empty());
+    }
+
+    #[test]
+    fn tiers_raise_severity_and_never_lower_it() {
+        let (store, e) = engine(
+            r#"
+[[rule]]
+name = "cpu"
+metric = "cpu"
+tiers = [ { when = "> 80", severity = "minor", for = "10s" },
+          { when = "> 95", severity = "urgent", for = "10s" } ]
+"#,
+        );
+        let id = series(&store, &e, "cpu", &[("host", "h")]);
+        feed(&store, &e, id, 0, 85.0);
+        let t = feed(&store, &e, id, 10_000, 85.0);
+        assert!(
+            matches!(t.as_slice(), [Transition::Open(f)] if f.severity == Severity::Minor),
+            "{t:?}"
+        );
+        assert!(
+            feed(&store, &e, id, 20_000, 97.0).is_empty(),
+            "urgent tier pending"
+        );
+        let t = feed(&store, &e, id, 30_000, 98.0);
+        assert!(
+            matches!(
+                t.as_slice(),
+                [Transition::Raise {
+                    severity: Severity::Urgent,
+                    ..
+                }]
+            ),
+            "{t:?}"
+        );
+        assert!(
+            feed(&store, &e, id, 40_000, 85.0).is_empty(),
+            "back to minor range: no lowering"
+        );
+        let t = feed(&store, &e, id, 50_000, 50.0);
+        assert!(matches!(t.as_slice(), [Transition::Resolve { .. }]), "{t:?}");
+    }
+
+    #[test]
+    fn straight_to_top_tier() {
+        let (store, e) = engine(
+            r#"
+[[rule]]
+name = "cpu"
+metric = "cpu"
+tiers = [ { when = "> 80", severity = "minor", for = "1m" },
+          { when = "> 95", severity = "urgent" } ]
+"#,
+        );
+        let id = series(&store, &e, "cpu", &[("host", "h")]);
+        let t = feed(&store, &e, id, 0, 99.0);
+        assert!(
+            matches!(t.as_slice(), [Transition::Open(f)] if f.severity == Severity::Urgent),
+            "{t:?}"
+        );
+    }
+
+    #[test]
+    fn window_average() {
+        let (store, e) = engine(
+            r#"
+[[rule]]
+name = "avg"
+metric = "m"
+aggregate = "avg"
+over = "30s"
+when = "> 50"
+severity = "minor"
+"#,
+        );
+        let id = series(&store, &e, "m", &[("host", "h")]);
+        assert!(feed(&store, &e, id, 0, 0.0).is_empty());
+        assert!(feed(&store, &e, id, 10_000, 0.0).is_empty());
+        assert!(
+            feed(&store, &e, id, 20_000, 140.0).is_empty(),
+            "avg 46.7: a spike alone does not fire"
+        );
+        let t = feed(&store, &e, id, 30_000, 80.0);
+        assert!(
+            matches!(t.as_slice(), [Transition::Open(f)] if f.value == Some(55.0)),
+            "avg 55: {t:?}"
+        );
+    }
+
+    #[test]
+    fn absent_fires_only_while_agent_connected_and_resolves_on_return() {
+        let (store, e) = engine(
+            r#"
+[[rule]]
+name = "missing"
+kind = "absent"
+metric = "up"
+for = "30s"
+severity = "general"
+"#,
+        );
+        let id = series(&store, &e, "up", &[("host", "h")]);
+        feed(&store, &e, id, 1_000, 1.0);
+        let agent = |connected| AgentStatus {
+            id: "h".into(),
+            hostname: "h".into(),
+            connected,
+            last_seen_ms: 60_000,
+        };
+        let mut out = Vec::new();
+        e.tick(20_000, &[agent(true)], &mut out);
+        assert!(out.is_empty());
+        e.tick(40_000, &[agent(false)], &mut out);
+        assert!(out.is_empty(), "agent gone: silence covers it");
+        e.tick(40_000, &[agent(true)], &mut out);
+        assert!(
+            matches!(out.as_slice(), [Transition::Open(f)] if f.key.rule.as_ref() == "missing"),
+            "{out:?}"
+        );
+        out.clear();
+        e.tick(50_000, &[agent(true)], &mut out);
+        assert!(out.is_empty(), "fires once");
+        let t = feed(&store, &e, id, 60_000, 1.0);
+        assert!(matches!(t.as_slice(), [Transition::Resolve { .. }]), "{t:?}");
+    }
+
+    #[test]
+    fn agent_silence_opens_and_resolves() {
+        let (_store, e) = engine("");
+        let mut out = Vec::new();
+        let a = |connected, last_seen_ms| AgentStatus {
+            id: "a1".into(),
+            hostname: "web".into(),
+            connected,
+            last_seen_ms,
+        };
+        e.tick(30_000, &[a(false, 0)], &mut out);
+        assert!(out.is_empty(), "built-in waits 60s");
+        e.tick(61_000, &[a(false, 0)], &mut out);
+        let [Transition::Open(f)] = out.as_slice() else {
+            panic!("{out:?}")
+        };
+        assert_eq!(f.key.series, "agent:a1");
+        assert_eq!(f.host, "web");
+        assert!(
+            f.summary.contains("a1") && f.summary.contains("web"),
+            "{}",
+            f.summary
+        );
+        out.clear();
+        e.tick(62_000, &[a(false, 0)], &mut out);
+        assert!(out.is_empty());
+        e.tick(63_000, &[a(true, 63_000)], &mut out);
+        assert!(matches!(out.as_slice(), [Transition::Resolve { .. }]), "{out:?}");
+    }
+
+    #[test]
+    fn restored_fault_resolves_when_condition_clears() {
+        let (store, e) = engine(FS);
+        let key = FaultKey {
+            rule: Arc::from("fs_full"),
+            series: "fs{fstype=\"ext4\",host=\"h\"}".into(),
+        };
+        let mut out = Vec::new();
+        e.restore(
+            vec![
+                (key.clone(), Severity::General),
+                (
+                    FaultKey {
+                        rule: Arc::from("gone"),
+                        series: "x{}".into(),
+                    },
+                    Severity::Minor,
+                ),
+            ],
+            0,
+            &mut out,
+        );
+        assert!(
+            matches!(out.as_slice(), [Transition::Resolve { key, .. }] if key.rule.as_ref() == "gone"),
+            "{out:?}"
+        );
+        let id = series(&store, &e, "fs", &[("fstype", "ext4"), ("host", "h")]);
+        assert!(
+            feed(&store, &e, id, 0, 95.0).is_empty(),
+            "already firing: no second open"
+        );
+        let t = feed(&store, &e, id, 10_000, 10.0);
+        assert!(
+            matches!(t.as_slice(), [Transition::Resolve { key: k, .. }] if *k == key),
+            "{t:?}"
+        );
+    }
+
+    #[test]
+    fn reload_keeps_firing_state_and_resolves_removed_rules() {
+        let (store, e) = engine(FS);
+        let id = series(&store, &e, "fs", &[("fstype", "ext4"), ("host", "h")]);
+        feed(&store, &e, id, 0, 95.0);
+        assert_eq!(feed(&store, &e, id, 20_000, 95.0).len(), 1);
+        let mut out = Vec::new();
+        let same = RuleSet::parse(&FS.replace("> 90", "> 92"), "t.toml").expect("valid");
+        e.replace_rules(same, 25_000, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        assert!(
+            feed(&store, &e, id, 30_000, 95.0).is_empty(),
+            "still firing, not reopened"
+        );
+        e.replace_rules(RuleSet::parse("", "t.toml").expect("valid"), 35_000, &mut out);
+        assert!(matches!(out.as_slice(), [Transition::Resolve { .. }]), "{out:?}");
+    }
+}

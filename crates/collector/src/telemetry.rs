@@ -1,0 +1,161 @@
+//! The collector's own metrics, served on `/metrics` in the Prometheus text
+//! format. Counters are atomics bumped on the hot path; nothing allocates.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the detection-latency histogram.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+/// Counters and histograms.
+#[derive(Default)]
+pub struct Telemetry {
+    /// Samples stored.
+    pub samples_ingested: AtomicU64,
+    /// Samples refused (out of order, not finite, unknown series).
+    pub samples_refused: AtomicU64,
+    /// Series definitions refused (bad names, limits).
+    pub series_refused: AtomicU64,
+    /// Batches applied.
+    pub batches: AtomicU64,
+    /// Batches dropped as already applied (re-sent after a lost ack).
+    pub duplicate_batches: AtomicU64,
+    /// Time spent evaluating rules, in nanoseconds.
+    pub rule_eval_ns: AtomicU64,
+    /// Rule evaluation passes (one per batch or tick).
+    pub rule_evals: AtomicU64,
+    /// Fault transitions written.
+    pub fault_transitions: AtomicU64,
+    detection_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    detection_count: AtomicU64,
+    detection_sum_ns: AtomicU64,
+}
+
+impl Telemetry {
+    /// Records one sample-received → fault-committed latency.
+    pub fn observe_detection(&self, d: Duration) {
+        let s = d.as_secs_f64();
+        for (i, le) in LATENCY_BUCKETS.iter().enumerate() {
+            if s <= *le {
+                self.detection_buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.detection_count.fetch_add(1, Ordering::Relaxed);
+        self.detection_sum_ns
+            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Renders everything with the gauges the caller reads at scrape time.
+    pub fn render(&self, series: usize, agents_connected: usize, faults_open: u64, rules: usize) -> String {
+        let mut out = String::with_capacity(4096);
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut metric = |name: &str, kind: &str, help: &str, value: String| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+        };
+        metric(
+            "watchpost_samples_ingested_total",
+            "counter",
+            "Samples stored in the hot store.",
+            get(&self.samples_ingested).to_string(),
+        );
+        metric(
+            "watchpost_samples_refused_total",
+            "counter",
+            "Samples refused: out of order, not finite, or of an undefined series.",
+            get(&self.samples_refused).to_string(),
+        );
+        metric(
+            "watchpost_series_refused_total",
+            "counter",
+            "Series definitions refused: bad names or over the per-agent limit.",
+            get(&self.series_refused).to_string(),
+        );
+        metric(
+            "watchpost_batches_total",
+            "counter",
+            "Batches applied.",
+            get(&self.batches).to_string(),
+        );
+        metric(
+            "watchpost_duplicate_batches_total",
+            "counter",
+            "Batches dropped as already applied.",
+            get(&self.duplicate_batches).to_string(),
+        );
+        metric(
+            "watchpost_series",
+            "gauge",
+            "Series in the hot store.",
+            series.to_string(),
+        );
+        metric(
+            "watchpost_agents_connected",
+            "gauge",
+            "Agents with an open stream.",
+            agents_connected.to_string(),
+        );
+        metric(
+            "watchpost_faults_open",
+            "gauge",
+            "Fault records open now.",
+            faults_open.to_string(),
+        );
+        metric("watchpost_rules", "gauge", "Rules in force.", rules.to_string());
+        metric(
+            "watchpost_fault_transitions_total",
+            "counter",
+            "Fault changes written.",
+            get(&self.fault_transitions).to_string(),
+        );
+        metric(
+            "watchpost_rule_evaluation_seconds_total",
+            "counter",
+            "Time spent evaluating rules.",
+            format!("{:.6}", get(&self.rule_eval_ns) as f64 / 1e9),
+        );
+        metric(
+            "watchpost_rule_evaluations_total",
+            "counter",
+            "Rule evaluation passes.",
+            get(&self.rule_evals).to_string(),
+        );
+        let name = "watchpost_detection_latency_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} From a batch's arrival to the fault change it caused being durable.\n# TYPE {name} histogram"
+        );
+        for (i, le) in LATENCY_BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{le}\"}} {}",
+                get(&self.detection_buckets[i])
+            );
+        }
+        let count = get(&self.detection_count);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum {:.6}", get(&self.detection_sum_ns) as f64 / 1e9);
+        let _ = writeln!(out, "{name}_count {count}");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_text_format() {
+        let t = Telemetry::default();
+        t.samples_ingested.fetch_add(5, Ordering::Relaxed);
+        t.observe_detection(Duration::from_millis(3));
+        let text = t.render(7, 1, 2, 3);
+        assert!(text.contains("watchpost_samples_ingested_total 5\n"));
+        assert!(text.contains("watchpost_series 7\n"));
+        assert!(text.contains("watchpost_detection_latency_seconds_bucket{le=\"0.0025\"} 0\n"));
+        assert!(text.contains("watchpost_detection_latency_seconds_bucket{le=\"0.005\"} 1\n"));
+        assert!(text.contains("watchpost_detection_latency_seconds_count 1\n"));
+    }
+}

@@ -1,0 +1,380 @@
+//! `watchpostctl`: the operator's command line over the collector's HTTP
+//! API. Tables for people, `--json` for scripts.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use serde::de::DeserializeOwned;
+use watchpost_model::api::{Agent, ErrorBody, Fault, Series, SeriesPoints};
+
+mod table;
+
+use table::Table;
+
+/// Watchpost's command line.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// Collector HTTP API.
+    #[arg(
+        long,
+        global = true,
+        env = "WATCHPOST_SERVER",
+        default_value = "http://127.0.0.1:9811"
+    )]
+    server: String,
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// List agents: hostname, version, address, connected since, last seen.
+    Agents,
+    /// List series with their latest value.
+    Series {
+        /// Metric name.
+        #[arg(long, short)]
+        metric: Option<String>,
+        /// Label matchers: `label=value`, `label=!value`, `label=~regex`, `label=!~regex`.
+        matchers: Vec<String>,
+    },
+    /// Print the points of matching series.
+    Query {
+        /// Metric name.
+        #[arg(long, short)]
+        metric: String,
+        /// From: a duration ago ("15m"), RFC 3339 or ms since the epoch.
+        #[arg(long, default_value = "15m")]
+        since: String,
+        /// Label matchers as for `series`.
+        matchers: Vec<String>,
+    },
+    /// List faults, or show one with `faults show ID`.
+    Faults {
+        #[command(subcommand)]
+        show: Option<FaultCmd>,
+        /// Filter by status (open, acknowledged, resolved, closed, suppressed; comma-separated).
+        #[arg(long)]
+        status: Option<String>,
+        /// Filter by severity (urgent, general, minor; comma-separated).
+        #[arg(long)]
+        severity: Option<String>,
+        /// Filter by host.
+        #[arg(long)]
+        host: Option<String>,
+        /// At most this many, newest first.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum FaultCmd {
+    /// One fault with its timeline.
+    Show {
+        /// Fault id.
+        id: i64,
+    },
+}
+
+struct Client {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(String, String)]) -> anyhow::Result<T> {
+        let url = format!("{}{}", self.base.trim_end_matches('/'), path);
+        let resp = self.http.get(&url).query(query).send().await.with_context(|| {
+            format!(
+                "cannot reach the collector at {} (is it running? see --server)",
+                self.base
+            )
+        })?;
+        let status = resp.status();
+        let body = resp.bytes().await.context("reading the collector's answer")?;
+        if !status.is_success() {
+            match serde_json::from_slice::<ErrorBody>(&body) {
+                Ok(e) => bail!("{} ({}): {}", status, e.error.code, e.error.message),
+                Err(_) => bail!("{}: {}", status, String::from_utf8_lossy(&body)),
+            }
+        }
+        serde_json::from_slice(&body).with_context(|| format!("unexpected answer from {url}"))
+    }
+}
+
+fn matcher_params(matchers: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    matchers
+        .iter()
+        .map(|m| match m.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => bail!("matcher {m:?}: expected label=value (value may start with !, ~ or !~)"),
+        })
+        .collect()
+}
+
+fn labels_text(labels: &BTreeMap<String, String>, skip: &[&str]) -> String {
+    labels
+        .iter()
+        .filter(|(k, _)| !skip.contains(&k.as_str()))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn value_text(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v.fract() == 0.0 && v.abs() < 1e15 => format!("{v:.0}"),
+        Some(v) => format!("{v:.2}"),
+        None => "-".into(),
+    }
+}
+
+#[allow(clippy::print_stdout)]
+fn emit<T: serde::Serialize>(json: bool, value: &T, table: impl FnOnce() -> Table) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        print!("{}", table().render());
+    }
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+async fn run(args: Args) -> anyhow::Result<()> {
+    let client = Client {
+        base: args.server.clone(),
+        http: reqwest::Client::new(),
+    };
+    match args.command {
+        Cmd::Agents => {
+            let agents: Vec<Agent> = client.get("/api/v1/agents", &[]).await?;
+            emit(args.json, &agents, || {
+                let mut t = Table::new(&[
+                    "ID",
+                    "HOSTNAME",
+                    "VERSION",
+                    "ADDRESS",
+                    "STATE",
+                    "CONNECTED SINCE",
+                    "LAST SEEN",
+                    "SERIES",
+                ]);
+                for a in &agents {
+                    t.row(vec![
+                        a.id.clone(),
+                        a.hostname.clone(),
+                        a.version.clone(),
+                        a.address.clone(),
+                        if a.connected {
+                            "connected".into()
+                        } else {
+                            "disconnected".into()
+                        },
+                        a.connected_since.clone().unwrap_or_else(|| "-".into()),
+                        a.last_seen.clone(),
+                        a.series.to_string(),
+                    ]);
+                }
+                t
+            })
+        }
+        Cmd::Series { metric, matchers } => {
+            let mut q = matcher_params(&matchers)?;
+            if let Some(m) = metric {
+                q.push(("metric".into(), m));
+            }
+            let series: Vec<Series> = client.get("/api/v1/series", &q).await?;
+            emit(args.json, &series, || {
+                let mut t = Table::new(&["METRIC", "HOST", "LABELS", "VALUE", "AGE"]);
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as i64)
+                    .unwrap_or(0);
+                for s in &series {
+                    t.row(vec![
+                        s.metric.clone(),
+                        s.labels.get("host").cloned().unwrap_or_default(),
+                        labels_text(&s.labels, &["host"]),
+                        value_text(s.last_value),
+                        s.last_timestamp_ms.map_or("-".into(), |ts| {
+                            format!("{:.0}s", (now - ts).max(0) as f64 / 1000.0)
+                        }),
+                    ]);
+                }
+                t
+            })
+        }
+        Cmd::Query {
+            metric,
+            since,
+            matchers,
+        } => {
+            let mut q = matcher_params(&matchers)?;
+            q.push(("metric".into(), metric));
+            q.push(("since".into(), since));
+            let series: Vec<SeriesPoints> = client.get("/api/v1/query", &q).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&series)?);
+                return Ok(());
+            }
+            for s in &series {
+                println!("{}{{{}}}", s.metric, labels_text(&s.labels, &[]));
+                let mut t = Table::new(&["  TIME (UTC)", "VALUE"]);
+                for (ts, v) in &s.points {
+                    let time = utc_time(*ts);
+                    t.row(vec![format!("  {time}"), value_text(Some(*v))]);
+                }
+                print!("{}", t.render());
+            }
+            Ok(())
+        }
+        Cmd::Faults {
+            show: Some(FaultCmd::Show { id }),
+            ..
+        } => {
+            let f: Fault = client.get(&format!("/api/v1/faults/{id}"), &[]).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&f)?);
+                return Ok(());
+            }
+            println!("Fault {}  [{}]  {}", f.id, f.severity, f.status.as_str());
+            println!("  summary       {}", f.summary);
+            println!("  rule          {}", f.rule);
+            println!("  host          {}", f.host);
+            if !f.metric.is_empty() {
+                println!("  series        {}{{{}}}", f.metric, labels_text(&f.labels, &[]));
+            }
+            println!("  value         {}", value_text(f.value));
+            println!("  count         {}", f.count);
+            println!("  opened        {}", f.opened_at);
+            println!("  last seen     {}", f.last_seen_at);
+            println!("  respond by    {}", f.response_due);
+            println!("  resolve by    {}", f.resolve_due);
+            println!("  resolved      {}", f.resolved_at.as_deref().unwrap_or("-"));
+            println!("Timeline:");
+            let mut t = Table::new(&["  AT", "ACTOR", "EVENT", "MESSAGE"]);
+            for e in &f.timeline {
+                t.row(vec![
+                    format!("  {}", e.at),
+                    e.actor.clone(),
+                    e.kind.clone(),
+                    e.message.clone(),
+                ]);
+            }
+            print!("{}", t.render());
+            Ok(())
+        }
+        Cmd::Faults {
+            show: None,
+            status,
+            severity,
+            host,
+            limit,
+        } => {
+            let mut q = vec![("limit".to_string(), limit.to_string())];
+            for (k, v) in [("status", status), ("severity", severity), ("host", host)] {
+                if let Some(v) = v {
+                    q.push((k.to_string(), v));
+                }
+            }
+            let faults: Vec<Fault> = client.get("/api/v1/faults", &q).await?;
+            emit(args.json, &faults, || {
+                let mut t = Table::new(&[
+                    "ID",
+                    "SEVERITY",
+                    "STATUS",
+                    "HOST",
+                    "RULE",
+                    "OPENED",
+                    "RESPOND BY",
+                    "RESOLVE BY",
+                    "COUNT",
+                    "SUMMARY",
+                ]);
+                for f in &faults {
+                    t.row(vec![
+                        f.id.to_string(),
+                        f.severity.to_string(),
+                        f.status.as_str().to_string(),
+                        f.host.clone(),
+                        f.rule.clone(),
+                        f.opened_at.clone(),
+                        f.response_due.clone(),
+                        f.resolve_due.clone(),
+                        f.count.to_string(),
+                        f.summary.clone(),
+                    ]);
+                }
+                t
+            })
+        }
+    }
+}
+
+/// Formats ms since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (civil-from-days, UTC).
+fn utc_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    )
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("watchpostctl: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("watchpostctl: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_format() {
+        assert_eq!(utc_time(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(utc_time(1_795_000_000_123), "2026-11-18T11:06:40.123Z");
+    }
+
+    #[test]
+    fn matchers() {
+        assert_eq!(
+            matcher_params(&["a=!b".into()]).expect("ok"),
+            vec![("a".to_string(), "!b".to_string())]
+        );
+        assert!(matcher_params(&["ab".into()]).is_err());
+    }
+}

@@ -1,0 +1,197 @@
+//! JSON shapes of the collector's HTTP API (`/api/v1/...`). The collector
+//! serialises them, `watchpostctl` and tests deserialise them: one
+//! definition for both sides. Times are RFC 3339 strings in UTC; sample
+//! points are `[timestamp_ms, value]` pairs to keep large answers small.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Severity;
+
+/// Error body of every non-2xx answer: `{"error": {"code", "message"}}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong, for people (`message`) and scripts (`code`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `bad_request`, `not_found`.
+    pub code: String,
+    /// What is wrong and where.
+    pub message: String,
+}
+
+/// `GET /api/v1/agents`: one agent the collector knows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Agent {
+    /// The agent's id (from its config, default its hostname).
+    pub id: String,
+    /// The host the agent reports for; the `host` label of its series.
+    pub hostname: String,
+    /// The agent's software version.
+    pub version: String,
+    /// Remote address of its current or last connection.
+    pub address: String,
+    /// Whether a stream is open now.
+    pub connected: bool,
+    /// When the current connection opened (absent while disconnected).
+    pub connected_since: Option<String>,
+    /// Last message received from it.
+    pub last_seen: String,
+    /// First time this collector saw it.
+    pub first_seen: String,
+    /// Series it has defined on its current connection.
+    pub series: u64,
+    /// Labels it adds to every series.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `GET /api/v1/series`: one series and its latest sample.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Series {
+    /// Metric name.
+    pub metric: String,
+    /// All labels, `host` included.
+    pub labels: BTreeMap<String, String>,
+    /// Timestamp of the latest sample (ms since the epoch), if any.
+    pub last_timestamp_ms: Option<i64>,
+    /// The latest value, if any.
+    pub last_value: Option<f64>,
+}
+
+/// `GET /api/v1/query`: the points of one series.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeriesPoints {
+    /// Metric name.
+    pub metric: String,
+    /// All labels, `host` included.
+    pub labels: BTreeMap<String, String>,
+    /// `[timestamp_ms, value]`, oldest first.
+    pub points: Vec<(i64, f64)>,
+}
+
+/// State of a fault record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaultStatus {
+    /// Firing, nobody has responded.
+    Open,
+    /// Firing, someone has responded.
+    Acknowledged,
+    /// The condition cleared or someone resolved it.
+    Resolved,
+    /// Resolved and documented with cause and handling.
+    Closed,
+    /// Firing inside a maintenance window or behind a failed parent.
+    Suppressed,
+}
+
+impl FaultStatus {
+    /// The lowercase name used in the API and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultStatus::Open => "open",
+            FaultStatus::Acknowledged => "acknowledged",
+            FaultStatus::Resolved => "resolved",
+            FaultStatus::Closed => "closed",
+            FaultStatus::Suppressed => "suppressed",
+        }
+    }
+
+    /// Parses the lowercase name.
+    pub fn parse(s: &str) -> Option<FaultStatus> {
+        Some(match s {
+            "open" => FaultStatus::Open,
+            "acknowledged" => FaultStatus::Acknowledged,
+            "resolved" => FaultStatus::Resolved,
+            "closed" => FaultStatus::Closed,
+            "suppressed" => FaultStatus::Suppressed,
+            _ => return None,
+        })
+    }
+}
+
+/// `GET /api/v1/faults` and `/faults/{id}`: one fault record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Fault {
+    /// Record id.
+    pub id: i64,
+    /// Name of the rule that fired.
+    pub rule: String,
+    /// Highest severity reached while open.
+    pub severity: Severity,
+    /// Current state.
+    pub status: FaultStatus,
+    /// Host the fault is about.
+    pub host: String,
+    /// Metric of the series that fired (empty for agent silence).
+    pub metric: String,
+    /// Labels of the series that fired.
+    pub labels: BTreeMap<String, String>,
+    /// Rendered from the rule's summary template.
+    pub summary: String,
+    /// Value that fired it (latest value while open).
+    pub value: Option<f64>,
+    /// How many times the condition fired while this record was open.
+    pub count: i64,
+    /// When the record opened.
+    pub opened_at: String,
+    /// When the condition was last seen holding.
+    pub last_seen_at: String,
+    /// When it resolved.
+    pub resolved_at: Option<String>,
+    /// Respond by.
+    pub response_due: String,
+    /// Resolve by.
+    pub resolve_due: String,
+    /// Append-only history; filled by `/faults/{id}`, empty in lists.
+    #[serde(default)]
+    pub timeline: Vec<FaultEvent>,
+}
+
+/// One entry of a fault's timeline.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FaultEvent {
+    /// When it happened.
+    pub at: String,
+    /// Who did it: `system` for the rule engine, else a user.
+    pub actor: String,
+    /// `opened`, `severity_raised`, `refired`, `resolved`, ...
+    pub kind: String,
+    /// Human text.
+    pub message: String,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Health {
+    /// `ok` when the collector is serving.
+    pub status: String,
+    /// Collector version.
+    pub version: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_status_round_trips() {
+        for s in [
+            FaultStatus::Open,
+            FaultStatus::Acknowledged,
+            FaultStatus::Resolved,
+            FaultStatus::Closed,
+            FaultStatus::Suppressed,
+        ] {
+            assert_eq!(FaultStatus::parse(s.as_str()), Some(s));
+            let json = serde_json::to_string(&s).expect("serialises");
+            assert_eq!(json, format!("\"{}\"", s.as_str()));
+        }
+        assert_eq!(FaultStatus::parse("gone"), None);
+    }
+}
