@@ -1,0 +1,113 @@
+//! watchpostctl against a real collector with a real agent.
+
+use std::process::Command;
+use std::time::Duration;
+
+use watchpost_tests::*;
+
+fn ctl(server: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_watchpostctl"))
+        .arg("--server")
+        .arg(server)
+        .args(args)
+        .output()
+        .expect("run watchpostctl");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_commands_show_agents_series_and_faults() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let textfiles = tempfile::tempdir().expect("tempdir");
+    write_textfile(
+        textfiles.path(),
+        "t.prom",
+        "room_temperature_celsius{room=\"A\"} 41.5\n",
+    );
+    let collector = start_collector(
+        data.path(),
+        "[[rule]]\nname = \"room_hot\"\nmetric = \"room_temperature_celsius\"\nwhen = \"> 35\"\nseverity = \"general\"\nsummary = \"room {room} is {value} C\"\n",
+    )
+    .await;
+    let agent = start_agent(
+        &collector,
+        "poller-1",
+        Some(textfiles.path()),
+        false,
+        Duration::from_millis(200),
+    );
+    let fault = wait_for("the fault", Duration::from_secs(10), || async {
+        faults_of(&collector, "room_hot", "poller-1")
+            .await
+            .into_iter()
+            .next()
+    })
+    .await;
+    let server = format!("http://{}", collector.http_addr());
+    let run = |args: &[&str]| {
+        let (s, args): (String, Vec<String>) = (server.clone(), args.iter().map(|a| a.to_string()).collect());
+        async move {
+            tokio::task::spawn_blocking(move || ctl(&s, &args.iter().map(String::as_str).collect::<Vec<_>>()))
+                .await
+                .expect("join")
+        }
+    };
+
+    let (ok, out, err) = run(&["agents"]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with("ID") && out.contains("HOSTNAME") && out.contains("LAST SEEN"),
+        "{out}"
+    );
+    assert!(out.contains("poller-1") && out.contains("connected"), "{out}");
+
+    let (ok, out, err) = run(&["series", "-m", "room_temperature_celsius", "room=A"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("poller-1") && out.contains("41.50"), "{out}");
+
+    let (ok, out, err) = run(&["query", "-m", "room_temperature_celsius", "--since", "5m"]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("room_temperature_celsius{host=poller-1,room=A}") && out.contains("41.50"),
+        "{out}"
+    );
+
+    let (ok, out, err) = run(&["faults", "--status", "open", "--severity", "general"]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("room_hot") && out.contains("room A is 41.50 C") && out.contains("RESPOND BY"),
+        "{out}"
+    );
+
+    let (ok, out, err) = run(&["--json", "faults", "--host", "poller-1"]).await;
+    assert!(ok, "{err}");
+    let parsed: Vec<api::Fault> = serde_json::from_str(&out).expect("json");
+    assert_eq!(parsed.len(), 1);
+    assert_eq!(parsed[0].id, fault.id);
+
+    let (ok, out, err) = run(&["faults", "--host", "nobody"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("(none)"), "{out}");
+
+    let (ok, out, err) = run(&["faults", "show", &fault.id.to_string()]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("respond by") && out.contains("Timeline:") && out.contains("opened at severity general"),
+        "{out}"
+    );
+
+    let (ok, _, err) = run(&["faults", "--severity", "critical"]).await;
+    assert!(!ok);
+    assert!(err.contains("400") && err.contains("critical"), "{err}");
+    let (ok, _, err) = run(&["faults", "show", "999999"]).await;
+    assert!(!ok && err.contains("no fault 999999"), "{err}");
+
+    agent.stop().await;
+    collector.shutdown().await;
+    let (ok, _, err) = run(&["agents"]).await;
+    assert!(!ok && err.contains("cannot reach the collector"), "{err}");
+}

@@ -1,0 +1,350 @@
+//! End to end: a real collector and real agents on loopback, real SQLite
+//! files in temporary directories, the HTTP API as users and watchpostctl
+//! meet it.
+
+use std::time::Duration;
+
+use watchpost_model::Severity;
+use watchpost_model::api::{Agent, Fault, FaultStatus, Series, SeriesPoints};
+use watchpost_tests::*;
+
+const QUEUE_RULE: &str = r#"
+[[rule]]
+name = "queue_deep"
+metric = "app_queue_depth"
+match = { queue = "orders" }
+when = "> 90"
+for = "1s"
+recover = "< 85"
+severity = "urgent"
+summary = "{host}: queue {queue} holds {value} messages"
+
+[[rule]]
+name = "agent_gone"
+kind = "agent_silent"
+for = "2s"
+severity = "general"
+"#;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_metrics_reach_the_api_and_the_agent_is_listed() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let collector = start_collector(data.path(), "").await;
+    let agent = start_agent(&collector, "web-01", None, true, Duration::from_millis(500));
+
+    let series: Vec<Series> = wait_for("host CPU series", 15 * SECOND, || async {
+        let s: Vec<Series> = get(
+            &collector,
+            "/api/v1/series?metric=host_cpu_usage_percent&cpu=total",
+        )
+        .await;
+        s.first().is_some_and(|s| s.last_value.is_some()).then_some(s)
+    })
+    .await;
+    assert_eq!(series.len(), 1);
+    assert_eq!(series[0].labels.get("host").map(String::as_str), Some("web-01"));
+    let busy = series[0].last_value.expect("value");
+    assert!((0.0..=100.0).contains(&busy), "{busy}");
+
+    for metric in [
+        "host_load1",
+        "host_memory_total_bytes",
+        "host_memory_available_bytes",
+        "host_memory_used_percent",
+        "host_swap_used_percent",
+        "host_filesystem_used_percent",
+        "host_filesystem_size_bytes",
+        "host_filesystem_inodes_used_percent",
+        "host_processes",
+        "host_uptime_seconds",
+        "host_cpu_mode_percent",
+    ] {
+        let s: Vec<Series> = get(&collector, &format!("/api/v1/series?metric={metric}&host=web-01")).await;
+        assert!(!s.is_empty(), "no {metric}");
+    }
+    let root: Vec<Series> = get(
+        &collector,
+        "/api/v1/series?metric=host_filesystem_used_percent&mountpoint=/",
+    )
+    .await;
+    assert_eq!(root.len(), 1, "the root filesystem is reported once");
+    assert!(root[0].labels.contains_key("fstype") && root[0].labels.contains_key("device"));
+
+    // Rates need two rounds; then the network series carry values.
+    let points: Vec<SeriesPoints> = wait_for("several CPU points", 15 * SECOND, || async {
+        let p: Vec<SeriesPoints> = get(
+            &collector,
+            "/api/v1/query?metric=host_cpu_usage_percent&cpu=total&since=1m",
+        )
+        .await;
+        p.first().is_some_and(|s| s.points.len() >= 3).then_some(p)
+    })
+    .await;
+    let ts: Vec<i64> = points[0].points.iter().map(|p| p.0).collect();
+    assert!(ts.windows(2).all(|w| w[0] < w[1]), "points in time order: {ts:?}");
+
+    let agents: Vec<Agent> = get(&collector, "/api/v1/agents").await;
+    assert_eq!(agents.len(), 1);
+    let a = &agents[0];
+    assert_eq!((a.id.as_str(), a.hostname.as_str()), ("web-01", "web-01"));
+    assert!(a.connected && a.connected_since.is_some());
+    assert_eq!(a.version, watchpost_agent::VERSION);
+    assert!(a.address.starts_with("127.0.0.1:"), "{}", a.address);
+    assert!(a.series > 20, "{} series", a.series);
+
+    let (status, metrics) = get_raw(&collector, "/metrics").await;
+    assert_eq!(status, 200);
+    let ingested: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("watchpost_samples_ingested_total "))
+        .and_then(|v| v.parse().ok())
+        .expect("samples counter");
+    assert!(ingested > 50, "{ingested}");
+    assert!(metrics.contains("watchpost_agents_connected 1\n"), "{metrics}");
+
+    agent.stop().await;
+    collector.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_fires_holds_through_hysteresis_and_resolves() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let textfiles = tempfile::tempdir().expect("tempdir");
+    let collector = start_collector(data.path(), QUEUE_RULE).await;
+    write_textfile(
+        textfiles.path(),
+        "app.prom",
+        "app_queue_depth{queue=\"orders\"} 10\napp_queue_depth{queue=\"audit\"} 500\n",
+    );
+    let agent = start_agent(
+        &collector,
+        "app-01",
+        Some(textfiles.path()),
+        false,
+        Duration::from_millis(200),
+    );
+
+    wait_for("the queue series", 10 * SECOND, || async {
+        let s: Vec<Series> = get(&collector, "/api/v1/series?metric=app_queue_depth&queue=orders").await;
+        (s.first()?.last_value == Some(10.0)).then_some(())
+    })
+    .await;
+    assert!(
+        faults_of(&collector, "queue_deep", "app-01").await.is_empty(),
+        "audit queue is not selected"
+    );
+
+    write_textfile(
+        textfiles.path(),
+        "app.prom",
+        "app_queue_depth{queue=\"orders\"} 95\n",
+    );
+    let fault = wait_for("the fault to open", 10 * SECOND, || async {
+        faults_of(&collector, "queue_deep", "app-01")
+            .await
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert_eq!(fault.severity, Severity::Urgent);
+    assert_eq!(fault.status, FaultStatus::Open);
+    assert_eq!(fault.value, Some(95.0));
+    assert_eq!(fault.summary, "app-01: queue orders holds 95 messages");
+    assert_eq!(fault.labels.get("queue").map(String::as_str), Some("orders"));
+    let opened: jiff::Timestamp = fault.opened_at.parse().expect("rfc3339");
+    let respond: jiff::Timestamp = fault.response_due.parse().expect("rfc3339");
+    let resolve: jiff::Timestamp = fault.resolve_due.parse().expect("rfc3339");
+    assert_eq!(
+        respond.as_millisecond() - opened.as_millisecond(),
+        3_600_000,
+        "urgent: respond in 1 h"
+    );
+    assert_eq!(
+        resolve.as_millisecond() - opened.as_millisecond(),
+        4 * 3_600_000,
+        "urgent: resolve in 4 h"
+    );
+
+    // Between recover (< 85) and when (> 90): the fault stays open.
+    write_textfile(
+        textfiles.path(),
+        "app.prom",
+        "app_queue_depth{queue=\"orders\"} 88\n",
+    );
+    wait_for("the value 88 to arrive", 10 * SECOND, || async {
+        let s: Vec<Series> = get(&collector, "/api/v1/series?metric=app_queue_depth&queue=orders").await;
+        (s.first()?.last_value == Some(88.0)).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let still: Fault = get(&collector, &format!("/api/v1/faults/{}", fault.id)).await;
+    assert_eq!(still.status, FaultStatus::Open, "hysteresis: 88 does not resolve");
+
+    write_textfile(
+        textfiles.path(),
+        "app.prom",
+        "app_queue_depth{queue=\"orders\"} 80\n",
+    );
+    let resolved: Fault = wait_for("the fault to resolve", 10 * SECOND, || async {
+        let f: Fault = get(&collector, &format!("/api/v1/faults/{}", fault.id)).await;
+        (f.status == FaultStatus::Resolved).then_some(f)
+    })
+    .await;
+    assert!(resolved.resolved_at.is_some());
+    let kinds: Vec<&str> = resolved.timeline.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["opened", "resolved"]);
+    assert!(resolved.timeline.iter().all(|e| e.actor == "system"));
+    assert!(
+        resolved.timeline[1].message.contains("recover"),
+        "{}",
+        resolved.timeline[1].message
+    );
+
+    // Firing again opens a new record; the old one is kept as it was.
+    write_textfile(
+        textfiles.path(),
+        "app.prom",
+        "app_queue_depth{queue=\"orders\"} 99\n",
+    );
+    let all = wait_for("a second fault", 10 * SECOND, || async {
+        let f = faults_of(&collector, "queue_deep", "app-01").await;
+        (f.len() == 2).then_some(f)
+    })
+    .await;
+    assert_eq!(all[0].status, FaultStatus::Open);
+    assert_eq!(all[1].id, fault.id);
+    let open: Vec<Fault> = get(
+        &collector,
+        "/api/v1/faults?status=open&severity=urgent&host=app-01",
+    )
+    .await;
+    assert_eq!(open.len(), 1);
+
+    agent.stop().await;
+    collector.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_agent_raises_silence_and_faults_survive_a_restart() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let textfiles = tempfile::tempdir().expect("tempdir");
+    write_textfile(
+        textfiles.path(),
+        "app.prom",
+        "app_queue_depth{queue=\"orders\"} 95\n",
+    );
+    let collector = start_collector(data.path(), QUEUE_RULE).await;
+    let agent = start_agent(
+        &collector,
+        "db-07",
+        Some(textfiles.path()),
+        false,
+        Duration::from_millis(200),
+    );
+    let queue_fault = wait_for("the queue fault", 10 * SECOND, || async {
+        faults_of(&collector, "queue_deep", "db-07")
+            .await
+            .into_iter()
+            .next()
+    })
+    .await;
+
+    agent.kill();
+    let silence = wait_for("the silence fault", 15 * SECOND, || async {
+        faults_of(&collector, "agent_gone", "db-07")
+            .await
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert_eq!(silence.severity, Severity::General);
+    assert_eq!(silence.status, FaultStatus::Open);
+    assert!(silence.summary.contains("db-07"), "{}", silence.summary);
+    let agents: Vec<Agent> = get(&collector, "/api/v1/agents").await;
+    assert!(!agents[0].connected);
+
+    // Restart the collector on the same data directory.
+    collector.shutdown().await;
+    let collector = start_collector(data.path(), QUEUE_RULE).await;
+    let q: Fault = get(&collector, &format!("/api/v1/faults/{}", queue_fault.id)).await;
+    assert_eq!(
+        (q.status, q.rule.as_str(), q.summary.as_str()),
+        (FaultStatus::Open, "queue_deep", queue_fault.summary.as_str())
+    );
+    assert_eq!(q.timeline.len(), queue_fault.timeline.len().max(1));
+    let s: Fault = get(&collector, &format!("/api/v1/faults/{}", silence.id)).await;
+    assert_eq!(s.status, FaultStatus::Open);
+    let agents: Vec<Agent> = get(&collector, "/api/v1/agents").await;
+    assert_eq!(agents.len(), 1, "the agent is remembered across the restart");
+    assert_eq!(agents[0].hostname, "db-07");
+
+    // The agent returns with the condition cleared: both faults resolve, and
+    // the queue fault is the same record, not a new one.
+    write_textfile(
+        textfiles.path(),
+        "app.prom",
+        "app_queue_depth{queue=\"orders\"} 5\n",
+    );
+    let agent = start_agent(
+        &collector,
+        "db-07",
+        Some(textfiles.path()),
+        false,
+        Duration::from_millis(200),
+    );
+    wait_for("both faults to resolve", 15 * SECOND, || async {
+        let q: Fault = get(&collector, &format!("/api/v1/faults/{}", queue_fault.id)).await;
+        let s: Fault = get(&collector, &format!("/api/v1/faults/{}", silence.id)).await;
+        (q.status == FaultStatus::Resolved && s.status == FaultStatus::Resolved).then_some(())
+    })
+    .await;
+    assert_eq!(faults_of(&collector, "queue_deep", "db-07").await.len(), 1);
+    let s: Fault = get(&collector, &format!("/api/v1/faults/{}", silence.id)).await;
+    assert!(
+        s.timeline
+            .last()
+            .is_some_and(|e| e.message.contains("connected again")),
+        "{:?}",
+        s.timeline
+    );
+
+    agent.stop().await;
+    collector.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_refuses_bad_requests_with_json_errors() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let collector = start_collector(data.path(), "").await;
+    for (path, status, needle) in [
+        (
+            "/api/v1/faults?severity=critical",
+            400,
+            "severity=\\\"critical\\\"",
+        ),
+        ("/api/v1/faults?status=gone", 400, "status"),
+        ("/api/v1/faults?colour=red", 400, "colour"),
+        ("/api/v1/faults?limit=0", 400, "limit"),
+        ("/api/v1/faults/12345", 404, "no fault 12345"),
+        ("/api/v1/faults/abc", 400, "not a number"),
+        ("/api/v1/series", 400, "metric"),
+        ("/api/v1/series?metric=9bad", 400, "metric name"),
+        ("/api/v1/query?metric=m&since=yesterday", 400, "since"),
+        ("/api/v1/query?metric=m&fstype=~(", 400, "regex"),
+        ("/api/v1/nothing", 404, "no such endpoint"),
+    ] {
+        let (got, body) = get_raw(&collector, path).await;
+        assert_eq!(got, status, "{path}: {body}");
+        let e: api::ErrorBody = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"));
+        assert!(
+            e.error.message.contains(needle.trim_matches('\\')) || body.contains(needle),
+            "{path}: {body}"
+        );
+    }
+    let (status, body) = get_raw(&collector, "/healthz").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("\"ok\""));
+    collector.shutdown().await;
+}

@@ -1,0 +1,51 @@
+//! Every shipped example config and rule file loads, so they never rot.
+
+use std::path::Path;
+
+use watchpost_agent::AgentConfig;
+use watchpost_collector::CollectorConfig;
+use watchpost_collector::rules::RuleSet;
+
+fn examples() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples"))
+}
+
+#[test]
+fn agent_example_loads() {
+    let c = AgentConfig::load(&examples().join("agent.toml")).expect("examples/agent.toml is valid");
+    assert_eq!(c.collector, "http://127.0.0.1:9810");
+    assert_eq!(c.labels.get("room").map(String::as_str), Some("A"));
+}
+
+#[test]
+fn collector_example_and_its_rules_load() {
+    let c =
+        CollectorConfig::load(&examples().join("collector.toml")).expect("examples/collector.toml is valid");
+    let rules = RuleSet::load(&c.rules, &c.rules_base).unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(!rules.files.is_empty());
+    for name in [
+        "filesystem_full",
+        "filesystem_filling",
+        "memory_pressure",
+        "swap_in_use",
+        "cpu_busy",
+        "load_per_core_high",
+        "network_errors",
+        "agent_silent",
+        "host_metrics_missing",
+    ] {
+        assert!(rules.get(name).is_some(), "default rule {name} missing");
+    }
+}
+
+#[test]
+fn every_rule_file_loads() {
+    for dir in ["rules", "dev-rules"] {
+        for entry in std::fs::read_dir(examples().join(dir)).expect("dir") {
+            let path = entry.expect("entry").path();
+            let text = std::fs::read_to_string(&path).expect("read");
+            RuleSet::parse(&text, &path.display().to_string())
+                .unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
+        }
+    }
+}

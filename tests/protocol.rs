@@ -1,0 +1,200 @@
+//! The wire protocol as a raw gRPC client sees it: identity, acks that mean
+//! "durable", duplicate batches, and malformed input.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use watchpost_model::api::{Fault, Series};
+use watchpost_proto::v1::{
+    AgentMessage, Batch, CollectorMessage, Hello, Label, PROTOCOL_VERSION, SeriesDefinition,
+    SeriesDefinitions, agent_message, collector_message, ingest_client::IngestClient,
+};
+use watchpost_tests::*;
+
+struct RawAgent {
+    tx: mpsc::Sender<AgentMessage>,
+    rx: tonic::Streaming<CollectorMessage>,
+}
+
+fn msg(body: agent_message::Body) -> AgentMessage {
+    AgentMessage { body: Some(body) }
+}
+
+fn hello(id: &str) -> AgentMessage {
+    msg(agent_message::Body::Hello(Hello {
+        agent_id: id.into(),
+        hostname: id.into(),
+        version: "test".into(),
+        labels: Default::default(),
+        auth_token: String::new(),
+        protocol_version: PROTOCOL_VERSION,
+        heartbeat_interval_ms: 1000,
+    }))
+}
+
+async fn open(collector: &watchpost_collector::Collector, first: AgentMessage) -> RawAgent {
+    let mut client = IngestClient::connect(format!("http://{}", collector.grpc_addr()))
+        .await
+        .expect("connect");
+    let (tx, rx) = mpsc::channel(16);
+    tx.send(first).await.expect("send");
+    let rx = client
+        .stream(ReceiverStream::new(rx))
+        .await
+        .expect("stream")
+        .into_inner();
+    RawAgent { tx, rx }
+}
+
+impl RawAgent {
+    /// Next message that is not a heartbeat.
+    async fn next(&mut self) -> Option<collector_message::Body> {
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(10), self.rx.message())
+                .await
+                .expect("collector answers");
+            match m.ok().flatten()?.body {
+                Some(collector_message::Body::Heartbeat(_)) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    async fn send(&self, body: agent_message::Body) {
+        self.tx.send(msg(body)).await.expect("send");
+    }
+}
+
+fn batch(sequence: u64, ts: i64, ids: &[u32], values: &[f64]) -> agent_message::Body {
+    agent_message::Body::Batch(Batch {
+        sequence,
+        base_timestamp_ms: ts,
+        series_ids: ids.to_vec(),
+        values: values.to_vec(),
+        timestamp_offsets_ms: Vec::new(),
+    })
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64
+}
+
+const RULE: &str = r#"
+[[rule]]
+name = "hot"
+metric = "temp_celsius"
+when = "> 40"
+severity = "general"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_follow_durable_faults_duplicates_are_dropped_and_hosts_cannot_be_spoofed() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let collector = start_collector(data.path(), RULE).await;
+    let mut a = open(&collector, hello("sensor-1")).await;
+    let Some(collector_message::Body::Welcome(w)) = a.next().await else {
+        panic!("welcome first")
+    };
+    assert_eq!(w.last_sequence, 0);
+
+    a.send(agent_message::Body::Definitions(SeriesDefinitions {
+        series: vec![
+            SeriesDefinition {
+                id: 1,
+                metric: "temp_celsius".into(),
+                labels: vec![
+                    Label {
+                        name: "host".into(),
+                        value: "someone-else".into(),
+                    },
+                    Label {
+                        name: "room".into(),
+                        value: "A".into(),
+                    },
+                ],
+            },
+            SeriesDefinition {
+                id: 2,
+                metric: "bad-name".into(),
+                labels: vec![],
+            },
+        ],
+    }))
+    .await;
+    let t0 = now_ms();
+    a.send(batch(1, t0, &[1, 2], &[20.0, 1.0])).await;
+    assert!(matches!(a.next().await, Some(collector_message::Body::Ack(x)) if x.sequence == 1));
+    let s: Vec<Series> = get(&collector, "/api/v1/series?metric=temp_celsius").await;
+    assert_eq!(s.len(), 1);
+    assert_eq!(
+        s[0].labels.get("host").map(String::as_str),
+        Some("sensor-1"),
+        "host comes from the agent's identity"
+    );
+    assert_eq!(s[0].labels.get("room").map(String::as_str), Some("A"));
+
+    // The ack of a batch that opens a fault comes after the fault is durable.
+    a.send(batch(2, t0 + 1000, &[1], &[45.0])).await;
+    assert!(matches!(a.next().await, Some(collector_message::Body::Ack(x)) if x.sequence == 2));
+    let faults: Vec<Fault> = get(&collector, "/api/v1/faults?host=sensor-1").await;
+    assert_eq!(faults.len(), 1, "fault recorded before the ack");
+    assert_eq!(faults[0].value, Some(45.0));
+
+    // A re-sent batch is acknowledged again but not applied twice.
+    a.send(batch(2, t0 + 2000, &[1], &[10.0])).await;
+    assert!(matches!(a.next().await, Some(collector_message::Body::Ack(x)) if x.sequence == 2));
+    let s: Vec<Series> = get(&collector, "/api/v1/series?metric=temp_celsius").await;
+    assert_eq!(s[0].last_value, Some(45.0));
+    let (_, metrics) = get_raw(&collector, "/metrics").await;
+    assert!(
+        metrics.contains("watchpost_duplicate_batches_total 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("watchpost_series_refused_total 1\n"),
+        "{metrics}"
+    );
+
+    // A reconnecting agent learns where its sequence stands.
+    drop(a);
+    let mut b = open(&collector, hello("sensor-1")).await;
+    let Some(collector_message::Body::Welcome(w)) = b.next().await else {
+        panic!("welcome")
+    };
+    assert_eq!(w.last_sequence, 2);
+
+    // Columns that do not line up close the stream with a reason.
+    b.send(batch(3, t0 + 3000, &[1, 1], &[1.0])).await;
+    let Some(collector_message::Body::Error(e)) = b.next().await else {
+        panic!("error expected")
+    };
+    assert_eq!(e.code, "protocol");
+    assert!(e.message.contains("do not line up"), "{}", e.message);
+    collector.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_must_start_with_a_valid_hello() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let collector = start_collector(data.path(), "").await;
+    let mut a = open(&collector, msg(batch(1, 0, &[], &[]))).await;
+    let Some(collector_message::Body::Error(e)) = a.next().await else {
+        panic!("error expected")
+    };
+    assert!(e.message.contains("hello"), "{}", e.message);
+
+    let mut old = hello("x");
+    if let Some(agent_message::Body::Hello(h)) = old.body.as_mut() {
+        h.protocol_version = 99;
+    }
+    let mut b = open(&collector, old).await;
+    let Some(collector_message::Body::Error(e)) = b.next().await else {
+        panic!("error expected")
+    };
+    assert!(e.message.contains("protocol version 99"), "{}", e.message);
+    collector.shutdown().await;
+}
