@@ -348,3 +348,34 @@ async fn the_api_refuses_bad_requests_with_json_errors() {
     assert!(body.contains("\"ok\""));
     collector.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_reload_keeps_firing_faults_and_resolves_removed_rules() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let textfiles = tempfile::tempdir().expect("tempdir");
+    write_textfile(textfiles.path(), "app.prom", "app_queue_depth{queue=\"orders\"} 95\n");
+    let collector = start_collector(data.path(), QUEUE_RULE).await;
+    let agent = start_agent(&collector, "app-02", Some(textfiles.path()), false, Duration::from_millis(200));
+    let fault = wait_for("the fault", 10 * SECOND, || async {
+        faults_of(&collector, "queue_deep", "app-02").await.into_iter().next()
+    })
+    .await;
+
+    // Same rule name, new threshold still exceeded: the same record stays open.
+    let tightened = watchpost_collector::rules::RuleSet::parse(&QUEUE_RULE.replace("> 90", "> 92"), "reload.toml").expect("valid");
+    collector.reload_rules(tightened).await.expect("reload");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let all = faults_of(&collector, "queue_deep", "app-02").await;
+    assert_eq!(all.len(), 1, "no second record after a reload");
+    assert_eq!(all[0].status, FaultStatus::Open);
+
+    // The rule removed: its fault resolves, saying why.
+    let without = watchpost_collector::rules::RuleSet::parse("", "reload.toml").expect("valid");
+    collector.reload_rules(without).await.expect("reload");
+    let f: Fault = get(&collector, &format!("/api/v1/faults/{}", fault.id)).await;
+    assert_eq!(f.status, FaultStatus::Resolved);
+    assert!(f.timeline.last().is_some_and(|e| e.message.contains("no longer selects")), "{:?}", f.timeline);
+
+    agent.stop().await;
+    collector.shutdown().await;
+}
