@@ -43,6 +43,15 @@ enum What {
     Ingest(IngestArgs),
     /// Agent footprint beside node_exporter.
     Agent(AgentArgs),
+    /// The hot store alone, in this process: where the bytes per series go.
+    Store {
+        /// Series.
+        #[arg(long, default_value_t = 100_000)]
+        series: usize,
+        /// Samples per series (360 = 1 h at 10 s).
+        #[arg(long, default_value_t = 360)]
+        samples: usize,
+    },
     /// Both, with defaults.
     All,
 }
@@ -156,6 +165,8 @@ async fn start_collector(rules_toml: &str) -> anyhow::Result<CollectorProc> {
 struct SimAgent {
     tx: mpsc::Sender<AgentMessage>,
     acked: watch::Receiver<u64>,
+    /// The collector's last applied sequence for this agent id, from the welcome.
+    last_sequence: u64,
 }
 
 fn msg(body: agent_message::Body) -> AgentMessage {
@@ -178,9 +189,9 @@ impl SimAgent {
         .await?;
         let mut inbound = client.stream(ReceiverStream::new(rx)).await?.into_inner();
         let first = inbound.message().await?.and_then(|m| m.body);
-        if !matches!(first, Some(collector_message::Body::Welcome(_))) {
+        let Some(collector_message::Body::Welcome(welcome)) = first else {
             bail!("no welcome: {first:?}");
-        }
+        };
         let (ack_tx, acked) = watch::channel(0u64);
         tokio::spawn(async move {
             while let Ok(Some(m)) = inbound.message().await {
@@ -199,7 +210,7 @@ impl SimAgent {
         for chunk in defs.chunks(2000) {
             tx.send(msg(agent_message::Body::Definitions(SeriesDefinitions { series: chunk.to_vec() }))).await?;
         }
-        Ok(SimAgent { tx, acked })
+        Ok(SimAgent { tx, acked, last_sequence: welcome.last_sequence })
     }
 
     async fn send(&mut self, batch: Batch) -> anyhow::Result<()> {
@@ -227,7 +238,19 @@ fn bench_rules(n: usize) -> String {
     s
 }
 
-async fn fill_agent(grpc: String, idx: usize, series: usize, rounds: usize, start_ts: i64) -> anyhow::Result<u64> {
+/// How one simulated agent sends.
+#[derive(Clone, Copy)]
+struct Load {
+    rounds: usize,
+    first_sequence: u64,
+    start_ts: i64,
+    step_ms: i64,
+    /// Time between rounds; `None`: as fast as acknowledgements allow.
+    pace: Option<Duration>,
+}
+
+async fn fill_agent(grpc: String, idx: usize, agents: usize, series: usize, load: Load) -> anyhow::Result<u64> {
+    let Load { rounds, first_sequence, start_ts, step_ms, pace } = load;
     let defs: Vec<SeriesDefinition> = (0..series)
         .map(|s| SeriesDefinition {
             id: s as u32 + 1,
@@ -239,7 +262,13 @@ async fn fill_agent(grpc: String, idx: usize, series: usize, rounds: usize, star
     let mut values: Vec<f64> = (0..series).map(|s| (s % 97) as f64).collect();
     let mut rng: u64 = 0x9E37_79B9_7F4A_7C15 ^ idx as u64;
     let ids: Vec<u32> = (1..=series as u32).collect();
+    // Paced agents start spread over one period, as real agents' clocks are.
+    let began = Instant::now() + load.pace.map_or(Duration::ZERO, |p| p.mul_f64(idx as f64 / agents as f64));
     for r in 0..rounds {
+        if let Some(p) = pace {
+            let due = began + p * r as u32;
+            tokio::time::sleep_until(due.into()).await;
+        }
         for (s, v) in values.iter_mut().enumerate() {
             // A third constant, the rest random walks with two decimals.
             if s % 3 != 0 {
@@ -250,21 +279,21 @@ async fn fill_agent(grpc: String, idx: usize, series: usize, rounds: usize, star
                 *v = (((*v + step).clamp(0.0, 100.0)) * 100.0).round() / 100.0;
             }
         }
-        let seq = r as u64 + 1;
+        let seq = first_sequence + r as u64;
         agent
             .send(Batch {
                 sequence: seq,
-                base_timestamp_ms: start_ts + r as i64 * 10_000,
+                base_timestamp_ms: start_ts + r as i64 * step_ms,
                 series_ids: ids.clone(),
                 values: values.clone(),
                 timestamp_offsets_ms: Vec::new(),
             })
             .await?;
-        if seq > BATCHES_IN_FLIGHT {
+        if seq >= first_sequence + BATCHES_IN_FLIGHT {
             agent.wait_acked(seq - BATCHES_IN_FLIGHT).await?;
         }
     }
-    agent.wait_acked(rounds as u64).await?;
+    agent.wait_acked(first_sequence + rounds as u64 - 1).await?;
     Ok((series * rounds) as u64)
 }
 
@@ -273,8 +302,8 @@ async fn probe(grpc: &str, n: usize, pause: Duration) -> anyhow::Result<Histogra
     let defs = vec![SeriesDefinition { id: 1, metric: "bench_probe".into(), labels: vec![] }];
     let mut agent = SimAgent::connect(grpc, "probe", defs).await?;
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-    let mut seq = 0;
-    for i in 0..n {
+    let mut seq = agent.last_sequence;
+    for _ in 0..n {
         for value in [200.0, 0.0] {
             seq += 1;
             let sent = Instant::now();
@@ -286,10 +315,6 @@ async fn probe(grpc: &str, n: usize, pause: Duration) -> anyhow::Result<Histogra
                 hist.record(sent.elapsed().as_micros() as u64)?;
             }
             tokio::time::sleep(pause).await;
-        }
-        if i == 0 {
-            // Give the first fault a moment so lists are non-empty before we go on.
-            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
     Ok(hist)
@@ -309,12 +334,13 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     let cpu_before = proc::cpu_ns(pid);
     let start_ts = now_ms() - a.rounds as i64 * 10_000;
     let started = Instant::now();
+    let fill = Load { rounds: a.rounds, first_sequence: 1, start_ts, step_ms: 10_000, pace: None };
     let mut tasks = Vec::new();
     for i in 0..a.agents {
-        tasks.push(tokio::spawn(fill_agent(c.grpc.clone(), i, a.series, a.rounds, start_ts)));
+        tasks.push(tokio::spawn(fill_agent(c.grpc.clone(), i, a.agents, a.series, fill)));
     }
-    // Detection latency under load, while the agents fill the window.
-    let under_load = tokio::spawn({
+    // Detection latency while the agents fill the window as fast as they can.
+    let saturated = tokio::spawn({
         let grpc = c.grpc.clone();
         let n = a.probes / 2;
         async move { probe(&grpc, n, Duration::from_millis(20)).await }
@@ -325,16 +351,39 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed();
     let cpu_used = proc::cpu_ns(pid) - cpu_before;
-    let under_load = under_load.await??;
+    let saturated = saturated.await??;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_full = proc::rss_bytes(pid);
-    let idle = probe(&c.grpc, a.probes, Duration::from_millis(5)).await?;
     let rate = samples as f64 / elapsed.as_secs_f64();
     println!("samples ingested        {samples} in {:.1} s = {:.0} samples/s (acknowledged, i.e. applied and rules evaluated)", elapsed.as_secs_f64(), rate);
     println!("collector CPU           {:.1} s over the fill = {:.2} cores, {:.2} µs CPU per sample", cpu_used as f64 / 1e9, cpu_used as f64 / 1e9 / elapsed.as_secs_f64(), cpu_used as f64 / 1e3 / samples as f64);
     println!("collector RSS           idle {}, window full {}", proc::mib(rss_idle), proc::mib(rss_full));
     println!("memory per series       {:.0} bytes (RSS growth / series, {} samples each)", (rss_full.saturating_sub(rss_idle)) as f64 / total_series as f64, a.rounds);
-    for (name, h) in [("under ingest load", &under_load), ("idle", &idle)] {
+
+    // Half the measured ceiling, paced, 1 s apart in sample time: a busy but not saturated collector.
+    let per_agent_rounds_per_s = rate * 0.5 / total_series as f64;
+    let paced_rounds = (per_agent_rounds_per_s * 20.0).ceil().max(2.0) as usize;
+    let paced = Load {
+        rounds: paced_rounds,
+        first_sequence: a.rounds as u64 + 1,
+        start_ts: start_ts + a.rounds as i64 * 10_000,
+        step_ms: 1_000,
+        pace: Some(Duration::from_secs_f64(1.0 / per_agent_rounds_per_s)),
+    };
+    let mut tasks = Vec::new();
+    for i in 0..a.agents {
+        tasks.push(tokio::spawn(fill_agent(c.grpc.clone(), i, a.agents, a.series, paced)));
+    }
+    let half_load = probe(&c.grpc, a.probes / 2, Duration::from_millis(50)).await?;
+    for t in tasks {
+        t.await??;
+    }
+    let idle = probe(&c.grpc, a.probes, Duration::from_millis(5)).await?;
+    for (name, h) in [
+        ("saturated (fill above)", &saturated),
+        (&*format!("at {:.0} samples/s", rate * 0.5), &half_load),
+        ("idle", &idle),
+    ] {
         println!(
             "detection latency       {name}: p50 {}  p99 {}  max {}  ({} faults; sample sent → fault committed → ack)",
             ms(h.value_at_quantile(0.5)),
@@ -349,6 +398,41 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     }
     println!("anchor (DESIGN.md)      Prometheus 2.42: ~0.97 M samples/s without rules; ~2.1 kB per series; Prometheus+Alertmanager 1.2 s median detection");
     Ok(())
+}
+
+fn store(series: usize, samples: usize) {
+    use watchpost_collector::store::HotStore;
+    println!("== hot store: {series} series x {samples} samples at 10 s (random walks with two decimals, a third constant)");
+    let pid = std::process::id();
+    let rss0 = proc::rss_bytes(pid);
+    let store = HotStore::new(3_600_000);
+    let dev: Vec<String> = (0..series / METRICS + 1).map(|d| format!("d{d}")).collect();
+    let metrics: Vec<String> = (0..METRICS).map(|m| format!("bench_metric_{m}")).collect();
+    let ids: Vec<_> = (0..series)
+        .map(|s| store.resolve(&metrics[s % METRICS], &[("dev", &dev[s / METRICS]), ("host", "sim-0001")]).0)
+        .collect();
+    let rss_index = proc::rss_bytes(pid);
+    let mut values: Vec<f64> = (0..series).map(|s| (s % 97) as f64).collect();
+    let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
+    let started = Instant::now();
+    for r in 0..samples {
+        for (s, v) in values.iter_mut().enumerate() {
+            if s % 3 != 0 {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                *v = (((*v + (rng % 101) as f64 / 100.0 - 0.5).clamp(0.0, 100.0)) * 100.0).round() / 100.0;
+            }
+            let _ = store.append(ids[s], r as i64 * 10_000, *v);
+        }
+    }
+    let elapsed = started.elapsed();
+    let rss1 = proc::rss_bytes(pid);
+    let n = series as f64;
+    println!("appends                 {:.0} samples/s on one thread", (series * samples) as f64 / elapsed.as_secs_f64());
+    println!("compressed samples      {:.0} bytes per series ({:.2} bytes per sample)", store.sample_heap_bytes() as f64 / n, store.sample_heap_bytes() as f64 / (n * samples as f64));
+    println!("identity and index      {:.0} bytes per series (RSS growth creating the series)", rss_index.saturating_sub(rss0) as f64 / n);
+    println!("total                   {:.0} bytes per series (RSS growth)", rss1.saturating_sub(rss0) as f64 / n);
 }
 
 /// Runs `watchpost-agent` at `interval` for `rounds` rounds; returns (RSS, CPU ns per round, series).
@@ -427,6 +511,10 @@ async fn main() -> anyhow::Result<()> {
     match args.what {
         What::Ingest(a) => ingest(a).await,
         What::Agent(a) => agent(a).await,
+        What::Store { series, samples } => {
+            store(series, samples);
+            Ok(())
+        }
         What::All => {
             agent(AgentArgs { rounds_1s: 30, rounds_10s: 6 }).await?;
             ingest(IngestArgs { agents: 50, series: 2_000, rounds: 360, rules: 1_000, probes: 200 }).await

@@ -31,6 +31,8 @@ use crate::store::{Refused, SeriesId};
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Samples further ahead of the collector's clock are refused.
 const MAX_FUTURE_MS: i64 = 10 * 60 * 1000;
+/// Samples applied between yields to the runtime.
+const APPLY_SLICE: usize = 512;
 
 /// The tonic service.
 pub struct IngestService {
@@ -341,40 +343,44 @@ async fn apply_batch(core: &Core, state: &mut SessionState, b: Batch) -> Result<
         return Ok(core.agents.last_sequence(&state.agent));
     }
     let now = core.clock.now_ms();
-    state.samples.clear();
-    let mut refused = 0u64;
-    for i in 0..n {
-        let ts = b
-            .base_timestamp_ms
-            .saturating_add(b.timestamp_offsets_ms.get(i).map_or(0, |o| i64::from(*o)));
-        let v = b.values[i];
-        let Some(Some(id)) = state.map.get(b.series_ids[i] as usize).copied() else {
-            refused += 1;
-            continue;
-        };
-        if !v.is_finite() || ts > now + MAX_FUTURE_MS {
-            refused += 1;
-            continue;
-        }
-        match core.store.append(id, ts, v) {
-            Ok(()) => state.samples.push((id, ts, v)),
-            Err(Refused::OutOfOrder | Refused::UnknownSeries) => refused += 1,
-        }
-    }
     let t = &core.telemetry;
-    t.samples_ingested
-        .fetch_add(state.samples.len() as u64, Ordering::Relaxed);
+    state.transitions.clear();
+    let mut refused = 0u64;
+    let mut accepted = 0u64;
+    // Large batches are applied in slices with a yield between them, so one
+    // agent's big batch does not hold up a small one that opens a fault.
+    for start in (0..n).step_by(APPLY_SLICE) {
+        if start > 0 {
+            tokio::task::yield_now().await;
+        }
+        state.samples.clear();
+        for i in start..n.min(start + APPLY_SLICE) {
+            let ts = b.base_timestamp_ms.saturating_add(b.timestamp_offsets_ms.get(i).map_or(0, |o| i64::from(*o)));
+            let v = b.values[i];
+            let Some(Some(id)) = state.map.get(b.series_ids[i] as usize).copied() else {
+                refused += 1;
+                continue;
+            };
+            if !v.is_finite() || ts > now + MAX_FUTURE_MS {
+                refused += 1;
+                continue;
+            }
+            match core.store.append(id, ts, v) {
+                Ok(()) => state.samples.push((id, ts, v)),
+                Err(Refused::OutOfOrder | Refused::UnknownSeries) => refused += 1,
+            }
+        }
+        accepted += state.samples.len() as u64;
+        let eval_start = Instant::now();
+        core.engine.on_samples(&state.samples, now, &mut state.transitions);
+        t.rule_eval_ns.fetch_add(eval_start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
+    t.rule_evals.fetch_add(1, Ordering::Relaxed);
+    t.samples_ingested.fetch_add(accepted, Ordering::Relaxed);
     if refused > 0 {
         t.samples_refused.fetch_add(refused, Ordering::Relaxed);
-        tracing::debug!(sequence = b.sequence, refused, "samples refused");
+        tracing::debug!(agent = %state.agent, sequence = b.sequence, refused, "samples refused");
     }
-    let eval_start = Instant::now();
-    state.transitions.clear();
-    core.engine
-        .on_samples(&state.samples, now, &mut state.transitions);
-    t.rule_eval_ns
-        .fetch_add(eval_start.elapsed().as_nanos() as u64, Ordering::Relaxed);
-    t.rule_evals.fetch_add(1, Ordering::Relaxed);
     if !state.transitions.is_empty() {
         let changes = state.transitions.iter().any(Transition::is_state_change);
         let opens = state.transitions.iter().any(|t| matches!(t, Transition::Open(_)));

@@ -127,6 +127,11 @@ struct ThresholdState {
 }
 
 impl ThresholdState {
+    /// Nothing pending, nothing firing: no need to keep it.
+    fn is_idle(&self) -> bool {
+        self.firing.is_none() && self.pending_since.iter().all(|p| *p == NOT_HOLDING)
+    }
+
     fn new(firing: Option<u8>) -> ThresholdState {
         ThresholdState {
             pending_since: [NOT_HOLDING; 3],
@@ -217,6 +222,50 @@ pub struct AgentStatus {
     pub last_seen_ms: i64,
 }
 
+/// Which rules select each series. Series of one kind share one set (all
+/// filesystems of all hosts bind the same rules), so a series costs a
+/// four-byte index here, not a list of its own.
+struct Bindings {
+    of_series: Vec<u32>,
+    sets: Vec<Box<[u16]>>,
+    index: HashMap<Box<[u16]>, u32>,
+}
+
+impl Default for Bindings {
+    fn default() -> Self {
+        let empty: Box<[u16]> = Box::new([]);
+        Bindings { of_series: Vec::new(), sets: vec![empty.clone()], index: HashMap::from([(empty, 0)]) }
+    }
+}
+
+impl Bindings {
+    fn set(&mut self, id: SeriesId, rules: Box<[u16]>) {
+        let next = self.sets.len() as u32;
+        let set = match self.index.get(&rules) {
+            Some(k) => *k,
+            None => {
+                self.sets.push(rules.clone());
+                self.index.insert(rules, next);
+                next
+            }
+        };
+        let i = id.0 as usize;
+        if self.of_series.len() <= i {
+            self.of_series.resize(i + 1, 0);
+        }
+        self.of_series[i] = set;
+    }
+
+    fn get(&self, id: SeriesId) -> &[u16] {
+        let set = self.of_series.get(id.0 as usize).copied().unwrap_or(0);
+        &self.sets[set as usize]
+    }
+
+    fn len(&self) -> usize {
+        self.of_series.len()
+    }
+}
+
 struct Compiled {
     set: RuleSet,
     by_metric: HashMap<String, Vec<u16>>,
@@ -241,10 +290,35 @@ impl Compiled {
     }
 }
 
-type StateMap<S> = Box<[Mutex<HashMap<(u32, u16), S>>]>;
+/// Hasher for the small integer keys of rule state: one multiply, where
+/// SipHash would cost more than the evaluation it guards.
+#[derive(Default, Clone, Copy)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u16(&mut self, v: u16) {
+        self.write_u64(u64::from(v));
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(u64::from(v));
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type StateMap<S> = Box<[Mutex<HashMap<(u32, u16), S, std::hash::BuildHasherDefault<KeyHasher>>>]>;
 
 fn shards<S>() -> StateMap<S> {
-    (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect()
+    (0..SHARDS).map(|_| Mutex::new(HashMap::default())).collect()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -255,7 +329,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub struct Engine {
     store: Arc<HotStore>,
     compiled: RwLock<Arc<Compiled>>,
-    bindings: RwLock<Vec<Box<[u16]>>>,
+    bindings: RwLock<Bindings>,
     thresholds: StateMap<ThresholdState>,
     absents: StateMap<AbsentState>,
     /// Agents with an open silence fault, by id.
@@ -293,7 +367,7 @@ impl Engine {
         Engine {
             store,
             compiled: RwLock::new(Arc::new(Compiled::new(rules))),
-            bindings: RwLock::new(Vec::new()),
+            bindings: RwLock::new(Bindings::default()),
             thresholds: shards(),
             absents: shards(),
             silent: Mutex::new(HashMap::new()),
@@ -339,12 +413,8 @@ impl Engine {
     pub fn bind_series(&self, id: SeriesId) {
         let c = self.compiled();
         let rules = self.rules_for(&c, id);
-        let mut b = self.bindings.write().unwrap_or_else(|p| p.into_inner());
-        let i = id.0 as usize;
-        if b.len() <= i {
-            b.resize_with(i + 1, Default::default);
-        }
-        b[i] = rules;
+        self.seed_restored(&c, id, &rules);
+        self.bindings.write().unwrap_or_else(|p| p.into_inner()).set(id, rules);
     }
 
     /// Describes a series for a fault record: (metric, labels, key).
@@ -358,22 +428,22 @@ impl Engine {
         }
     }
 
-    fn initial_threshold_state(&self, rule: &Rule, t: &Threshold, id: SeriesId) -> ThresholdState {
+    /// Seeds state for open faults restored from the database whose series
+    /// has just been bound (once per series, at creation or reload).
+    fn seed_restored(&self, c: &Compiled, id: SeriesId, bound: &[u16]) {
         let mut restored = lock(&self.restored);
         if restored.is_empty() {
-            return ThresholdState::new(None);
+            return;
         }
         let (_, _, series) = self.describe(id);
-        let key = FaultKey {
-            rule: rule.name.clone(),
-            series,
-        };
-        match restored.remove(&key) {
-            Some(sev) => {
+        for &ri in bound {
+            let rule = &c.set.rules[usize::from(ri)];
+            let RuleKind::Threshold(t) = &rule.kind else { continue };
+            let key = FaultKey { rule: rule.name.clone(), series: series.clone() };
+            if let Some(sev) = restored.remove(&key) {
                 let tier = t.tiers.iter().rposition(|t| t.severity <= sev).unwrap_or(0);
-                ThresholdState::new(Some(tier as u8))
+                lock(&self.thresholds[id.0 as usize % SHARDS]).insert((id.0, ri), ThresholdState::new(Some(tier as u8)));
             }
-            None => ThresholdState::new(None),
         }
     }
 
@@ -399,9 +469,7 @@ impl Engine {
         let c = self.compiled();
         let bindings = self.bindings.read().unwrap_or_else(|p| p.into_inner());
         for &(id, ts, v) in samples {
-            let Some(bound) = bindings.get(id.0 as usize) else {
-                continue;
-            };
+            let bound = bindings.get(id);
             if bound.is_empty() {
                 continue;
             }
@@ -418,14 +486,28 @@ impl Engine {
                                 None => continue,
                             }
                         };
+                        // State is kept only while something is pending or firing:
+                        // most series never cross a threshold and cost nothing here.
                         let mut states = lock(&self.thresholds[shard]);
-                        let st = states
-                            .entry((id.0, ri))
-                            .or_insert_with(|| self.initial_threshold_state(rule, t, id));
-                        let Some(change) = evaluate(t, st, ts, x) else {
-                            continue;
+                        let change = match states.get_mut(&(id.0, ri)) {
+                            Some(st) => {
+                                let change = evaluate(t, st, ts, x);
+                                if st.is_idle() {
+                                    states.remove(&(id.0, ri));
+                                }
+                                change
+                            }
+                            None => {
+                                let mut st = ThresholdState::new(None);
+                                let change = evaluate(t, &mut st, ts, x);
+                                if !st.is_idle() {
+                                    states.insert((id.0, ri), st);
+                                }
+                                change
+                            }
                         };
                         drop(states);
+                        let Some(change) = change else { continue };
                         out.push(self.threshold_transition(rule, t, id, change, ts, x));
                     }
                     RuleKind::Absent { .. } => {
@@ -682,10 +764,12 @@ impl Engine {
             })
             .collect();
         let mut bindings = self.bindings.write().unwrap_or_else(|p| p.into_inner());
-        for (i, b) in bindings.iter_mut().enumerate() {
-            *b = self.rules_for(&new, SeriesId(i as u32));
+        let series = bindings.len();
+        *bindings = Bindings::default();
+        for i in 0..series as u32 {
+            bindings.set(SeriesId(i), self.rules_for(&new, SeriesId(i)));
         }
-        let still_bound = |sid: u32, ri: u16| bindings.get(sid as usize).is_some_and(|b| b.contains(&ri));
+        let still_bound = |sid: u32, ri: u16| bindings.get(SeriesId(sid)).contains(&ri);
         let mut removed = Vec::new();
         for shard in self.thresholds.iter() {
             let mut states = lock(shard);

@@ -47,7 +47,6 @@ pub struct ChunkWriter {
     /// Bits used in the last byte (0 = the last byte is full or there is none).
     used: u8,
     count: u16,
-    first_ts: i64,
     last_ts: i64,
     last_delta: i64,
     state: ValueState,
@@ -58,7 +57,7 @@ pub struct ChunkWriter {
 pub struct SealedChunk {
     bits: Box<[u8]>,
     count: u16,
-    pub first_ts: i64,
+    /// Timestamp of the last sample (for eviction).
     pub last_ts: i64,
 }
 
@@ -68,7 +67,6 @@ impl Default for ChunkWriter {
             bits: Vec::new(),
             used: 0,
             count: 0,
-            first_ts: 0,
             last_ts: 0,
             last_delta: 0,
             state: ValueState::Raw,
@@ -87,11 +85,6 @@ impl ChunkWriter {
         self.count == 0
     }
 
-    /// Timestamp of the first sample.
-    pub fn first_ts(&self) -> i64 {
-        self.first_ts
-    }
-
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
         self.bits.capacity()
@@ -101,6 +94,11 @@ impl ChunkWriter {
         let mut left = nbits;
         while left > 0 {
             if self.used == 0 {
+                // Grow by small steps: doubling would leave a quarter of
+                // every chunk's buffer unused on average.
+                if self.bits.len() == self.bits.capacity() {
+                    self.bits.reserve_exact(32);
+                }
                 self.bits.push(0);
             }
             let free = 8 - self.used;
@@ -116,9 +114,7 @@ impl ChunkWriter {
     /// Appends a sample; the caller guarantees `ts` is after the last one.
     pub fn push(&mut self, ts: i64, v: f64) {
         if self.count == 0 {
-            self.bits.reserve_exact(24);
             self.put(ts as u64, 64);
-            self.first_ts = ts;
         } else {
             let delta = ts.wrapping_sub(self.last_ts);
             let dod = zigzag(delta.wrapping_sub(self.last_delta));
@@ -191,7 +187,6 @@ impl ChunkWriter {
         SealedChunk {
             bits: done.bits.into_boxed_slice(),
             count: done.count,
-            first_ts: done.first_ts,
             last_ts: done.last_ts,
         }
     }

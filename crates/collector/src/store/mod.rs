@@ -10,7 +10,7 @@
 
 pub mod chunk;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -95,7 +95,9 @@ struct Index {
 
 struct SeriesData {
     head: ChunkWriter,
-    sealed: VecDeque<SealedChunk>,
+    /// Oldest first; replaced whole on each seal or eviction (every
+    /// `CHUNK_SAMPLES` samples), so it holds no spare capacity.
+    sealed: Box<[SealedChunk]>,
     last_ts: i64,
     last_value: f64,
 }
@@ -104,7 +106,7 @@ impl SeriesData {
     fn new() -> SeriesData {
         SeriesData {
             head: ChunkWriter::default(),
-            sealed: VecDeque::new(),
+            sealed: Box::new([]),
             last_ts: i64::MIN,
             last_value: f64::NAN,
         }
@@ -122,13 +124,44 @@ impl SeriesData {
     fn heap_bytes(&self) -> usize {
         self.head.heap_bytes()
             + self.sealed.iter().map(|c| c.heap_bytes()).sum::<usize>()
-            + self.sealed.capacity() * std::mem::size_of::<SealedChunk>()
+            + self.sealed.len() * std::mem::size_of::<SealedChunk>()
     }
 }
 
+/// Series per page: pages are allocated whole and never grow, so a shard
+/// wastes at most one partly filled page instead of half a doubled vector.
+const PAGE: usize = 256;
+
 #[derive(Default)]
 struct Shard {
-    series: Vec<SeriesData>,
+    pages: Vec<Vec<SeriesData>>,
+}
+
+impl Shard {
+    fn len(&self) -> usize {
+        self.pages.last().map_or(0, |p| (self.pages.len() - 1) * PAGE + p.len())
+    }
+
+    fn push(&mut self, d: SeriesData) {
+        if self.pages.last().is_none_or(|p| p.len() == PAGE) {
+            self.pages.push(Vec::with_capacity(PAGE));
+        }
+        if let Some(p) = self.pages.last_mut() {
+            p.push(d);
+        }
+    }
+
+    fn get(&self, slot: usize) -> Option<&SeriesData> {
+        self.pages.get(slot / PAGE)?.get(slot % PAGE)
+    }
+
+    fn get_mut(&mut self, slot: usize) -> Option<&mut SeriesData> {
+        self.pages.get_mut(slot / PAGE)?.get_mut(slot % PAGE)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &SeriesData> {
+        self.pages.iter().flatten()
+    }
 }
 
 /// A series' identity as the API shows it.
@@ -223,8 +256,8 @@ impl HotStore {
         index.by_key.insert(key, id);
         let (s, slot) = locate(id);
         let mut shard = self.lock_shard(s);
-        debug_assert_eq!(shard.series.len(), slot);
-        shard.series.push(SeriesData::new());
+        debug_assert_eq!(shard.len(), slot);
+        shard.push(SeriesData::new());
         self.count.fetch_add(1, Ordering::Relaxed);
         (id, true)
     }
@@ -233,20 +266,25 @@ impl HotStore {
     pub fn append(&self, id: SeriesId, ts: i64, value: f64) -> Result<(), Refused> {
         let (s, slot) = locate(id);
         let mut shard = self.lock_shard(s);
-        let data = shard.series.get_mut(slot).ok_or(Refused::UnknownSeries)?;
+        let data = shard.get_mut(slot).ok_or(Refused::UnknownSeries)?;
         if ts <= data.last_ts {
             return Err(Refused::OutOfOrder);
         }
         if data.head.len() >= CHUNK_SAMPLES {
             let sealed = data.head.seal();
-            data.sealed.push_back(sealed);
+            let mut all = std::mem::take(&mut data.sealed).into_vec();
+            all.push(sealed);
+            data.sealed = all.into_boxed_slice();
         }
         data.head.push(ts, value);
         data.last_ts = ts;
         data.last_value = value;
         let horizon = ts - self.window_ms;
-        while data.sealed.front().is_some_and(|c| c.last_ts < horizon) {
-            data.sealed.pop_front();
+        let expired = data.sealed.iter().take_while(|c| c.last_ts < horizon).count();
+        if expired > 0 {
+            let mut kept = std::mem::take(&mut data.sealed).into_vec();
+            kept.drain(..expired);
+            data.sealed = kept.into_boxed_slice();
         }
         Ok(())
     }
@@ -255,7 +293,7 @@ impl HotStore {
     pub fn last(&self, id: SeriesId) -> Option<(i64, f64)> {
         let (s, slot) = locate(id);
         let shard = self.lock_shard(s);
-        let d = shard.series.get(slot)?;
+        let d = shard.get(slot)?;
         (d.last_ts != i64::MIN).then_some((d.last_ts, d.last_value))
     }
 
@@ -263,7 +301,7 @@ impl HotStore {
     pub fn aggregate(&self, id: SeriesId, since_ts: i64, agg: Aggregate) -> Option<f64> {
         let (s, slot) = locate(id);
         let shard = self.lock_shard(s);
-        let d = shard.series.get(slot)?;
+        let d = shard.get(slot)?;
         if d.last_ts == i64::MIN {
             return None;
         }
@@ -295,7 +333,7 @@ impl HotStore {
     pub fn points(&self, id: SeriesId, since_ts: i64, until_ts: i64) -> Vec<(i64, f64)> {
         let (s, slot) = locate(id);
         let shard = self.lock_shard(s);
-        match shard.series.get(slot) {
+        match shard.get(slot) {
             Some(d) => d
                 .samples_since(since_ts)
                 .take_while(|(t, _)| *t <= until_ts)
@@ -371,12 +409,7 @@ impl HotStore {
         self.shards
             .iter()
             .map(|s| {
-                s.lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .series
-                    .iter()
-                    .map(SeriesData::heap_bytes)
-                    .sum::<usize>()
+                s.lock().unwrap_or_else(|p| p.into_inner()).iter().map(SeriesData::heap_bytes).sum::<usize>()
             })
             .sum()
     }
