@@ -353,16 +353,31 @@ async fn the_api_refuses_bad_requests_with_json_errors() {
 async fn a_rule_reload_keeps_firing_faults_and_resolves_removed_rules() {
     let data = tempfile::tempdir().expect("tempdir");
     let textfiles = tempfile::tempdir().expect("tempdir");
-    write_textfile(textfiles.path(), "app.prom", "app_queue_depth{queue=\"orders\"} 95\n");
+    write_textfile(
+        textfiles.path(),
+        "app.prom",
+        "app_queue_depth{queue=\"orders\"} 95\n",
+    );
     let collector = start_collector(data.path(), QUEUE_RULE).await;
-    let agent = start_agent(&collector, "app-02", Some(textfiles.path()), false, Duration::from_millis(200));
+    let agent = start_agent(
+        &collector,
+        "app-02",
+        Some(textfiles.path()),
+        false,
+        Duration::from_millis(200),
+    );
     let fault = wait_for("the fault", 10 * SECOND, || async {
-        faults_of(&collector, "queue_deep", "app-02").await.into_iter().next()
+        faults_of(&collector, "queue_deep", "app-02")
+            .await
+            .into_iter()
+            .next()
     })
     .await;
 
     // Same rule name, new threshold still exceeded: the same record stays open.
-    let tightened = watchpost_collector::rules::RuleSet::parse(&QUEUE_RULE.replace("> 90", "> 92"), "reload.toml").expect("valid");
+    let tightened =
+        watchpost_collector::rules::RuleSet::parse(&QUEUE_RULE.replace("> 90", "> 92"), "reload.toml")
+            .expect("valid");
     collector.reload_rules(tightened).await.expect("reload");
     tokio::time::sleep(Duration::from_millis(800)).await;
     let all = faults_of(&collector, "queue_deep", "app-02").await;
@@ -374,7 +389,13 @@ async fn a_rule_reload_keeps_firing_faults_and_resolves_removed_rules() {
     collector.reload_rules(without).await.expect("reload");
     let f: Fault = get(&collector, &format!("/api/v1/faults/{}", fault.id)).await;
     assert_eq!(f.status, FaultStatus::Resolved);
-    assert!(f.timeline.last().is_some_and(|e| e.message.contains("no longer selects")), "{:?}", f.timeline);
+    assert!(
+        f.timeline
+            .last()
+            .is_some_and(|e| e.message.contains("no longer selects")),
+        "{:?}",
+        f.timeline
+    );
 
     agent.stop().await;
     collector.shutdown().await;

@@ -89,7 +89,10 @@ const METRICS: usize = 100;
 const BATCHES_IN_FLIGHT: u64 = 8;
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -100,7 +103,10 @@ fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let path = exe.parent().context("bench binary has no directory")?.join(name);
     if !path.exists() {
-        bail!("{} not found: run `cargo build --release --workspace` first", path.display());
+        bail!(
+            "{} not found: run `cargo build --release --workspace` first",
+            path.display()
+        );
     }
     Ok(path)
 }
@@ -158,7 +164,12 @@ async fn start_collector(rules_toml: &str) -> anyhow::Result<CollectorProc> {
     let proc = Proc(child);
     let http = format!("http://127.0.0.1:{h}");
     wait_http(&format!("{http}/healthz"), Duration::from_secs(20)).await?;
-    Ok(CollectorProc { proc, grpc: format!("http://127.0.0.1:{g}"), http, _dir: dir })
+    Ok(CollectorProc {
+        proc,
+        grpc: format!("http://127.0.0.1:{g}"),
+        http,
+        _dir: dir,
+    })
 }
 
 /// A minimal agent over the real protocol.
@@ -208,17 +219,30 @@ impl SimAgent {
             }
         });
         for chunk in defs.chunks(2000) {
-            tx.send(msg(agent_message::Body::Definitions(SeriesDefinitions { series: chunk.to_vec() }))).await?;
+            tx.send(msg(agent_message::Body::Definitions(SeriesDefinitions {
+                series: chunk.to_vec(),
+            })))
+            .await?;
         }
-        Ok(SimAgent { tx, acked, last_sequence: welcome.last_sequence })
+        Ok(SimAgent {
+            tx,
+            acked,
+            last_sequence: welcome.last_sequence,
+        })
     }
 
     async fn send(&mut self, batch: Batch) -> anyhow::Result<()> {
-        self.tx.send(msg(agent_message::Body::Batch(batch))).await.context("stream closed")
+        self.tx
+            .send(msg(agent_message::Body::Batch(batch)))
+            .await
+            .context("stream closed")
     }
 
     async fn wait_acked(&mut self, seq: u64) -> anyhow::Result<()> {
-        self.acked.wait_for(|a| *a >= seq).await.context("stream closed before ack")?;
+        self.acked
+            .wait_for(|a| *a >= seq)
+            .await
+            .context("stream closed before ack")?;
         Ok(())
     }
 }
@@ -228,7 +252,11 @@ fn bench_rules(n: usize) -> String {
     for i in 0..n {
         let metric = i % METRICS;
         // One rule in ten looks at a 1-minute average (decodes the window).
-        let agg = if i % 10 == 0 { "aggregate = \"avg\"\nover = \"1m\"\n" } else { "" };
+        let agg = if i % 10 == 0 {
+            "aggregate = \"avg\"\nover = \"1m\"\n"
+        } else {
+            ""
+        };
         s.push_str(&format!(
             "[[rule]]\nname = \"bench_{i}\"\nmetric = \"bench_metric_{metric}\"\nmatch = {{ dev = \"~d[0-9]+\" }}\n{agg}when = \"> {}\"\nseverity = \"minor\"\n\n",
             1_000_000 + i
@@ -249,13 +277,28 @@ struct Load {
     pace: Option<Duration>,
 }
 
-async fn fill_agent(grpc: String, idx: usize, agents: usize, series: usize, load: Load) -> anyhow::Result<u64> {
-    let Load { rounds, first_sequence, start_ts, step_ms, pace } = load;
+async fn fill_agent(
+    grpc: String,
+    idx: usize,
+    agents: usize,
+    series: usize,
+    load: Load,
+) -> anyhow::Result<u64> {
+    let Load {
+        rounds,
+        first_sequence,
+        start_ts,
+        step_ms,
+        pace,
+    } = load;
     let defs: Vec<SeriesDefinition> = (0..series)
         .map(|s| SeriesDefinition {
             id: s as u32 + 1,
             metric: format!("bench_metric_{}", s % METRICS),
-            labels: vec![Label { name: "dev".into(), value: format!("d{}", s / METRICS) }],
+            labels: vec![Label {
+                name: "dev".into(),
+                value: format!("d{}", s / METRICS),
+            }],
         })
         .collect();
     let mut agent = SimAgent::connect(&grpc, &format!("sim-{idx:04}"), defs).await?;
@@ -263,7 +306,10 @@ async fn fill_agent(grpc: String, idx: usize, agents: usize, series: usize, load
     let mut rng: u64 = 0x9E37_79B9_7F4A_7C15 ^ idx as u64;
     let ids: Vec<u32> = (1..=series as u32).collect();
     // Paced agents start spread over one period, as real agents' clocks are.
-    let began = Instant::now() + load.pace.map_or(Duration::ZERO, |p| p.mul_f64(idx as f64 / agents as f64));
+    let began = Instant::now()
+        + load
+            .pace
+            .map_or(Duration::ZERO, |p| p.mul_f64(idx as f64 / agents as f64));
     for r in 0..rounds {
         if let Some(p) = pace {
             let due = began + p * r as u32;
@@ -299,7 +345,11 @@ async fn fill_agent(grpc: String, idx: usize, agents: usize, series: usize, load
 
 /// Fires and resolves the probe rule `n` times; returns send→ack latencies (µs) of the fires.
 async fn probe(grpc: &str, n: usize, pause: Duration) -> anyhow::Result<Histogram<u64>> {
-    let defs = vec![SeriesDefinition { id: 1, metric: "bench_probe".into(), labels: vec![] }];
+    let defs = vec![SeriesDefinition {
+        id: 1,
+        metric: "bench_probe".into(),
+        labels: vec![],
+    }];
     let mut agent = SimAgent::connect(grpc, "probe", defs).await?;
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut seq = agent.last_sequence;
@@ -308,7 +358,13 @@ async fn probe(grpc: &str, n: usize, pause: Duration) -> anyhow::Result<Histogra
             seq += 1;
             let sent = Instant::now();
             agent
-                .send(Batch { sequence: seq, base_timestamp_ms: now_ms(), series_ids: vec![1], values: vec![value], timestamp_offsets_ms: vec![] })
+                .send(Batch {
+                    sequence: seq,
+                    base_timestamp_ms: now_ms(),
+                    series_ids: vec![1],
+                    values: vec![value],
+                    timestamp_offsets_ms: vec![],
+                })
                 .await?;
             agent.wait_acked(seq).await?;
             if value > 100.0 {
@@ -326,7 +382,13 @@ fn ms(us: u64) -> String {
 
 async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     let total_series = a.agents * a.series;
-    println!("== ingest: {} agents x {} series = {total_series} series, {} rounds at 10 s (window 1 h), {} rules", a.agents, a.series, a.rounds, a.rules + 1);
+    println!(
+        "== ingest: {} agents x {} series = {total_series} series, {} rounds at 10 s (window 1 h), {} rules",
+        a.agents,
+        a.series,
+        a.rounds,
+        a.rules + 1
+    );
     let c = start_collector(&bench_rules(a.rules)).await?;
     let pid = c.proc.0.id();
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -334,10 +396,22 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     let cpu_before = proc::cpu_ns(pid);
     let start_ts = now_ms() - a.rounds as i64 * 10_000;
     let started = Instant::now();
-    let fill = Load { rounds: a.rounds, first_sequence: 1, start_ts, step_ms: 10_000, pace: None };
+    let fill = Load {
+        rounds: a.rounds,
+        first_sequence: 1,
+        start_ts,
+        step_ms: 10_000,
+        pace: None,
+    };
     let mut tasks = Vec::new();
     for i in 0..a.agents {
-        tasks.push(tokio::spawn(fill_agent(c.grpc.clone(), i, a.agents, a.series, fill)));
+        tasks.push(tokio::spawn(fill_agent(
+            c.grpc.clone(),
+            i,
+            a.agents,
+            a.series,
+            fill,
+        )));
     }
     // Detection latency while the agents fill the window as fast as they can.
     let saturated = tokio::spawn({
@@ -355,10 +429,27 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_full = proc::rss_bytes(pid);
     let rate = samples as f64 / elapsed.as_secs_f64();
-    println!("samples ingested        {samples} in {:.1} s = {:.0} samples/s (acknowledged, i.e. applied and rules evaluated)", elapsed.as_secs_f64(), rate);
-    println!("collector CPU           {:.1} s over the fill = {:.2} cores, {:.2} µs CPU per sample", cpu_used as f64 / 1e9, cpu_used as f64 / 1e9 / elapsed.as_secs_f64(), cpu_used as f64 / 1e3 / samples as f64);
-    println!("collector RSS           idle {}, window full {}", proc::mib(rss_idle), proc::mib(rss_full));
-    println!("memory per series       {:.0} bytes (RSS growth / series, {} samples each)", (rss_full.saturating_sub(rss_idle)) as f64 / total_series as f64, a.rounds);
+    println!(
+        "samples ingested        {samples} in {:.1} s = {:.0} samples/s (acknowledged, i.e. applied and rules evaluated)",
+        elapsed.as_secs_f64(),
+        rate
+    );
+    println!(
+        "collector CPU           {:.1} s over the fill = {:.2} cores, {:.2} µs CPU per sample",
+        cpu_used as f64 / 1e9,
+        cpu_used as f64 / 1e9 / elapsed.as_secs_f64(),
+        cpu_used as f64 / 1e3 / samples as f64
+    );
+    println!(
+        "collector RSS           idle {}, window full {}",
+        proc::mib(rss_idle),
+        proc::mib(rss_full)
+    );
+    println!(
+        "memory per series       {:.0} bytes (RSS growth / series, {} samples each)",
+        (rss_full.saturating_sub(rss_idle)) as f64 / total_series as f64,
+        a.rounds
+    );
 
     // Half the measured ceiling, paced, 1 s apart in sample time: a busy but not saturated collector.
     let per_agent_rounds_per_s = rate * 0.5 / total_series as f64;
@@ -372,7 +463,13 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     };
     let mut tasks = Vec::new();
     for i in 0..a.agents {
-        tasks.push(tokio::spawn(fill_agent(c.grpc.clone(), i, a.agents, a.series, paced)));
+        tasks.push(tokio::spawn(fill_agent(
+            c.grpc.clone(),
+            i,
+            a.agents,
+            a.series,
+            paced,
+        )));
     }
     let half_load = probe(&c.grpc, a.probes / 2, Duration::from_millis(50)).await?;
     for t in tasks {
@@ -393,23 +490,37 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
         );
     }
     let metrics = reqwest::get(format!("{}/metrics", c.http)).await?.text().await?;
-    for line in metrics.lines().filter(|l| l.starts_with("watchpost_detection_latency_seconds_") && !l.contains("bucket")) {
+    for line in metrics
+        .lines()
+        .filter(|l| l.starts_with("watchpost_detection_latency_seconds_") && !l.contains("bucket"))
+    {
         println!("collector's own         {line}");
     }
-    println!("anchor (DESIGN.md)      Prometheus 2.42: ~0.97 M samples/s without rules; ~2.1 kB per series; Prometheus+Alertmanager 1.2 s median detection");
+    println!(
+        "anchor (DESIGN.md)      Prometheus 2.42: ~0.97 M samples/s without rules; ~2.1 kB per series; Prometheus+Alertmanager 1.2 s median detection"
+    );
     Ok(())
 }
 
 fn store(series: usize, samples: usize) {
     use watchpost_collector::store::HotStore;
-    println!("== hot store: {series} series x {samples} samples at 10 s (random walks with two decimals, a third constant)");
+    println!(
+        "== hot store: {series} series x {samples} samples at 10 s (random walks with two decimals, a third constant)"
+    );
     let pid = std::process::id();
     let rss0 = proc::rss_bytes(pid);
     let store = HotStore::new(3_600_000);
     let dev: Vec<String> = (0..series / METRICS + 1).map(|d| format!("d{d}")).collect();
     let metrics: Vec<String> = (0..METRICS).map(|m| format!("bench_metric_{m}")).collect();
     let ids: Vec<_> = (0..series)
-        .map(|s| store.resolve(&metrics[s % METRICS], &[("dev", &dev[s / METRICS]), ("host", "sim-0001")]).0)
+        .map(|s| {
+            store
+                .resolve(
+                    &metrics[s % METRICS],
+                    &[("dev", &dev[s / METRICS]), ("host", "sim-0001")],
+                )
+                .0
+        })
         .collect();
     let rss_index = proc::rss_bytes(pid);
     let mut values: Vec<f64> = (0..series).map(|s| (s % 97) as f64).collect();
@@ -429,17 +540,37 @@ fn store(series: usize, samples: usize) {
     let elapsed = started.elapsed();
     let rss1 = proc::rss_bytes(pid);
     let n = series as f64;
-    println!("appends                 {:.0} samples/s on one thread", (series * samples) as f64 / elapsed.as_secs_f64());
-    println!("compressed samples      {:.0} bytes per series ({:.2} bytes per sample)", store.sample_heap_bytes() as f64 / n, store.sample_heap_bytes() as f64 / (n * samples as f64));
-    println!("identity and index      {:.0} bytes per series (RSS growth creating the series)", rss_index.saturating_sub(rss0) as f64 / n);
-    println!("total                   {:.0} bytes per series (RSS growth)", rss1.saturating_sub(rss0) as f64 / n);
+    println!(
+        "appends                 {:.0} samples/s on one thread",
+        (series * samples) as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "compressed samples      {:.0} bytes per series ({:.2} bytes per sample)",
+        store.sample_heap_bytes() as f64 / n,
+        store.sample_heap_bytes() as f64 / (n * samples as f64)
+    );
+    println!(
+        "identity and index      {:.0} bytes per series (RSS growth creating the series)",
+        rss_index.saturating_sub(rss0) as f64 / n
+    );
+    println!(
+        "total                   {:.0} bytes per series (RSS growth)",
+        rss1.saturating_sub(rss0) as f64 / n
+    );
 }
 
 /// Runs `watchpost-agent` at `interval` for `rounds` rounds; returns (RSS, CPU ns per round, series).
 async fn measure_agent(grpc: &str, interval: Duration, rounds: u32) -> anyhow::Result<(u64, f64)> {
     let dir = tempfile::tempdir()?;
     let cfg = dir.path().join("agent.toml");
-    std::fs::write(&cfg, format!("[agent]\ncollector = \"{grpc}\"\ninterval = \"{}ms\"\nid = \"bench-agent-{}\"\n", interval.as_millis(), interval.as_millis()))?;
+    std::fs::write(
+        &cfg,
+        format!(
+            "[agent]\ncollector = \"{grpc}\"\ninterval = \"{}ms\"\nid = \"bench-agent-{}\"\n",
+            interval.as_millis(),
+            interval.as_millis()
+        ),
+    )?;
     let child = Command::new(sibling_binary("watchpost-agent")?)
         .arg("--config")
         .arg(&cfg)
@@ -457,7 +588,10 @@ async fn measure_agent(grpc: &str, interval: Duration, rounds: u32) -> anyhow::R
 }
 
 async fn node_exporter(scrapes: u32) -> anyhow::Result<Option<(u64, f64, usize)>> {
-    let bin = ["/usr/bin/prometheus-node-exporter", "/usr/bin/node_exporter"].into_iter().map(PathBuf::from).find(|p| p.exists());
+    let bin = ["/usr/bin/prometheus-node-exporter", "/usr/bin/node_exporter"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists());
     let Some(bin) = bin else { return Ok(None) };
     let port = free_port()?;
     let child = Command::new(&bin)
@@ -475,27 +609,55 @@ async fn node_exporter(scrapes: u32) -> anyhow::Result<Option<(u64, f64, usize)>
     let cpu0 = proc::cpu_ns(p.0.id());
     for _ in 0..scrapes {
         let body = reqwest::get(&url).await?.text().await?;
-        series = body.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).count();
+        series = body
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .count();
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let cpu = proc::cpu_ns(p.0.id()) - cpu0;
-    Ok(Some((proc::rss_bytes(p.0.id()), cpu as f64 / f64::from(scrapes), series)))
+    Ok(Some((
+        proc::rss_bytes(p.0.id()),
+        cpu as f64 / f64::from(scrapes),
+        series,
+    )))
 }
 
 async fn agent(a: AgentArgs) -> anyhow::Result<()> {
     println!("== agent footprint (this host's metrics, sent to a real collector)");
     let c = start_collector("").await?;
-    for (interval, rounds) in [(Duration::from_secs(10), a.rounds_10s), (Duration::from_secs(1), a.rounds_1s)] {
+    for (interval, rounds) in [
+        (Duration::from_secs(10), a.rounds_10s),
+        (Duration::from_secs(1), a.rounds_1s),
+    ] {
         let (rss, cpu) = measure_agent(&c.grpc, interval, rounds).await?;
-        println!("watchpost-agent {:>3}s    RSS {}  CPU {:.3} ms per collection round ({rounds} rounds)", interval.as_secs(), proc::mib(rss), cpu / 1e6);
+        println!(
+            "watchpost-agent {:>3}s    RSS {}  CPU {:.3} ms per collection round ({rounds} rounds)",
+            interval.as_secs(),
+            proc::mib(rss),
+            cpu / 1e6
+        );
     }
-    let series: serde_json::Value = reqwest::get(format!("{}/api/v1/agents", c.http)).await?.json().await?;
-    if let Some(n) = series.as_array().and_then(|a| a.first()).and_then(|a| a.get("series")) {
+    let series: serde_json::Value = reqwest::get(format!("{}/api/v1/agents", c.http))
+        .await?
+        .json()
+        .await?;
+    if let Some(n) = series
+        .as_array()
+        .and_then(|a| a.first())
+        .and_then(|a| a.get("series"))
+    {
         println!("watchpost-agent series  {n} per round");
     }
     match node_exporter(a.rounds_1s).await? {
-        Some((rss, cpu, n)) => println!("node_exporter           RSS {}  CPU {:.3} ms per scrape ({n} series)", proc::mib(rss), cpu / 1e6),
-        None => println!("node_exporter           not installed here (apt-get install prometheus-node-exporter), not measured"),
+        Some((rss, cpu, n)) => println!(
+            "node_exporter           RSS {}  CPU {:.3} ms per scrape ({n} series)",
+            proc::mib(rss),
+            cpu / 1e6
+        ),
+        None => println!(
+            "node_exporter           not installed here (apt-get install prometheus-node-exporter), not measured"
+        ),
     }
     Ok(())
 }
@@ -505,9 +667,16 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let host = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_default();
-    println!("machine: {} cores, {host}", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "machine: {} cores, {host}",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     match args.what {
         What::Ingest(a) => ingest(a).await,
         What::Agent(a) => agent(a).await,
@@ -516,9 +685,19 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         What::All => {
-            agent(AgentArgs { rounds_1s: 30, rounds_10s: 6 }).await?;
-            ingest(IngestArgs { agents: 50, series: 2_000, rounds: 360, rules: 1_000, probes: 200 }).await
+            agent(AgentArgs {
+                rounds_1s: 30,
+                rounds_10s: 6,
+            })
+            .await?;
+            ingest(IngestArgs {
+                agents: 50,
+                series: 2_000,
+                rounds: 360,
+                rules: 1_000,
+                probes: 200,
+            })
+            .await
         }
     }
 }
-

@@ -17,7 +17,9 @@ pub fn rss_bytes(pid: u32) -> u64 {
 /// CPU time used by all threads of the process, in nanoseconds.
 pub fn cpu_ns(pid: u32) -> u64 {
     let dir = format!("/proc/{pid}/task");
-    let Ok(tasks) = std::fs::read_dir(Path::new(&dir)) else { return 0 };
+    let Ok(tasks) = std::fs::read_dir(Path::new(&dir)) else {
+        return 0;
+    };
     tasks
         .filter_map(Result::ok)
         .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())

@@ -355,7 +355,9 @@ async fn apply_batch(core: &Core, state: &mut SessionState, b: Batch) -> Result<
         }
         state.samples.clear();
         for i in start..n.min(start + APPLY_SLICE) {
-            let ts = b.base_timestamp_ms.saturating_add(b.timestamp_offsets_ms.get(i).map_or(0, |o| i64::from(*o)));
+            let ts = b
+                .base_timestamp_ms
+                .saturating_add(b.timestamp_offsets_ms.get(i).map_or(0, |o| i64::from(*o)));
             let v = b.values[i];
             let Some(Some(id)) = state.map.get(b.series_ids[i] as usize).copied() else {
                 refused += 1;
@@ -372,8 +374,10 @@ async fn apply_batch(core: &Core, state: &mut SessionState, b: Batch) -> Result<
         }
         accepted += state.samples.len() as u64;
         let eval_start = Instant::now();
-        core.engine.on_samples(&state.samples, now, &mut state.transitions);
-        t.rule_eval_ns.fetch_add(eval_start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        core.engine
+            .on_samples(&state.samples, now, &mut state.transitions);
+        t.rule_eval_ns
+            .fetch_add(eval_start.elapsed().as_nanos() as u64, Ordering::Relaxed);
     }
     t.rule_evals.fetch_add(1, Ordering::Relaxed);
     t.samples_ingested.fetch_add(accepted, Ordering::Relaxed);

@@ -234,7 +234,11 @@ struct Bindings {
 impl Default for Bindings {
     fn default() -> Self {
         let empty: Box<[u16]> = Box::new([]);
-        Bindings { of_series: Vec::new(), sets: vec![empty.clone()], index: HashMap::from([(empty, 0)]) }
+        Bindings {
+            of_series: Vec::new(),
+            sets: vec![empty.clone()],
+            index: HashMap::from([(empty, 0)]),
+        }
     }
 }
 
@@ -319,6 +323,30 @@ type StateMap<S> = Box<[Mutex<HashMap<(u32, u16), S, std::hash::BuildHasherDefau
 
 fn shards<S>() -> StateMap<S> {
     (0..SHARDS).map(|_| Mutex::new(HashMap::default())).collect()
+}
+
+/// Moves rule state to the new rule indices after a reload; state of rules
+/// gone (or no longer selecting the series) is dropped, and if it was firing
+/// its (series, old rule) goes to `removed` so the fault can be resolved.
+fn rekey<S>(
+    map: &StateMap<S>,
+    remap: &impl Fn(u16) -> Option<u16>,
+    still_bound: &impl Fn(u32, u16) -> bool,
+    firing: impl Fn(&S) -> bool,
+    removed: &mut Vec<(u32, u16)>,
+) {
+    for shard in map.iter() {
+        let mut states = lock(shard);
+        for ((sid, ri), st) in std::mem::take(&mut *states) {
+            match remap(ri) {
+                Some(nri) if still_bound(sid, nri) => {
+                    states.insert((sid, nri), st);
+                }
+                _ if firing(&st) => removed.push((sid, ri)),
+                _ => {}
+            }
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -414,7 +442,10 @@ impl Engine {
         let c = self.compiled();
         let rules = self.rules_for(&c, id);
         self.seed_restored(&c, id, &rules);
-        self.bindings.write().unwrap_or_else(|p| p.into_inner()).set(id, rules);
+        self.bindings
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .set(id, rules);
     }
 
     /// Describes a series for a fault record: (metric, labels, key).
@@ -438,11 +469,17 @@ impl Engine {
         let (_, _, series) = self.describe(id);
         for &ri in bound {
             let rule = &c.set.rules[usize::from(ri)];
-            let RuleKind::Threshold(t) = &rule.kind else { continue };
-            let key = FaultKey { rule: rule.name.clone(), series: series.clone() };
+            let RuleKind::Threshold(t) = &rule.kind else {
+                continue;
+            };
+            let key = FaultKey {
+                rule: rule.name.clone(),
+                series: series.clone(),
+            };
             if let Some(sev) = restored.remove(&key) {
                 let tier = t.tiers.iter().rposition(|t| t.severity <= sev).unwrap_or(0);
-                lock(&self.thresholds[id.0 as usize % SHARDS]).insert((id.0, ri), ThresholdState::new(Some(tier as u8)));
+                lock(&self.thresholds[id.0 as usize % SHARDS])
+                    .insert((id.0, ri), ThresholdState::new(Some(tier as u8)));
             }
         }
     }
@@ -771,32 +808,21 @@ impl Engine {
         }
         let still_bound = |sid: u32, ri: u16| bindings.get(SeriesId(sid)).contains(&ri);
         let mut removed = Vec::new();
-        for shard in self.thresholds.iter() {
-            let mut states = lock(shard);
-            let old_states = std::mem::take(&mut *states);
-            for ((sid, ri), st) in old_states {
-                match remap.get(usize::from(ri)).copied().flatten() {
-                    Some(nri) if still_bound(sid, nri) => {
-                        states.insert((sid, nri), st);
-                    }
-                    _ if st.firing.is_some() => removed.push((sid, ri)),
-                    _ => {}
-                }
-            }
-        }
-        for shard in self.absents.iter() {
-            let mut states = lock(shard);
-            let old_states = std::mem::take(&mut *states);
-            for ((sid, ri), st) in old_states {
-                match remap.get(usize::from(ri)).copied().flatten() {
-                    Some(nri) if still_bound(sid, nri) => {
-                        states.insert((sid, nri), st);
-                    }
-                    _ if st.firing => removed.push((sid, ri)),
-                    _ => {}
-                }
-            }
-        }
+        let remap_rule = |ri: u16| remap.get(usize::from(ri)).copied().flatten();
+        rekey(
+            &self.thresholds,
+            &remap_rule,
+            &still_bound,
+            |st| st.firing.is_some(),
+            &mut removed,
+        );
+        rekey(
+            &self.absents,
+            &remap_rule,
+            &still_bound,
+            |st| st.firing,
+            &mut removed,
+        );
         drop(bindings);
         for (sid, ri) in removed {
             let rule = &old.set.rules[usize::from(ri)];

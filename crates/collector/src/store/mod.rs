@@ -139,7 +139,9 @@ struct Shard {
 
 impl Shard {
     fn len(&self) -> usize {
-        self.pages.last().map_or(0, |p| (self.pages.len() - 1) * PAGE + p.len())
+        self.pages
+            .last()
+            .map_or(0, |p| (self.pages.len() - 1) * PAGE + p.len())
     }
 
     fn push(&mut self, d: SeriesData) {
@@ -409,7 +411,11 @@ impl HotStore {
         self.shards
             .iter()
             .map(|s| {
-                s.lock().unwrap_or_else(|p| p.into_inner()).iter().map(SeriesData::heap_bytes).sum::<usize>()
+                s.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .iter()
+                    .map(SeriesData::heap_bytes)
+                    .sum::<usize>()
             })
             .sum()
     }
