@@ -181,9 +181,12 @@ impl ChunkWriter {
         self.state = ValueState::Raw;
     }
 
-    /// Freezes the chunk and starts over.
+    /// Freezes the chunk and starts over, sized after the chunk just sealed.
     pub fn seal(&mut self) -> SealedChunk {
         let done = std::mem::take(self);
+        // The next chunk of a series is usually about as large as this one:
+        // one allocation instead of a string of small reallocations.
+        self.bits.reserve_exact(done.bits.len() + done.bits.len() / 8 + 4);
         SealedChunk {
             bits: done.bits.into_boxed_slice(),
             count: done.count,
