@@ -39,6 +39,24 @@ fn collector_example_and_its_rules_load() {
 }
 
 #[test]
+fn every_calendar_loads() {
+    let mut n = 0;
+    for entry in std::fs::read_dir(examples().join("calendars")).expect("dir") {
+        let path = entry.expect("entry").path();
+        let cal = watchpost_calendar::Calendar::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cal.time_zone_name(), "Asia/Shanghai");
+        n += 1;
+    }
+    assert!(n > 0);
+    let c = CollectorConfig::load(&examples().join("collector.toml")).expect("valid");
+    let national_day: jiff::civil::Date = "2026-10-01".parse().expect("date");
+    assert!(
+        !c.calendar.is_working_day(national_day),
+        "the example config uses the example calendar"
+    );
+}
+
+#[test]
 fn every_rule_file_loads() {
     for dir in ["rules", "dev-rules"] {
         for entry in std::fs::read_dir(examples().join(dir)).expect("dir") {

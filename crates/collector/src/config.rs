@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use watchpost_model::{HumanDuration, Severity};
+use watchpost_calendar::{Calendar, PolicyEntry, SeverityPolicy, WorkDuration};
+use watchpost_model::HumanDuration;
 
 /// Default gRPC ingest address.
 pub const DEFAULT_GRPC_LISTEN: &str = "127.0.0.1:9810";
@@ -55,6 +56,7 @@ struct RawCollector {
     window: Option<HumanDuration>,
     heartbeat: Option<HumanDuration>,
     max_series_per_agent: Option<usize>,
+    calendar: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -68,59 +70,9 @@ struct RawPolicy {
 #[derive(Deserialize, Clone, Copy)]
 #[serde(deny_unknown_fields)]
 struct RawDeadlines {
-    respond: HumanDuration,
-    resolve: HumanDuration,
-}
-
-/// Response and resolve deadlines of one severity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Deadlines {
-    /// Acknowledge within.
-    pub respond: Duration,
-    /// Resolve within.
-    pub resolve: Duration,
-}
-
-/// Deadlines per severity (wall-clock; the working calendar comes later).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SeverityPolicy {
-    /// 紧急.
-    pub urgent: Deadlines,
-    /// 一般.
-    pub general: Deadlines,
-    /// 轻微.
-    pub minor: Deadlines,
-}
-
-impl Default for SeverityPolicy {
-    fn default() -> Self {
-        let h = |n: u64| Duration::from_secs(n * 3600);
-        SeverityPolicy {
-            urgent: Deadlines {
-                respond: h(1),
-                resolve: h(4),
-            },
-            general: Deadlines {
-                respond: h(4),
-                resolve: h(24),
-            },
-            minor: Deadlines {
-                respond: h(24),
-                resolve: h(72),
-            },
-        }
-    }
-}
-
-impl SeverityPolicy {
-    /// The deadlines of `s`.
-    pub fn of(&self, s: Severity) -> Deadlines {
-        match s {
-            Severity::Urgent => self.urgent,
-            Severity::General => self.general,
-            Severity::Minor => self.minor,
-        }
-    }
+    respond: WorkDuration,
+    resolve: WorkDuration,
+    respond_off_hours: Option<WorkDuration>,
 }
 
 /// A checked collector config.
@@ -142,8 +94,10 @@ pub struct CollectorConfig {
     pub heartbeat: Duration,
     /// Most series one agent may define.
     pub max_series_per_agent: usize,
-    /// Deadlines per severity.
+    /// Response and resolve durations per severity.
     pub policy: SeverityPolicy,
+    /// The working calendar deadlines are counted on.
+    pub calendar: Calendar,
 }
 
 impl Default for CollectorConfig {
@@ -194,18 +148,32 @@ impl CollectorConfig {
             ("minor", raw.severity.minor, &mut policy.minor),
         ] {
             if let Some(d) = raw {
-                if d.respond.0 > d.resolve.0 {
+                if let (WorkDuration::Wall(respond), WorkDuration::Wall(resolve)) = (d.respond, d.resolve)
+                    && respond > resolve
+                {
                     return Err(format!(
-                        "key severity.{name}: respond ({:?}) is later than resolve ({:?})",
-                        d.respond.0, d.resolve.0
+                        "key severity.{name}: respond ({}) is later than resolve ({})",
+                        d.respond, d.resolve
                     ));
                 }
-                *slot = Deadlines {
-                    respond: d.respond.0,
-                    resolve: d.resolve.0,
+                *slot = PolicyEntry {
+                    respond: d.respond,
+                    resolve: d.resolve,
+                    respond_off_hours: d.respond_off_hours,
                 };
             }
         }
+        let calendar = match &c.calendar {
+            Some(file) => {
+                let path = if file.is_relative() {
+                    base.join(file)
+                } else {
+                    file.clone()
+                };
+                Calendar::load(&path).map_err(|e| format!("key collector.calendar: {e}"))?
+            }
+            None => Calendar::default(),
+        };
         let data_dir = c.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let data_dir = if data_dir.is_relative() && base != Path::new(".") {
             base.join(data_dir)
@@ -222,6 +190,7 @@ impl CollectorConfig {
             heartbeat,
             max_series_per_agent: c.max_series_per_agent.unwrap_or(100_000),
             policy,
+            calendar,
         })
     }
 }
@@ -249,9 +218,34 @@ window = "1h"
         assert_eq!(c.rules_base, Path::new("/etc/watchpost"));
         assert_eq!(c.data_dir, Path::new("/etc/watchpost/./watchpost-data"));
         assert_eq!(
-            c.policy.of(Severity::Minor).resolve,
-            Duration::from_secs(72 * 3600)
+            c.policy.of(watchpost_model::Severity::Minor).resolve,
+            WorkDuration::WorkDays(3)
         );
+    }
+
+    #[test]
+    fn calendar_file_relative_to_the_config() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("cal.toml"), "working_hours = [\"08:00-16:00\"]\n").expect("write");
+        let c = CollectorConfig::parse("[collector]\ncalendar = \"cal.toml\"\n[severity.general]\nrespond = \"4h\"\nresolve = \"1 workday\"\nrespond_off_hours = \"3h\"\n", dir.path())
+            .expect("valid");
+        assert_eq!(c.calendar.workday_length(), jiff::SignedDuration::from_hours(8));
+        assert_eq!(
+            c.policy.general.respond_off_hours,
+            Some(WorkDuration::Wall(Duration::from_secs(3 * 3600)))
+        );
+        let e = CollectorConfig::parse("[collector]\ncalendar = \"missing.toml\"\n", dir.path())
+            .expect_err("missing");
+        assert!(
+            e.contains("collector.calendar") && e.contains("missing.toml"),
+            "{e}"
+        );
+        let e = CollectorConfig::parse(
+            "[severity.minor]\nrespond = \"1 workweek\"\nresolve = \"3 workdays\"\n",
+            dir.path(),
+        )
+        .expect_err("bad");
+        assert!(e.contains("line 2") && e.contains("workweek"), "{e}");
     }
 
     #[test]
@@ -261,7 +255,10 @@ window = "1h"
             Path::new("."),
         )
         .expect("valid");
-        assert_eq!(c.policy.urgent.respond, Duration::from_secs(1800));
+        assert_eq!(
+            c.policy.urgent.respond,
+            WorkDuration::Wall(Duration::from_secs(1800))
+        );
         let e = CollectorConfig::parse(
             "[severity.urgent]\nrespond = \"3h\"\nresolve = \"2h\"\n",
             Path::new("."),

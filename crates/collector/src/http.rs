@@ -76,6 +76,7 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/api/v1/query", get(query))
         .route("/api/v1/faults", get(faults))
         .route("/api/v1/faults/{id}", get(fault))
+        .route("/api/v1/deadline", get(deadline))
         .fallback(|| async {
             ApiError::not_found("no such endpoint; see /api/v1/agents, /series, /query, /faults")
         })
@@ -285,4 +286,43 @@ async fn fault(State(core): State<Arc<Core>>, Path(id): Path<String>) -> Result<
         Ok(None) => Err(ApiError::not_found(format!("no fault {id}"))),
         Err(e) => Err(ApiError::internal(e.to_string())),
     }
+}
+
+async fn deadline(
+    State(core): State<Arc<Core>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<api::DeadlineAnswer>, ApiError> {
+    let severity: Severity = params
+        .get("severity")
+        .ok_or_else(|| ApiError::bad_request("severity is required: urgent, general or minor"))?
+        .parse()
+        .map_err(|e: watchpost_model::UnknownSeverity| ApiError::bad_request(e.to_string()))?;
+    let opened = match params.get("opened_at") {
+        Some(t) => t.parse::<jiff::Timestamp>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "opened_at={t:?}: expected an RFC 3339 time such as 2026-10-09T16:00:00+08:00"
+            ))
+        })?,
+        None => jiff::Timestamp::from_millisecond(core.clock.now_ms())
+            .map_err(|e| ApiError::internal(e.to_string()))?,
+    };
+    let (policy, calendar) = (&core.config.policy, &core.config.calendar);
+    let d = policy
+        .deadlines(calendar, severity, opened)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let entry = policy.of(severity);
+    let respond = match entry.respond_off_hours {
+        Some(off) if !calendar.is_working_time(opened) => format!("{off} (opened outside working time)"),
+        _ => entry.respond.to_string(),
+    };
+    Ok(Json(api::DeadlineAnswer {
+        severity,
+        opened_at: opened.to_string(),
+        response_due: d.respond.to_string(),
+        resolve_due: d.resolve.to_string(),
+        respond,
+        resolve: entry.resolve.to_string(),
+        calendar: calendar.name().to_string(),
+        time_zone: calendar.time_zone_name().to_string(),
+    }))
 }

@@ -108,7 +108,7 @@ impl Collector {
         rules: RuleSet,
         clock: Arc<dyn Clock>,
     ) -> Result<Collector, StartError> {
-        let db = Database::open(&config.data_dir, config.policy)?;
+        let db = Database::open(&config.data_dir, config.policy, config.calendar.clone())?;
         let store = Arc::new(store::HotStore::new(config.window.as_millis() as i64));
         let engine = Engine::new(store.clone(), rules);
         let now = clock.now_ms();

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use serde::de::DeserializeOwned;
-use watchpost_model::api::{Agent, ErrorBody, Fault, Series, SeriesPoints};
+use watchpost_model::Severity;
+use watchpost_model::api::{Agent, DeadlineAnswer, ErrorBody, Fault, Series, SeriesPoints};
 
 mod table;
 
@@ -54,6 +55,20 @@ enum Cmd {
         since: String,
         /// Label matchers as for `series`.
         matchers: Vec<String>,
+    },
+    /// The response and resolve deadlines a fault would get. Without
+    /// --calendar the collector answers with its own calendar and policy;
+    /// with it, they are computed here with the default policy.
+    Deadline {
+        /// urgent, general or minor.
+        #[arg(long)]
+        severity: String,
+        /// When the fault opens (RFC 3339, e.g. 2026-09-30T16:00:00+08:00); default now.
+        #[arg(long)]
+        opened_at: Option<String>,
+        /// A calendar file to check.
+        #[arg(long)]
+        calendar: Option<std::path::PathBuf>,
     },
     /// List faults, or show one with `faults show ID`.
     Faults {
@@ -235,6 +250,50 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Cmd::Deadline {
+            severity,
+            opened_at,
+            calendar,
+        } => {
+            let answer = match calendar {
+                Some(file) => local_deadline(&severity, opened_at.as_deref(), &file)?,
+                None => {
+                    let mut q = vec![("severity".to_string(), severity)];
+                    if let Some(t) = opened_at {
+                        q.push(("opened_at".into(), t));
+                    }
+                    client.get("/api/v1/deadline", &q).await?
+                }
+            };
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+                return Ok(());
+            }
+            let tz = jiff::tz::TimeZone::get(&answer.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+            let local = |t: &str| -> String {
+                t.parse::<jiff::Timestamp>()
+                    .map(|ts| {
+                        ts.to_zoned(tz.clone())
+                            .strftime("%Y-%m-%d %H:%M %:z (%A)")
+                            .to_string()
+                    })
+                    .unwrap_or_else(|_| t.to_string())
+            };
+            println!("severity     {}", answer.severity);
+            println!("opened       {}", local(&answer.opened_at));
+            println!(
+                "respond by   {}   [{}]",
+                local(&answer.response_due),
+                answer.respond
+            );
+            println!(
+                "resolve by   {}   [{}]",
+                local(&answer.resolve_due),
+                answer.resolve
+            );
+            println!("calendar     {} ({})", answer.calendar, answer.time_zone);
+            Ok(())
+        }
         Cmd::Faults {
             show: Some(FaultCmd::Show { id }),
             ..
@@ -316,6 +375,35 @@ async fn run(args: Args) -> anyhow::Result<()> {
             })
         }
     }
+}
+
+/// Computes deadlines here, on a calendar file and the default policy.
+fn local_deadline(
+    severity: &str,
+    opened_at: Option<&str>,
+    file: &std::path::Path,
+) -> anyhow::Result<DeadlineAnswer> {
+    let severity: Severity = severity.parse()?;
+    let calendar = watchpost_calendar::Calendar::load(file)?;
+    let opened = match opened_at {
+        Some(t) => t
+            .parse::<jiff::Timestamp>()
+            .with_context(|| format!("--opened-at {t:?}: expected RFC 3339"))?,
+        None => jiff::Timestamp::now(),
+    };
+    let policy = watchpost_calendar::SeverityPolicy::default();
+    let d = policy.deadlines(&calendar, severity, opened)?;
+    let entry = policy.of(severity);
+    Ok(DeadlineAnswer {
+        severity,
+        opened_at: opened.to_string(),
+        response_due: d.respond.to_string(),
+        resolve_due: d.resolve.to_string(),
+        respond: entry.respond.to_string(),
+        resolve: entry.resolve.to_string(),
+        calendar: format!("{} (default policy)", calendar.name()),
+        time_zone: calendar.time_zone_name().to_string(),
+    })
 }
 
 /// Formats ms since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (civil-from-days, UTC).

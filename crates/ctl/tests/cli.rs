@@ -100,6 +100,25 @@ async fn operator_commands_show_agents_series_and_faults() {
         "{out}"
     );
 
+    // Deadlines as the collector computes them (default calendar: Mon–Fri,
+    // 09:00–12:00 and 13:30–17:30 Shanghai): a minor fault on Friday 16:00
+    // gets one workday → Monday 16:00.
+    let (ok, out, err) = run(&[
+        "deadline",
+        "--severity",
+        "minor",
+        "--opened-at",
+        "2026-11-20T16:00:00+08:00",
+    ])
+    .await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("respond by   2026-11-23 16:00 +08:00 (Monday)   [1 workday]"),
+        "{out}"
+    );
+    let (ok, _, err) = run(&["deadline", "--severity", "minor", "--opened-at", "friday"]).await;
+    assert!(!ok && err.contains("opened_at"), "{err}");
+
     let (ok, _, err) = run(&["faults", "--severity", "critical"]).await;
     assert!(!ok);
     assert!(err.contains("400") && err.contains("critical"), "{err}");

@@ -195,3 +195,25 @@ mod tests {
         assert_eq!(FaultStatus::parse("gone"), None);
     }
 }
+
+/// `GET /api/v1/deadline?severity=S&opened_at=T`: the deadlines the
+/// collector would give a fault, on its calendar and policy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeadlineAnswer {
+    /// The severity asked about.
+    pub severity: Severity,
+    /// The opening time asked about (RFC 3339).
+    pub opened_at: String,
+    /// Respond by (RFC 3339, UTC).
+    pub response_due: String,
+    /// Resolve by (RFC 3339, UTC).
+    pub resolve_due: String,
+    /// The policy's response time as written (`"4h"`, `"1 workday"`).
+    pub respond: String,
+    /// The policy's resolve time as written.
+    pub resolve: String,
+    /// Which calendar counted them.
+    pub calendar: String,
+    /// The calendar's time zone.
+    pub time_zone: String,
+}

@@ -20,8 +20,8 @@ use tokio::sync::{mpsc, oneshot};
 use watchpost_model::Severity;
 use watchpost_model::api::{Fault, FaultEvent, FaultStatus};
 
-use crate::config::SeverityPolicy;
 use crate::rules::engine::{FaultKey, NewFault, Transition};
+use watchpost_calendar::{Calendar, SeverityPolicy};
 
 /// Actor recorded for what the rule engine does.
 pub const SYSTEM_ACTOR: &str = "system";
@@ -152,6 +152,7 @@ struct Writer {
 /// faults are open (so a transition finds its record without a query).
 struct WriterState {
     policy: SeverityPolicy,
+    calendar: Calendar,
     open: HashMap<FaultKey, OpenRecord>,
     open_faults: Arc<AtomicU64>,
 }
@@ -162,11 +163,26 @@ fn ms_of(d: std::time::Duration) -> i64 {
 
 impl WriterState {
     fn deadlines(&self, severity: Severity, opened_at_ms: i64) -> (i64, i64) {
-        let d = self.policy.of(severity);
-        (
-            opened_at_ms.saturating_add(ms_of(d.respond)),
-            opened_at_ms.saturating_add(ms_of(d.resolve)),
-        )
+        let computed = jiff::Timestamp::from_millisecond(opened_at_ms)
+            .map_err(|e| e.to_string())
+            .and_then(|opened| {
+                self.policy
+                    .deadlines(&self.calendar, severity, opened)
+                    .map_err(|e| e.to_string())
+            });
+        match computed {
+            Ok(d) => (d.respond.as_millisecond(), d.resolve.as_millisecond()),
+            Err(e) => {
+                // Only a calendar without working time gets here; keep the
+                // fault and give it the most lenient wall-clock deadlines.
+                tracing::error!(error = %e, "cannot compute deadlines on the working calendar");
+                let three_days = ms_of(std::time::Duration::from_secs(72 * 3600));
+                (
+                    opened_at_ms.saturating_add(three_days),
+                    opened_at_ms.saturating_add(three_days),
+                )
+            }
+        }
     }
 
     fn event(
@@ -509,7 +525,7 @@ fn fault_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Fault> {
 
 impl Database {
     /// Opens (creating and migrating) `dir/watchpost.db` and starts the writer.
-    pub fn open(dir: &Path, policy: SeverityPolicy) -> Result<Database, DbError> {
+    pub fn open(dir: &Path, policy: SeverityPolicy, calendar: Calendar) -> Result<Database, DbError> {
         let path = dir.join("watchpost.db");
         let err = |message: String| DbError::Open {
             path: path.clone(),
@@ -552,6 +568,7 @@ impl Database {
             conn,
             state: WriterState {
                 policy,
+                calendar,
                 open,
                 open_faults: open_faults.clone(),
             },
@@ -743,7 +760,7 @@ mod tests {
     #[tokio::test]
     async fn fault_lifecycle_is_recorded_and_survives_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = Database::open(dir.path(), SeverityPolicy::default()).expect("open");
+        let db = Database::open(dir.path(), SeverityPolicy::default(), Calendar::default()).expect("open");
         let f = new_fault("m{host=\"h1\"}", Severity::Minor, 1_000_000);
         let key = f.key.clone();
         db.write(vec![Command::Fault(Transition::Open(f.clone()))])
@@ -784,7 +801,7 @@ mod tests {
         assert_eq!(kinds, ["opened", "severity_raised", "refired"]);
         drop(db);
 
-        let db = Database::open(dir.path(), SeverityPolicy::default()).expect("reopen");
+        let db = Database::open(dir.path(), SeverityPolicy::default(), Calendar::default()).expect("reopen");
         assert_eq!(db.open_fault_count(), 1);
         let open = db.open_faults().await.expect("open faults");
         assert_eq!(open, vec![(key.clone(), Severity::Urgent)]);
@@ -819,7 +836,7 @@ mod tests {
     #[tokio::test]
     async fn open_and_resolve_in_one_commit_leaves_nothing_open() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = Database::open(dir.path(), SeverityPolicy::default()).expect("open");
+        let db = Database::open(dir.path(), SeverityPolicy::default(), Calendar::default()).expect("open");
         let f = new_fault("x", Severity::General, 5);
         let key = f.key.clone();
         db.write(vec![
@@ -839,7 +856,7 @@ mod tests {
     #[tokio::test]
     async fn timeline_and_records_cannot_be_altered() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = Database::open(dir.path(), SeverityPolicy::default()).expect("open");
+        let db = Database::open(dir.path(), SeverityPolicy::default(), Calendar::default()).expect("open");
         db.write(vec![Command::Fault(Transition::Open(new_fault(
             "x",
             Severity::General,
@@ -864,7 +881,7 @@ mod tests {
         let conn = Connection::open(dir.path().join("watchpost.db")).expect("open");
         conn.pragma_update(None, "user_version", 99).expect("set");
         drop(conn);
-        let e = Database::open(dir.path(), SeverityPolicy::default())
+        let e = Database::open(dir.path(), SeverityPolicy::default(), Calendar::default())
             .err()
             .expect("refused")
             .to_string();
