@@ -202,7 +202,43 @@ async fn a_rule_fires_holds_through_hysteresis_and_resolves() {
         resolved.timeline[1].message
     );
 
-    // Firing again opens a new record; the old one is kept as it was.
+    // Firing again soon after resolving reopens the same record.
+    write_textfile(
+        textfiles.path(),
+        "app.prom",
+        "app_queue_depth{queue=\"orders\"} 99\n",
+    );
+    let reopened: Fault = wait_for("the fault to reopen", 10 * SECOND, || async {
+        let f: Fault = get(&collector, &format!("/api/v1/faults/{}", fault.id)).await;
+        (f.status == FaultStatus::Open).then_some(f)
+    })
+    .await;
+    assert_eq!(reopened.count, 2);
+    assert_eq!(
+        reopened.timeline.last().map(|e| e.kind.as_str()),
+        Some("reopened")
+    );
+    assert_eq!(faults_of(&collector, "queue_deep", "app-01").await.len(), 1);
+
+    // Closed after the condition clears; firing again then opens a new record.
+    write_textfile(
+        textfiles.path(),
+        "app.prom",
+        "app_queue_depth{queue=\"orders\"} 1\n",
+    );
+    wait_for("the fault to resolve again", 10 * SECOND, || async {
+        let f: Fault = get(&collector, &format!("/api/v1/faults/{}", fault.id)).await;
+        (f.status == FaultStatus::Resolved).then_some(())
+    })
+    .await;
+    let body = r#"{"by":"zhang","cause":"consumer stalled","handling":"restarted the consumer"}"#;
+    let closed: Fault = post(&collector, &format!("/api/v1/faults/{}/close", fault.id), body).await;
+    assert_eq!(closed.status, FaultStatus::Closed);
+    assert_eq!(
+        closed.response_met,
+        Some(true),
+        "resolved within the response time"
+    );
     write_textfile(
         textfiles.path(),
         "app.prom",
@@ -342,6 +378,29 @@ async fn the_api_refuses_bad_requests_with_json_errors() {
             e.error.message.contains(needle.trim_matches('\\')) || body.contains(needle),
             "{path}: {body}"
         );
+    }
+    for (path, body, status, needle) in [
+        ("/api/v1/faults/1/ack", "{}", 400, "by"),
+        ("/api/v1/faults/1/ack", "not json", 400, "request body"),
+        (
+            "/api/v1/faults/1/ack",
+            r#"{"by":"li","colour":"red"}"#,
+            400,
+            "colour",
+        ),
+        ("/api/v1/faults/1/resolve", r#"{"by":"li"}"#, 400, "comment"),
+        (
+            "/api/v1/faults/1/close",
+            r#"{"by":"li","cause":"x"}"#,
+            400,
+            "handling",
+        ),
+        ("/api/v1/faults/1/explode", r#"{"by":"li"}"#, 404, "no action"),
+        ("/api/v1/faults/77/ack", r#"{"by":"li"}"#, 404, "no fault 77"),
+    ] {
+        let (got, text) = post_raw(&collector, path, body).await;
+        assert_eq!(got, status, "{path} {body}: {text}");
+        assert!(text.contains(needle), "{path} {body}: {text}");
     }
     let (status, body) = get_raw(&collector, "/healthz").await;
     assert_eq!(status, 200);

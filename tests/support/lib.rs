@@ -78,6 +78,26 @@ pub async fn get_raw(collector: &Collector, path_and_query: &str) -> (u16, Strin
     (resp.status().as_u16(), resp.text().await.expect("body"))
 }
 
+/// POSTs a JSON body and returns the status and raw answer.
+pub async fn post_raw(collector: &Collector, path: &str, body: &str) -> (u16, String) {
+    let url = format!("http://{}{}", collector.http_addr(), path);
+    let resp = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    (resp.status().as_u16(), resp.text().await.expect("body"))
+}
+
+/// POSTs a JSON body and parses a successful answer.
+pub async fn post<T: DeserializeOwned>(collector: &Collector, path: &str, body: &str) -> T {
+    let (status, text) = post_raw(collector, path, body).await;
+    assert!((200..300).contains(&status), "POST {path}: {status}: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("POST {path}: {e}: {text}"))
+}
+
 /// Polls `probe` until it yields `Some`, or panics after `limit` naming `what`.
 pub async fn wait_for<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> T
 where

@@ -57,6 +57,7 @@ struct RawCollector {
     heartbeat: Option<HumanDuration>,
     max_series_per_agent: Option<usize>,
     calendar: Option<PathBuf>,
+    reopen_within: Option<HumanDuration>,
 }
 
 #[derive(Deserialize, Default)]
@@ -98,6 +99,8 @@ pub struct CollectorConfig {
     pub policy: SeverityPolicy,
     /// The working calendar deadlines are counted on.
     pub calendar: Calendar,
+    /// A resolved fault that fires again within this time reopens.
+    pub reopen_within: Duration,
 }
 
 impl Default for CollectorConfig {
@@ -191,6 +194,7 @@ impl CollectorConfig {
             max_series_per_agent: c.max_series_per_agent.unwrap_or(100_000),
             policy,
             calendar,
+            reopen_within: c.reopen_within.map_or(Duration::from_secs(600), |d| d.0),
         })
     }
 }

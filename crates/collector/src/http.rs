@@ -5,10 +5,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use watchpost_model::api::{self, ErrorBody, ErrorDetail, FaultStatus};
 use watchpost_model::{Severity, parse_duration};
@@ -45,6 +46,13 @@ impl ApiError {
             message: message.into(),
         }
     }
+    fn conflict(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::CONFLICT,
+            code: "conflict",
+            message: message.into(),
+        }
+    }
     fn internal(message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -76,6 +84,7 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/api/v1/query", get(query))
         .route("/api/v1/faults", get(faults))
         .route("/api/v1/faults/{id}", get(fault))
+        .route("/api/v1/faults/{id}/{action}", post(fault_action))
         .route("/api/v1/deadline", get(deadline))
         .fallback(|| async {
             ApiError::not_found("no such endpoint; see /api/v1/agents, /series, /query, /faults")
@@ -325,4 +334,61 @@ async fn deadline(
         calendar: calendar.name().to_string(),
         time_zone: calendar.time_zone_name().to_string(),
     }))
+}
+
+fn required(field: Option<String>, name: &str, action: &str) -> Result<String, ApiError> {
+    match field.map(|f| f.trim().to_string()) {
+        Some(f) if !f.is_empty() => Ok(f),
+        _ => Err(ApiError::bad_request(format!(
+            "{action} needs a non-empty \"{name}\""
+        ))),
+    }
+}
+
+async fn fault_action(
+    State(core): State<Arc<Core>>,
+    Path((id, action)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<api::Fault>, ApiError> {
+    use crate::db::{ActionError, FaultAction};
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("fault id {id:?} is not a number")))?;
+    let b: api::FaultActionBody =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("request body: {e}")))?;
+    let by = required(Some(b.by), "by", &action)?;
+    let act = match action.as_str() {
+        "ack" => FaultAction::Ack {
+            comment: b.comment.filter(|c| !c.trim().is_empty()),
+        },
+        "resolve" => FaultAction::Resolve {
+            comment: required(b.comment, "comment", "resolve")?,
+        },
+        "close" => FaultAction::Close {
+            cause: required(b.cause, "cause", "close")?,
+            handling: required(b.handling, "handling", "close")?,
+        },
+        "notes" => FaultAction::Note {
+            text: required(b.text, "text", "notes")?,
+        },
+        "assign" => FaultAction::Assign {
+            assignee: required(b.assignee, "assignee", "assign")?,
+        },
+        other => {
+            return Err(ApiError::not_found(format!(
+                "no action {other:?}: use ack, resolve, close, notes or assign"
+            )));
+        }
+    };
+    match core.db.act(id, &by, core.clock.now_ms(), act).await {
+        Ok(()) => {}
+        Err(ActionError::NotFound(id)) => return Err(ApiError::not_found(format!("no fault {id}"))),
+        Err(ActionError::Conflict(why)) => return Err(ApiError::conflict(why)),
+        Err(ActionError::Db(e)) => return Err(ApiError::internal(e)),
+    }
+    match core.db.fault(id).await {
+        Ok(Some(f)) => Ok(Json(f)),
+        Ok(None) => Err(ApiError::not_found(format!("no fault {id}"))),
+        Err(e) => Err(ApiError::internal(e.to_string())),
+    }
 }

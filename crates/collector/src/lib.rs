@@ -108,7 +108,14 @@ impl Collector {
         rules: RuleSet,
         clock: Arc<dyn Clock>,
     ) -> Result<Collector, StartError> {
-        let db = Database::open(&config.data_dir, config.policy, config.calendar.clone())?;
+        let db = Database::open(
+            &config.data_dir,
+            db::FaultSettings {
+                policy: config.policy,
+                calendar: config.calendar.clone(),
+                reopen_within_ms: config.reopen_within.as_millis() as i64,
+            },
+        )?;
         let store = Arc::new(store::HotStore::new(config.window.as_millis() as i64));
         let engine = Engine::new(store.clone(), rules);
         let now = clock.now_ms();
@@ -273,6 +280,7 @@ async fn clock_loop(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut commands: Vec<Command> = transitions.into_iter().map(Command::Fault).collect();
         if n.is_multiple_of(10) {
+            commands.push(Command::MarkOverdue { now_ms: now });
             let seen = core.agents.take_seen();
             if !seen.is_empty() {
                 commands.push(Command::AgentsSeen(seen));

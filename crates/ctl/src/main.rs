@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use serde::de::DeserializeOwned;
 use watchpost_model::Severity;
-use watchpost_model::api::{Agent, DeadlineAnswer, ErrorBody, Fault, Series, SeriesPoints};
+use watchpost_model::api::{Agent, DeadlineAnswer, ErrorBody, Fault, FaultActionBody, Series, SeriesPoints};
 
 mod table;
 
@@ -29,6 +29,9 @@ struct Args {
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
     json: bool,
+    /// Who you are, recorded on the fault's timeline for actions.
+    #[arg(long, global = true, env = "WATCHPOST_USER")]
+    by: Option<String>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -96,6 +99,47 @@ enum FaultCmd {
         /// Fault id.
         id: i64,
     },
+    /// Acknowledge: meets the response deadline.
+    Ack {
+        /// Fault id.
+        id: i64,
+        /// Optional comment.
+        #[arg(long, short)]
+        comment: Option<String>,
+    },
+    /// Resolve by hand: meets the resolve deadline.
+    Resolve {
+        /// Fault id.
+        id: i64,
+        /// What was done (required).
+        #[arg(long, short)]
+        comment: String,
+    },
+    /// Close a resolved fault with its cause and handling (both required).
+    Close {
+        /// Fault id.
+        id: i64,
+        /// Why it happened.
+        #[arg(long)]
+        cause: String,
+        /// How it was handled.
+        #[arg(long)]
+        handling: String,
+    },
+    /// Add a note to the timeline.
+    Note {
+        /// Fault id.
+        id: i64,
+        /// The note.
+        text: String,
+    },
+    /// Hand the fault to someone.
+    Assign {
+        /// Fault id.
+        id: i64,
+        /// Who.
+        assignee: String,
+    },
 }
 
 struct Client {
@@ -121,6 +165,27 @@ impl Client {
             }
         }
         serde_json::from_slice(&body).with_context(|| format!("unexpected answer from {url}"))
+    }
+}
+
+impl Client {
+    async fn post<T: DeserializeOwned>(&self, path: &str, body: &FaultActionBody) -> anyhow::Result<T> {
+        let url = format!("{}{}", self.base.trim_end_matches('/'), path);
+        let resp = self.http.post(&url).json(body).send().await.with_context(|| {
+            format!(
+                "cannot reach the collector at {} (is it running? see --server)",
+                self.base
+            )
+        })?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.context("reading the collector's answer")?;
+        if !status.is_success() {
+            match serde_json::from_slice::<ErrorBody>(&bytes) {
+                Ok(e) => bail!("{} ({}): {}", status, e.error.code, e.error.message),
+                Err(_) => bail!("{}: {}", status, String::from_utf8_lossy(&bytes)),
+            }
+        }
+        serde_json::from_slice(&bytes).with_context(|| format!("unexpected answer from {url}"))
     }
 }
 
@@ -295,6 +360,63 @@ async fn run(args: Args) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Faults {
+            show:
+                Some(
+                    action @ (FaultCmd::Ack { .. }
+                    | FaultCmd::Resolve { .. }
+                    | FaultCmd::Close { .. }
+                    | FaultCmd::Note { .. }
+                    | FaultCmd::Assign { .. }),
+                ),
+            ..
+        } => {
+            let by = args
+                .by
+                .or_else(|| std::env::var("USER").ok())
+                .filter(|b| !b.trim().is_empty())
+                .context("say who you are with --by NAME (or WATCHPOST_USER)")?;
+            let mut body = FaultActionBody {
+                by,
+                ..Default::default()
+            };
+            let (id, path) = match action {
+                FaultCmd::Ack { id, comment } => {
+                    body.comment = comment;
+                    (id, "ack")
+                }
+                FaultCmd::Resolve { id, comment } => {
+                    body.comment = Some(comment);
+                    (id, "resolve")
+                }
+                FaultCmd::Close { id, cause, handling } => {
+                    body.cause = Some(cause);
+                    body.handling = Some(handling);
+                    (id, "close")
+                }
+                FaultCmd::Note { id, text } => {
+                    body.text = Some(text);
+                    (id, "notes")
+                }
+                FaultCmd::Assign { id, assignee } => {
+                    body.assignee = Some(assignee);
+                    (id, "assign")
+                }
+                FaultCmd::Show { .. } => unreachable!("matched above"),
+            };
+            let f: Fault = client.post(&format!("/api/v1/faults/{id}/{path}"), &body).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&f)?);
+            } else {
+                println!(
+                    "fault {}: {} ({})",
+                    f.id,
+                    f.status.as_str(),
+                    f.timeline.last().map_or("", |e| e.message.as_str())
+                );
+            }
+            Ok(())
+        }
+        Cmd::Faults {
             show: Some(FaultCmd::Show { id }),
             ..
         } => {
@@ -317,6 +439,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
             println!("  respond by    {}", f.response_due);
             println!("  resolve by    {}", f.resolve_due);
             println!("  resolved      {}", f.resolved_at.as_deref().unwrap_or("-"));
+            let met = |m: Option<bool>| match m {
+                Some(true) => "met",
+                Some(false) => "MISSED",
+                None => "pending",
+            };
+            println!("  response      {}", met(f.response_met));
+            println!("  resolution    {}", met(f.resolve_met));
+            if let Some(by) = &f.acknowledged_by {
+                println!(
+                    "  acknowledged  {} by {by}",
+                    f.acknowledged_at.as_deref().unwrap_or("-")
+                );
+            }
+            if let Some(a) = &f.assignee {
+                println!("  assignee      {a}");
+            }
+            if let Some(c) = &f.closed_at {
+                println!("  closed        {c}");
+                println!("  cause         {}", f.cause.as_deref().unwrap_or("-"));
+                println!("  handling      {}", f.handling.as_deref().unwrap_or("-"));
+            }
             println!("Timeline:");
             let mut t = Table::new(&["  AT", "ACTOR", "EVENT", "MESSAGE"]);
             for e in &f.timeline {

@@ -119,6 +119,66 @@ async fn operator_commands_show_agents_series_and_faults() {
     let (ok, _, err) = run(&["deadline", "--severity", "minor", "--opened-at", "friday"]).await;
     assert!(!ok && err.contains("opened_at"), "{err}");
 
+    // The fault's life from the command line.
+    let id = fault.id.to_string();
+    let (ok, out, err) = run(&["--by", "li", "faults", "ack", &id, "--comment", "looking"]).await;
+    assert!(ok && out.contains("acknowledged"), "{out}{err}");
+    let (ok, _, err) = run(&["--by", "li", "faults", "ack", &id]).await;
+    assert!(
+        !ok && err.contains("409") && err.contains("already acknowledged by li"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&[
+        "--by",
+        "li",
+        "faults",
+        "close",
+        &id,
+        "--cause",
+        "x",
+        "--handling",
+        "y",
+    ])
+    .await;
+    assert!(!ok && err.contains("resolve it before closing"), "{err}");
+    let (ok, _, err) = run(&["--by", "li", "faults", "note", &id, "opened the rack door"]).await;
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(&[
+        "--by",
+        "li",
+        "faults",
+        "resolve",
+        &id,
+        "--comment",
+        "fixed the fan",
+    ])
+    .await;
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(&[
+        "--by",
+        "li",
+        "faults",
+        "close",
+        &id,
+        "--cause",
+        "fan failure",
+        "--handling",
+        "replaced the fan",
+    ])
+    .await;
+    assert!(ok, "{err}");
+    let (ok, out, err) = run(&["faults", "show", &id]).await;
+    assert!(ok, "{err}");
+    for want in [
+        "[general]  closed",
+        "response      met",
+        "by li",
+        "cause         fan failure",
+        "opened the rack door",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in {out}");
+    }
+
     let (ok, _, err) = run(&["faults", "--severity", "critical"]).await;
     assert!(!ok);
     assert!(err.contains("400") && err.contains("critical"), "{err}");

@@ -148,6 +148,30 @@ pub struct Fault {
     pub response_due: String,
     /// Resolve by.
     pub resolve_due: String,
+    /// When it was acknowledged.
+    #[serde(default)]
+    pub acknowledged_at: Option<String>,
+    /// Who acknowledged it.
+    #[serde(default)]
+    pub acknowledged_by: Option<String>,
+    /// Who is handling it.
+    #[serde(default)]
+    pub assignee: Option<String>,
+    /// When it was closed.
+    #[serde(default)]
+    pub closed_at: Option<String>,
+    /// Cause, recorded at closing.
+    #[serde(default)]
+    pub cause: Option<String>,
+    /// How it was handled, recorded at closing.
+    #[serde(default)]
+    pub handling: Option<String>,
+    /// Whether the response deadline was met (absent: not yet decided).
+    #[serde(default)]
+    pub response_met: Option<bool>,
+    /// Whether the resolve deadline was met (absent: not yet decided).
+    #[serde(default)]
+    pub resolve_met: Option<bool>,
     /// Append-only history; filled by `/faults/{id}`, empty in lists.
     #[serde(default)]
     pub timeline: Vec<FaultEvent>,
@@ -216,4 +240,30 @@ pub struct DeadlineAnswer {
     pub calendar: String,
     /// The calendar's time zone.
     pub time_zone: String,
+}
+
+/// Body of `POST /api/v1/faults/{id}/ack|resolve|close|notes|assign`. Which
+/// fields are needed depends on the action: `resolve` needs `comment`,
+/// `close` needs `cause` and `handling`, `notes` needs `text`, `assign`
+/// needs `assignee`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultActionBody {
+    /// Who acts (until users and tokens arrive, as the caller declares).
+    pub by: String,
+    /// Optional with `ack`, required with `resolve`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// Required with `close`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// Required with `close`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handling: Option<String>,
+    /// Required with `notes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Required with `assign`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
 }

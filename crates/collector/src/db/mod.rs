@@ -67,11 +67,25 @@ pub enum Command {
     },
     /// Agents last heard from at these times.
     AgentsSeen(Vec<(String, i64)>),
+    /// Records deadlines that passed unmet by `now_ms`.
+    MarkOverdue {
+        /// The collector's clock.
+        now_ms: i64,
+    },
 }
 
-struct Job {
-    commands: Vec<Command>,
-    done: Option<oneshot::Sender<Result<(), String>>>,
+enum Job {
+    Write {
+        commands: Vec<Command>,
+        done: Option<oneshot::Sender<Result<(), String>>>,
+    },
+    Act {
+        id: i64,
+        actor: String,
+        at_ms: i64,
+        action: FaultAction,
+        reply: oneshot::Sender<Result<(), ActionError>>,
+    },
 }
 
 /// An agent row.
@@ -108,6 +122,73 @@ pub struct FaultFilter {
     pub limit: usize,
 }
 
+/// How fault records are kept: deadlines and reopening.
+#[derive(Debug, Clone)]
+pub struct FaultSettings {
+    /// Response and resolve durations per severity.
+    pub policy: SeverityPolicy,
+    /// The calendar they are counted on.
+    pub calendar: Calendar,
+    /// A resolved fault that fires again within this time reopens (ms).
+    pub reopen_within_ms: i64,
+}
+
+impl Default for FaultSettings {
+    fn default() -> Self {
+        FaultSettings {
+            policy: SeverityPolicy::default(),
+            calendar: Calendar::default(),
+            reopen_within_ms: 10 * 60 * 1000,
+        }
+    }
+}
+
+/// What a person does to a fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaultAction {
+    /// Responds: meets the response deadline.
+    Ack {
+        /// Optional comment.
+        comment: Option<String>,
+    },
+    /// Resolves by hand: meets the resolve deadline.
+    Resolve {
+        /// What was done.
+        comment: String,
+    },
+    /// Documents and closes a resolved fault.
+    Close {
+        /// Why it happened.
+        cause: String,
+        /// How it was handled.
+        handling: String,
+    },
+    /// Adds a note.
+    Note {
+        /// The note.
+        text: String,
+    },
+    /// Hands it to someone.
+    Assign {
+        /// Who.
+        assignee: String,
+    },
+}
+
+/// Why an action was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActionError {
+    /// No such fault.
+    #[error("no fault {0}")]
+    NotFound(i64),
+    /// The fault's state does not allow it.
+    #[error("{0}")]
+    Conflict(String),
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(String),
+}
+
 /// Handle to the database.
 #[derive(Clone)]
 pub struct Database {
@@ -137,6 +218,9 @@ pub fn rfc3339(ms: i64) -> String {
         .unwrap_or_else(|_| ms.to_string())
 }
 
+/// status, rule, series key, acknowledged by, acknowledged at.
+type ActionRow = (String, String, String, Option<String>, Option<i64>);
+
 struct OpenRecord {
     id: i64,
     severity: Severity,
@@ -151,8 +235,7 @@ struct Writer {
 /// What the writer knows besides its connection: the policy and which
 /// faults are open (so a transition finds its record without a query).
 struct WriterState {
-    policy: SeverityPolicy,
-    calendar: Calendar,
+    settings: FaultSettings,
     open: HashMap<FaultKey, OpenRecord>,
     open_faults: Arc<AtomicU64>,
 }
@@ -166,8 +249,9 @@ impl WriterState {
         let computed = jiff::Timestamp::from_millisecond(opened_at_ms)
             .map_err(|e| e.to_string())
             .and_then(|opened| {
-                self.policy
-                    .deadlines(&self.calendar, severity, opened)
+                self.settings
+                    .policy
+                    .deadlines(&self.settings.calendar, severity, opened)
                     .map_err(|e| e.to_string())
             });
         match computed {
@@ -231,6 +315,7 @@ impl WriterState {
                 }
             }
             Command::Fault(t) => self.apply_fault(tx, t, opened, closed)?,
+            Command::MarkOverdue { now_ms } => Self::mark_overdue(tx, *now_ms)?,
         }
         Ok(())
     }
@@ -258,16 +343,54 @@ impl WriterState {
         };
         match (t, open) {
             (Transition::Open(f), None) => {
-                let id = self.insert(tx, f)?;
+                let id = match self.reopenable(tx, &f.key, f.at_ms)? {
+                    Some((id, severity, opened_at, acked)) => {
+                        tx.execute(
+                            "UPDATE faults SET status = ?2, resolved_at_ms = NULL, resolve_met = NULL, count = count + 1,
+                             value = ?3, last_seen_ms = ?4, summary = ?5 WHERE id = ?1",
+                            params![id, if acked { "acknowledged" } else { "open" }, f.value, f.at_ms, f.summary],
+                        )?;
+                        Self::event(
+                            tx,
+                            id,
+                            f.at_ms,
+                            "reopened",
+                            &format!(
+                                "condition holds again soon after resolving{}",
+                                value_note(f.value)
+                            ),
+                        )?;
+                        let severity = if f.severity > severity {
+                            self.raise(tx, id, severity, f.severity, opened_at, f.at_ms, f.value)?;
+                            f.severity
+                        } else {
+                            severity
+                        };
+                        opened.push((
+                            f.key.clone(),
+                            OpenRecord {
+                                id,
+                                severity,
+                                opened_at_ms: opened_at,
+                            },
+                        ));
+                        id
+                    }
+                    None => {
+                        let id = self.insert(tx, f)?;
+                        opened.push((
+                            f.key.clone(),
+                            OpenRecord {
+                                id,
+                                severity: f.severity,
+                                opened_at_ms: f.at_ms,
+                            },
+                        ));
+                        id
+                    }
+                };
+                let _ = id;
                 closed.retain(|k| k != &f.key);
-                opened.push((
-                    f.key.clone(),
-                    OpenRecord {
-                        id,
-                        severity: f.severity,
-                        opened_at_ms: f.at_ms,
-                    },
-                ));
             }
             // Open while a record is open (e.g. state lost in a restart): same record.
             (Transition::Open(f), Some((id, sev, opened_at))) => {
@@ -348,11 +471,7 @@ impl WriterState {
                 },
                 Some((id, _, _)),
             ) => {
-                tx.execute(
-                    "UPDATE faults SET status = 'resolved', resolved_at_ms = ?2, value = coalesce(?3, value)
-                     WHERE id = ?1",
-                    params![id, at_ms, value],
-                )?;
+                Self::resolve_row(tx, id, *at_ms, *value)?;
                 Self::event(tx, id, *at_ms, "resolved", reason)?;
                 closed.push(key.clone());
             }
@@ -392,6 +511,90 @@ impl WriterState {
                 rfc3339(resolve)
             ),
         )
+    }
+
+    /// The latest record of `key` if it resolved (not closed) within the reopen window.
+    fn reopenable(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        key: &FaultKey,
+        at_ms: i64,
+    ) -> rusqlite::Result<Option<(i64, Severity, i64, bool)>> {
+        if self.settings.reopen_within_ms <= 0 {
+            return Ok(None);
+        }
+        let row = tx
+            .query_row(
+                "SELECT id, severity, opened_at_ms, resolved_at_ms, acknowledged_at_ms IS NOT NULL, status FROM faults
+                 WHERE rule = ?1 AND series_key = ?2 ORDER BY id DESC LIMIT 1",
+                params![&*key.rule, key.series],
+                |r| {
+                    let sev: String = r.get(1)?;
+                    let status: String = r.get(5)?;
+                    Ok((r.get::<_, i64>(0)?, sev, r.get::<_, i64>(2)?, r.get::<_, Option<i64>>(3)?, r.get::<_, bool>(4)?, status))
+                },
+            )
+            .optional()?;
+        Ok(row.and_then(|(id, sev, opened_at, resolved_at, acked, status)| {
+            let resolved_at = resolved_at?;
+            (status == "resolved" && at_ms - resolved_at <= self.settings.reopen_within_ms)
+                .then(|| (id, sev.parse().unwrap_or(Severity::General), opened_at, acked))
+        }))
+    }
+
+    /// Marks a fault resolved at `at_ms`, recording which deadlines were met.
+    fn resolve_row(
+        tx: &rusqlite::Transaction<'_>,
+        id: i64,
+        at_ms: i64,
+        value: Option<f64>,
+    ) -> rusqlite::Result<()> {
+        tx.execute(
+            "UPDATE faults SET status = 'resolved', resolved_at_ms = ?2, value = coalesce(?3, value),
+                 response_met = coalesce(response_met, ?2 <= response_due_ms),
+                 resolve_met = coalesce(resolve_met, ?2 <= resolve_due_ms)
+             WHERE id = ?1",
+            params![id, at_ms, value],
+        )?;
+        Ok(())
+    }
+
+    /// Records deadlines that passed unmet, with a timeline event each.
+    fn mark_overdue(tx: &rusqlite::Transaction<'_>, now_ms: i64) -> rusqlite::Result<()> {
+        for (column, due, statuses, kind, what) in [
+            (
+                "response_met",
+                "response_due_ms",
+                "'open', 'suppressed'",
+                "response_overdue",
+                "response",
+            ),
+            (
+                "resolve_met",
+                "resolve_due_ms",
+                "'open', 'acknowledged', 'suppressed'",
+                "resolve_overdue",
+                "resolve",
+            ),
+        ] {
+            let ids: Vec<(i64, i64)> = tx
+                .prepare_cached(&format!(
+                    "SELECT id, {due} FROM faults WHERE status IN ({statuses}) AND {column} IS NULL AND {due} < ?1"
+                ))?
+                .query_map([now_ms], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (id, due_ms) in ids {
+                tx.execute(&format!("UPDATE faults SET {column} = 0 WHERE id = ?1"), [id])?;
+                Self::event(
+                    tx,
+                    id,
+                    now_ms,
+                    kind,
+                    &format!("the {what} deadline {} passed", rfc3339(due_ms)),
+                )?;
+            }
+        }
+        Ok(())
     }
 
     fn insert(&self, tx: &rusqlite::Transaction<'_>, f: &NewFault) -> rusqlite::Result<i64> {
@@ -447,11 +650,118 @@ impl Writer {
                 tracing::error!(error = %e, "database write failed");
             }
             for job in jobs {
-                if let Some(done) = job.done {
-                    let _ = done.send(result.clone());
+                match job {
+                    Job::Write { done: Some(done), .. } => {
+                        let _ = done.send(result.clone());
+                    }
+                    Job::Write { done: None, .. } => {}
+                    Job::Act {
+                        id,
+                        actor,
+                        at_ms,
+                        action,
+                        reply,
+                    } => {
+                        let _ = reply.send(self.act(id, &actor, at_ms, &action));
+                    }
                 }
             }
         }
+    }
+
+    fn act(&mut self, id: i64, actor: &str, at_ms: i64, action: &FaultAction) -> Result<(), ActionError> {
+        let db = |e: rusqlite::Error| ActionError::Db(e.to_string());
+        let tx = self.conn.transaction().map_err(db)?;
+        let row: Option<ActionRow> = tx
+            .query_row(
+                "SELECT status, rule, series_key, acknowledged_by, acknowledged_at_ms FROM faults WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .optional()
+            .map_err(db)?;
+        let Some((status, rule, series, acked_by, acked_at)) = row else {
+            return Err(ActionError::NotFound(id));
+        };
+        let conflict = |m: String| Err(ActionError::Conflict(m));
+        let live = matches!(status.as_str(), "open" | "acknowledged" | "suppressed");
+        let event = |kind: &str, message: &str| {
+            tx.execute(
+                "INSERT INTO fault_events (fault_id, at_ms, actor, kind, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, at_ms, actor, kind, message],
+            )
+        };
+        let mut resolved_key = None;
+        match action {
+            FaultAction::Ack { comment } => {
+                if status == "acknowledged" {
+                    let who = acked_by.unwrap_or_default();
+                    let when = acked_at.map(rfc3339).unwrap_or_default();
+                    return conflict(format!("fault {id} was already acknowledged by {who} at {when}"));
+                }
+                if !live {
+                    return conflict(format!(
+                        "fault {id} is {status}: there is nothing left to acknowledge"
+                    ));
+                }
+                tx.execute(
+                    "UPDATE faults SET status = CASE status WHEN 'suppressed' THEN 'suppressed' ELSE 'acknowledged' END,
+                         acknowledged_at_ms = ?2, acknowledged_by = ?3,
+                         response_met = coalesce(response_met, ?2 <= response_due_ms)
+                     WHERE id = ?1",
+                    params![id, at_ms, actor],
+                )
+                .map_err(db)?;
+                let text = comment.as_deref().map(|c| format!(": {c}")).unwrap_or_default();
+                event("acknowledged", &format!("acknowledged{text}")).map_err(db)?;
+            }
+            FaultAction::Resolve { comment } => {
+                if !live {
+                    return conflict(format!("fault {id} is already {status}"));
+                }
+                WriterState::resolve_row(&tx, id, at_ms, None).map_err(db)?;
+                event("resolved", &format!("resolved by hand: {comment}")).map_err(db)?;
+                resolved_key = Some(FaultKey {
+                    rule: Arc::from(rule.as_str()),
+                    series,
+                });
+            }
+            FaultAction::Close { cause, handling } => {
+                match status.as_str() {
+                    "resolved" => {}
+                    "closed" => return conflict(format!("fault {id} is already closed")),
+                    _ => return conflict(format!("fault {id} is {status}: resolve it before closing it")),
+                }
+                tx.execute(
+                    "UPDATE faults SET status = 'closed', closed_at_ms = ?2, cause = ?3, handling = ?4 WHERE id = ?1",
+                    params![id, at_ms, cause, handling],
+                )
+                .map_err(db)?;
+                event("closed", &format!("closed. Cause: {cause}. Handling: {handling}")).map_err(db)?;
+            }
+            FaultAction::Note { text } => {
+                event("note", text).map_err(db)?;
+            }
+            FaultAction::Assign { assignee } => {
+                if status == "closed" {
+                    return conflict(format!("fault {id} is closed"));
+                }
+                tx.execute(
+                    "UPDATE faults SET assignee = ?2 WHERE id = ?1",
+                    params![id, assignee],
+                )
+                .map_err(db)?;
+                event("assigned", &format!("assigned to {assignee}")).map_err(db)?;
+            }
+        }
+        tx.commit().map_err(db)?;
+        if let Some(key) = resolved_key {
+            self.state.open.remove(&key);
+            self.state
+                .open_faults
+                .store(self.state.open.len() as u64, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     fn commit(&mut self, jobs: &[Job]) -> Result<(), String> {
@@ -460,7 +770,10 @@ impl Writer {
         let tx = self.conn.transaction().map_err(|e| e.to_string())?;
         let mut result = Ok(());
         for job in jobs {
-            for cmd in &job.commands {
+            let Job::Write { commands, .. } = job else {
+                continue;
+            };
+            for cmd in commands {
                 if let Err(e) = self.state.apply(&tx, cmd, &mut opened, &mut closed) {
                     result = Err(e.to_string());
                     break;
@@ -497,7 +810,8 @@ fn value_note(v: Option<f64>) -> String {
 
 const FAULT_COLUMNS: &str =
     "id, rule, severity, status, host, metric, labels, summary, value, count, opened_at_ms,
-     last_seen_ms, resolved_at_ms, response_due_ms, resolve_due_ms";
+     last_seen_ms, resolved_at_ms, response_due_ms, resolve_due_ms, acknowledged_at_ms, acknowledged_by, assignee,
+     closed_at_ms, cause, handling, response_met, resolve_met";
 
 fn fault_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Fault> {
     let severity: String = r.get(2)?;
@@ -519,13 +833,21 @@ fn fault_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Fault> {
         resolved_at: r.get::<_, Option<i64>>(12)?.map(rfc3339),
         response_due: rfc3339(r.get(13)?),
         resolve_due: rfc3339(r.get(14)?),
+        acknowledged_at: r.get::<_, Option<i64>>(15)?.map(rfc3339),
+        acknowledged_by: r.get(16)?,
+        assignee: r.get(17)?,
+        closed_at: r.get::<_, Option<i64>>(18)?.map(rfc3339),
+        cause: r.get(19)?,
+        handling: r.get(20)?,
+        response_met: r.get(21)?,
+        resolve_met: r.get(22)?,
         timeline: Vec::new(),
     })
 }
 
 impl Database {
     /// Opens (creating and migrating) `dir/watchpost.db` and starts the writer.
-    pub fn open(dir: &Path, policy: SeverityPolicy, calendar: Calendar) -> Result<Database, DbError> {
+    pub fn open(dir: &Path, settings: FaultSettings) -> Result<Database, DbError> {
         let path = dir.join("watchpost.db");
         let err = |message: String| DbError::Open {
             path: path.clone(),
@@ -567,8 +889,7 @@ impl Database {
         let writer = Writer {
             conn,
             state: WriterState {
-                policy,
-                calendar,
+                settings,
                 open,
                 open_faults: open_faults.clone(),
             },
@@ -593,7 +914,7 @@ impl Database {
     pub async fn write(&self, commands: Vec<Command>) -> Result<(), DbError> {
         let (done, wait) = oneshot::channel();
         self.writer
-            .send(Job {
+            .send(Job::Write {
                 commands,
                 done: Some(done),
             })
@@ -609,9 +930,37 @@ impl Database {
         }
     }
 
+    /// Carries out a person's action on fault `id` and waits until it is on disk.
+    pub async fn act(
+        &self,
+        id: i64,
+        actor: &str,
+        at_ms: i64,
+        action: FaultAction,
+    ) -> Result<(), ActionError> {
+        let (reply, wait) = oneshot::channel();
+        let job = Job::Act {
+            id,
+            actor: actor.to_string(),
+            at_ms,
+            action,
+            reply,
+        };
+        self.writer
+            .send(job)
+            .await
+            .map_err(|_| ActionError::Db("writer stopped".into()))?;
+        wait.await.map_err(|_| ActionError::Db("writer stopped".into()))?
+    }
+
     /// Queues `commands` without waiting for them to be written.
     pub async fn write_later(&self, commands: Vec<Command>) {
-        if self.writer.send(Job { commands, done: None }).await.is_err() {
+        if self
+            .writer
+            .send(Job::Write { commands, done: None })
+            .await
+            .is_err()
+        {
             tracing::warn!("database writer has stopped: update dropped");
         }
     }
@@ -757,10 +1106,17 @@ mod tests {
         }
     }
 
+    fn no_reopen() -> FaultSettings {
+        FaultSettings {
+            reopen_within_ms: 0,
+            ..FaultSettings::default()
+        }
+    }
+
     #[tokio::test]
     async fn fault_lifecycle_is_recorded_and_survives_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = Database::open(dir.path(), SeverityPolicy::default(), Calendar::default()).expect("open");
+        let db = Database::open(dir.path(), no_reopen()).expect("open");
         let f = new_fault("m{host=\"h1\"}", Severity::Minor, 1_000_000);
         let key = f.key.clone();
         db.write(vec![Command::Fault(Transition::Open(f.clone()))])
@@ -801,7 +1157,7 @@ mod tests {
         assert_eq!(kinds, ["opened", "severity_raised", "refired"]);
         drop(db);
 
-        let db = Database::open(dir.path(), SeverityPolicy::default(), Calendar::default()).expect("reopen");
+        let db = Database::open(dir.path(), no_reopen()).expect("reopen");
         assert_eq!(db.open_fault_count(), 1);
         let open = db.open_faults().await.expect("open faults");
         assert_eq!(open, vec![(key.clone(), Severity::Urgent)]);
@@ -836,7 +1192,7 @@ mod tests {
     #[tokio::test]
     async fn open_and_resolve_in_one_commit_leaves_nothing_open() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = Database::open(dir.path(), SeverityPolicy::default(), Calendar::default()).expect("open");
+        let db = Database::open(dir.path(), FaultSettings::default()).expect("open");
         let f = new_fault("x", Severity::General, 5);
         let key = f.key.clone();
         db.write(vec![
@@ -856,7 +1212,7 @@ mod tests {
     #[tokio::test]
     async fn timeline_and_records_cannot_be_altered() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = Database::open(dir.path(), SeverityPolicy::default(), Calendar::default()).expect("open");
+        let db = Database::open(dir.path(), FaultSettings::default()).expect("open");
         db.write(vec![Command::Fault(Transition::Open(new_fault(
             "x",
             Severity::General,
@@ -881,10 +1237,216 @@ mod tests {
         let conn = Connection::open(dir.path().join("watchpost.db")).expect("open");
         conn.pragma_update(None, "user_version", 99).expect("set");
         drop(conn);
-        let e = Database::open(dir.path(), SeverityPolicy::default(), Calendar::default())
+        let e = Database::open(dir.path(), FaultSettings::default())
             .err()
             .expect("refused")
             .to_string();
         assert!(e.contains("newer"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn people_ack_resolve_and_close_with_deadlines_recorded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Database::open(dir.path(), FaultSettings::default()).expect("open");
+        // Urgent: respond within 1 h, resolve within 4 h.
+        let f = new_fault("a", Severity::Urgent, 0);
+        db.write(vec![Command::Fault(Transition::Open(f.clone()))])
+            .await
+            .expect("open");
+        let id = db
+            .faults(FaultFilter {
+                limit: 1,
+                ..Default::default()
+            })
+            .await
+            .expect("list")[0]
+            .id;
+
+        let close_early = db
+            .act(
+                id,
+                "li",
+                10,
+                FaultAction::Close {
+                    cause: "c".into(),
+                    handling: "h".into(),
+                },
+            )
+            .await;
+        assert!(
+            matches!(close_early, Err(ActionError::Conflict(m)) if m.contains("resolve it before closing"))
+        );
+        db.act(
+            id,
+            "li",
+            30 * 60_000,
+            FaultAction::Ack {
+                comment: Some("on it".into()),
+            },
+        )
+        .await
+        .expect("ack");
+        let again = db
+            .act(id, "wang", 31 * 60_000, FaultAction::Ack { comment: None })
+            .await;
+        assert!(matches!(again, Err(ActionError::Conflict(m)) if m.contains("already acknowledged by li")));
+        db.act(
+            id,
+            "li",
+            40 * 60_000,
+            FaultAction::Assign {
+                assignee: "wang".into(),
+            },
+        )
+        .await
+        .expect("assign");
+        db.act(
+            id,
+            "wang",
+            41 * 60_000,
+            FaultAction::Note {
+                text: "disk swapped".into(),
+            },
+        )
+        .await
+        .expect("note");
+        // Resolved after 5 h: response met, resolve missed.
+        db.act(
+            id,
+            "wang",
+            5 * 3_600_000,
+            FaultAction::Resolve {
+                comment: "replaced the disk".into(),
+            },
+        )
+        .await
+        .expect("resolve");
+        assert_eq!(db.open_fault_count(), 0);
+        db.act(
+            id,
+            "wang",
+            5 * 3_600_000 + 1,
+            FaultAction::Close {
+                cause: "disk failure".into(),
+                handling: "replaced".into(),
+            },
+        )
+        .await
+        .expect("close");
+        assert!(matches!(
+            db.act(id, "x", 1, FaultAction::Resolve { comment: "x".into() })
+                .await,
+            Err(ActionError::Conflict(_))
+        ));
+        assert_eq!(
+            db.act(999, "x", 1, FaultAction::Note { text: "x".into() }).await,
+            Err(ActionError::NotFound(999))
+        );
+
+        let f = db.fault(id).await.expect("get").expect("exists");
+        assert_eq!(f.status, FaultStatus::Closed);
+        assert_eq!((f.response_met, f.resolve_met), (Some(true), Some(false)));
+        assert_eq!(f.acknowledged_by.as_deref(), Some("li"));
+        assert_eq!(f.assignee.as_deref(), Some("wang"));
+        assert_eq!(
+            (f.cause.as_deref(), f.handling.as_deref()),
+            (Some("disk failure"), Some("replaced"))
+        );
+        let events: Vec<(&str, &str)> = f
+            .timeline
+            .iter()
+            .map(|e| (e.kind.as_str(), e.actor.as_str()))
+            .collect();
+        assert_eq!(
+            events,
+            [
+                ("opened", "system"),
+                ("acknowledged", "li"),
+                ("assigned", "li"),
+                ("note", "wang"),
+                ("resolved", "wang"),
+                ("closed", "wang")
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_fault_that_fires_soon_after_resolving_reopens_and_overdue_deadlines_are_marked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Database::open(dir.path(), FaultSettings::default()).expect("open");
+        let f = new_fault("b", Severity::Urgent, 0);
+        let key = f.key.clone();
+        db.write(vec![Command::Fault(Transition::Open(f.clone()))])
+            .await
+            .expect("open");
+        let resolve = |at_ms| {
+            Command::Fault(Transition::Resolve {
+                key: key.clone(),
+                value: None,
+                at_ms,
+                reason: "ok".into(),
+            })
+        };
+        db.write(vec![resolve(60_000)]).await.expect("resolve");
+        // Fires again 5 minutes later: within the 10-minute window.
+        db.write(vec![Command::Fault(Transition::Open(NewFault {
+            at_ms: 360_000,
+            ..f.clone()
+        }))])
+        .await
+        .expect("reopen");
+        let all = db
+            .faults(FaultFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .expect("list");
+        assert_eq!(all.len(), 1, "same record");
+        assert_eq!((all[0].status, all[0].count), (FaultStatus::Open, 2));
+        assert_eq!(all[0].resolve_met, None);
+        // Resolving within the hour counted as the response; the reopened fault
+        // keeps that. Not resolved again within 4 h: the resolve deadline is
+        // marked missed, once, and stays missed.
+        db.write(vec![Command::MarkOverdue {
+            now_ms: 2 * 3_600_000,
+        }])
+        .await
+        .expect("overdue");
+        db.write(vec![Command::MarkOverdue {
+            now_ms: 5 * 3_600_000,
+        }])
+        .await
+        .expect("overdue");
+        db.write(vec![Command::MarkOverdue {
+            now_ms: 6 * 3_600_000,
+        }])
+        .await
+        .expect("overdue");
+        db.write(vec![resolve(7 * 3_600_000)]).await.expect("resolve");
+        let f1 = db.fault(all[0].id).await.expect("get").expect("exists");
+        assert_eq!((f1.response_met, f1.resolve_met), (Some(true), Some(false)));
+        let kinds: Vec<&str> = f1.timeline.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            ["opened", "resolved", "reopened", "resolve_overdue", "resolved"]
+        );
+        // Firing again long after: a new record.
+        db.write(vec![Command::Fault(Transition::Open(NewFault {
+            at_ms: 9 * 3_600_000,
+            ..f
+        }))])
+        .await
+        .expect("open");
+        assert_eq!(
+            db.faults(FaultFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .expect("list")
+            .len(),
+            2
+        );
     }
 }

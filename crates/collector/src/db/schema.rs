@@ -59,6 +59,18 @@ BEGIN SELECT RAISE(ABORT, 'fault timelines are append-only'); END;
 CREATE TRIGGER faults_no_delete BEFORE DELETE ON faults
 BEGIN SELECT RAISE(ABORT, 'fault records are never deleted'); END;
 "#,
+    // 2: the fault's life: acknowledgement, assignment, closure with cause
+    // and handling, and whether each deadline was met (NULL: not yet known).
+    r#"
+ALTER TABLE faults ADD COLUMN acknowledged_at_ms INTEGER;
+ALTER TABLE faults ADD COLUMN acknowledged_by TEXT;
+ALTER TABLE faults ADD COLUMN assignee TEXT;
+ALTER TABLE faults ADD COLUMN closed_at_ms INTEGER;
+ALTER TABLE faults ADD COLUMN cause TEXT;
+ALTER TABLE faults ADD COLUMN handling TEXT;
+ALTER TABLE faults ADD COLUMN response_met INTEGER;
+ALTER TABLE faults ADD COLUMN resolve_met INTEGER;
+"#,
 ];
 
 /// The schema version this build writes.
