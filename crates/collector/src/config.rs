@@ -9,6 +9,8 @@ use serde::Deserialize;
 use watchpost_calendar::{Calendar, PolicyEntry, SeverityPolicy, WorkDuration};
 use watchpost_model::HumanDuration;
 
+use crate::oncall::Roster;
+
 /// Default gRPC ingest address.
 pub const DEFAULT_GRPC_LISTEN: &str = "127.0.0.1:9810";
 /// Default HTTP address.
@@ -58,6 +60,7 @@ struct RawCollector {
     max_series_per_agent: Option<usize>,
     calendar: Option<PathBuf>,
     reopen_within: Option<HumanDuration>,
+    oncall: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -101,6 +104,8 @@ pub struct CollectorConfig {
     pub calendar: Calendar,
     /// A resolved fault that fires again within this time reopens.
     pub reopen_within: Duration,
+    /// On-call rosters (empty if none configured).
+    pub roster: Roster,
 }
 
 impl Default for CollectorConfig {
@@ -177,6 +182,17 @@ impl CollectorConfig {
             }
             None => Calendar::default(),
         };
+        let roster = match &c.oncall {
+            Some(file) => {
+                let path = if file.is_relative() {
+                    base.join(file)
+                } else {
+                    file.clone()
+                };
+                Roster::load(&path, calendar.time_zone()).map_err(|e| format!("key collector.oncall: {e}"))?
+            }
+            None => Roster::default(),
+        };
         let data_dir = c.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let data_dir = if data_dir.is_relative() && base != Path::new(".") {
             base.join(data_dir)
@@ -195,6 +211,7 @@ impl CollectorConfig {
             policy,
             calendar,
             reopen_within: c.reopen_within.map_or(Duration::from_secs(600), |d| d.0),
+            roster,
         })
     }
 }

@@ -86,6 +86,7 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/api/v1/faults/{id}", get(fault))
         .route("/api/v1/faults/{id}/{action}", post(fault_action))
         .route("/api/v1/deadline", get(deadline))
+        .route("/api/v1/oncall", get(oncall))
         .fallback(|| async {
             ApiError::not_found("no such endpoint; see /api/v1/agents, /series, /query, /faults")
         })
@@ -391,4 +392,17 @@ async fn fault_action(
         Ok(None) => Err(ApiError::not_found(format!("no fault {id}"))),
         Err(e) => Err(ApiError::internal(e.to_string())),
     }
+}
+
+async fn oncall(
+    State(core): State<Arc<Core>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<api::OnCall>>, ApiError> {
+    let now = core.clock.now_ms();
+    let at = match params.get("at") {
+        Some(t) => parse_time("at", t, now)?,
+        None => now,
+    };
+    let at = jiff::Timestamp::from_millisecond(at).map_err(|e| ApiError::bad_request(format!("at: {e}")))?;
+    Ok(Json(core.config.roster.on_duty(at)))
 }

@@ -12,6 +12,7 @@ pub mod db;
 pub mod http;
 pub mod ingest;
 pub mod matchers;
+pub mod oncall;
 pub mod rules;
 pub mod store;
 pub mod telemetry;

@@ -8,7 +8,9 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use serde::de::DeserializeOwned;
 use watchpost_model::Severity;
-use watchpost_model::api::{Agent, DeadlineAnswer, ErrorBody, Fault, FaultActionBody, Series, SeriesPoints};
+use watchpost_model::api::{
+    Agent, DeadlineAnswer, ErrorBody, Fault, FaultActionBody, OnCall, Series, SeriesPoints,
+};
 
 mod table;
 
@@ -72,6 +74,12 @@ enum Cmd {
         /// A calendar file to check.
         #[arg(long)]
         calendar: Option<std::path::PathBuf>,
+    },
+    /// Who is on duty in each team.
+    Oncall {
+        /// When (RFC 3339 or ms since the epoch); default now.
+        #[arg(long)]
+        at: Option<String>,
     },
     /// List faults, or show one with `faults show ID`.
     Faults {
@@ -314,6 +322,34 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 print!("{}", t.render());
             }
             Ok(())
+        }
+        Cmd::Oncall { at } => {
+            let q: Vec<(String, String)> = at.map(|t| ("at".to_string(), t)).into_iter().collect();
+            let teams: Vec<OnCall> = client.get("/api/v1/oncall", &q).await?;
+            emit(args.json, &teams, || {
+                let mut t = Table::new(&["TEAM", "ON DUTY", "PHONE", "UNTIL", "WHY", "LEAD"]);
+                for o in &teams {
+                    let names: Vec<&str> = o.on_duty.iter().map(|m| m.name.as_str()).collect();
+                    let phones: Vec<&str> = o
+                        .on_duty
+                        .iter()
+                        .map(|m| m.phone.as_deref().unwrap_or("-"))
+                        .collect();
+                    t.row(vec![
+                        o.team.clone(),
+                        if names.is_empty() {
+                            "-".into()
+                        } else {
+                            names.join(", ")
+                        },
+                        phones.join(", "),
+                        o.until.clone().unwrap_or_else(|| "-".into()),
+                        o.reason.clone(),
+                        o.lead.as_ref().map_or("-".into(), |l| l.name.clone()),
+                    ]);
+                }
+                t
+            })
         }
         Cmd::Deadline {
             severity,

@@ -28,11 +28,23 @@ async fn operator_commands_show_agents_series_and_faults() {
         "t.prom",
         "room_temperature_celsius{room=\"A\"} 41.5\n",
     );
-    let collector = start_collector(
-        data.path(),
+    let rules = watchpost_collector::rules::RuleSet::parse(
         "[[rule]]\nname = \"room_hot\"\nmetric = \"room_temperature_celsius\"\nwhen = \"> 35\"\nseverity = \"general\"\nsummary = \"room {room} is {value} C\"\n",
+        "cli-rules.toml",
     )
-    .await;
+    .expect("rules");
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let config = watchpost_collector::CollectorConfig {
+        roster: watchpost_collector::oncall::Roster::load(
+            &examples.join("oncall.toml"),
+            &jiff::tz::TimeZone::UTC,
+        )
+        .expect("roster"),
+        ..collector_config(data.path())
+    };
+    let collector = watchpost_collector::Collector::start(config, rules)
+        .await
+        .expect("collector");
     let agent = start_agent(
         &collector,
         "poller-1",
@@ -118,6 +130,15 @@ async fn operator_commands_show_agents_series_and_faults() {
     );
     let (ok, _, err) = run(&["deadline", "--severity", "minor", "--opened-at", "friday"]).await;
     assert!(!ok && err.contains("opened_at"), "{err}");
+
+    // Who is on duty: National Day duty overrides the weekly rotation.
+    let (ok, out, err) = run(&["oncall", "--at", "2026-10-03T12:00:00+08:00"]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("platform") && out.contains("zhao, zhang") && out.contains("国庆节保障"),
+        "{out}"
+    );
+    assert!(out.contains("network"), "{out}");
 
     // The fault's life from the command line.
     let id = fault.id.to_string();

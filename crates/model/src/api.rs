@@ -267,3 +267,43 @@ pub struct FaultActionBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assignee: Option<String>,
 }
+
+/// A person on a roster, with the ways to reach them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    /// Name (unique within a team).
+    pub name: String,
+    /// Phone number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// E-mail address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// DingTalk user id or mobile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dingtalk: Option<String>,
+    /// WeCom (企业微信) user id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wecom: Option<String>,
+    /// Feishu user id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feishu: Option<String>,
+}
+
+/// `GET /api/v1/oncall?at=T`: who is on duty in one team.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OnCall {
+    /// Team name.
+    pub team: String,
+    /// On duty now (empty before a rotation starts).
+    pub on_duty: Vec<Member>,
+    /// Why: the rotation, or an override and its reason.
+    pub reason: String,
+    /// When this duty ends (RFC 3339), if known.
+    pub until: Option<String>,
+    /// The team lead (second escalation step).
+    pub lead: Option<Member>,
+    /// Managers (top escalation step).
+    pub managers: Vec<String>,
+}
