@@ -402,6 +402,28 @@ async fn the_api_refuses_bad_requests_with_json_errors() {
         assert_eq!(got, status, "{path} {body}: {text}");
         assert!(text.contains(needle), "{path} {body}: {text}");
     }
+    for (body, needle) in [
+        (
+            r#"{"by":"li","host":"h","ends_at":"2099-01-01T00:00:00Z","reason":"r"}"#,
+            "ticket",
+        ),
+        (
+            r#"{"by":"li","ends_at":"2099-01-01T00:00:00Z","reason":"r","ticket":"T"}"#,
+            "silence everything",
+        ),
+        (
+            r#"{"by":"li","host":"h","ends_at":"2000-01-01T00:00:00Z","reason":"r","ticket":"T"}"#,
+            "past",
+        ),
+        (
+            r#"{"by":"li","host":"h","ends_at":"tomorrow","reason":"r","ticket":"T"}"#,
+            "ends_at",
+        ),
+    ] {
+        let (got, text) = post_raw(&collector, "/api/v1/silences", body).await;
+        assert_eq!(got, 400, "{body}: {text}");
+        assert!(text.contains(needle), "{body}: {text}");
+    }
     let (status, body) = get_raw(&collector, "/healthz").await;
     assert_eq!(status, 200);
     assert!(body.contains("\"ok\""));
@@ -456,6 +478,58 @@ async fn a_rule_reload_keeps_firing_faults_and_resolves_removed_rules() {
         f.timeline
     );
 
+    agent.stop().await;
+    collector.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_maintenance_window_suppresses_and_its_end_unsuppresses() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let textfiles = tempfile::tempdir().expect("tempdir");
+    let collector = start_collector(data.path(), QUEUE_RULE).await;
+    let ends = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(4);
+    let body = format!(
+        r#"{{"by":"li","host":"app-03","rule":"queue_deep","ends_at":"{ends}","reason":"queue migration","ticket":"CHG-2026-118"}}"#
+    );
+    let w: api::MaintenanceWindow = post(&collector, "/api/v1/silences", &body).await;
+    assert!(w.active);
+    write_textfile(
+        textfiles.path(),
+        "app.prom",
+        "app_queue_depth{queue=\"orders\"} 95\n",
+    );
+    let agent = start_agent(
+        &collector,
+        "app-03",
+        Some(textfiles.path()),
+        false,
+        Duration::from_millis(200),
+    );
+    let fault = wait_for("the suppressed fault", 10 * SECOND, || async {
+        faults_of(&collector, "queue_deep", "app-03")
+            .await
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert_eq!(fault.status, FaultStatus::Suppressed);
+    // The window ends while the queue is still deep: the fault is open now.
+    let f: Fault = wait_for("the window to end", 20 * SECOND, || async {
+        let f: Fault = get(&collector, &format!("/api/v1/faults/{}", fault.id)).await;
+        (f.status == FaultStatus::Open).then_some(f)
+    })
+    .await;
+    assert!(
+        f.timeline
+            .iter()
+            .any(|e| e.kind == "suppressed" && e.message.contains("CHG-2026-118")),
+        "{:?}",
+        f.timeline
+    );
+    assert_eq!(f.timeline.last().map(|e| e.kind.as_str()), Some("unsuppressed"));
+    let listed: Vec<api::MaintenanceWindow> = get(&collector, "/api/v1/silences").await;
+    assert_eq!(listed.len(), 1);
+    assert!(!listed[0].active);
     agent.stop().await;
     collector.shutdown().await;
 }

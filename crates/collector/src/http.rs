@@ -87,6 +87,7 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/api/v1/faults/{id}/{action}", post(fault_action))
         .route("/api/v1/deadline", get(deadline))
         .route("/api/v1/oncall", get(oncall))
+        .route("/api/v1/silences", get(windows).post(add_window))
         .fallback(|| async {
             ApiError::not_found("no such endpoint; see /api/v1/agents, /series, /query, /faults")
         })
@@ -405,4 +406,72 @@ async fn oncall(
     };
     let at = jiff::Timestamp::from_millisecond(at).map_err(|e| ApiError::bad_request(format!("at: {e}")))?;
     Ok(Json(core.config.roster.on_duty(at)))
+}
+
+fn window_view(w: &crate::maintenance::Window, now_ms: i64) -> api::MaintenanceWindow {
+    use crate::db::rfc3339;
+    api::MaintenanceWindow {
+        id: w.id,
+        host: w.host.clone(),
+        rule: w.rule.clone(),
+        matchers: w.matchers.clone(),
+        starts_at: rfc3339(w.starts_at_ms),
+        ends_at: rfc3339(w.ends_at_ms),
+        reason: w.reason.clone(),
+        ticket: w.ticket.clone(),
+        created_by: w.created_by.clone(),
+        created_at: rfc3339(w.created_at_ms),
+        active: w.active(now_ms),
+    }
+}
+
+async fn windows(State(core): State<Arc<Core>>) -> Result<Json<Vec<api::MaintenanceWindow>>, ApiError> {
+    let now = core.clock.now_ms();
+    let all = core
+        .db
+        .windows()
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(all.iter().rev().map(|w| window_view(w, now)).collect()))
+}
+
+async fn add_window(
+    State(core): State<Arc<Core>>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<api::MaintenanceWindow>), ApiError> {
+    let b: api::MaintenanceBody =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("request body: {e}")))?;
+    let by = required(Some(b.by), "by", "a maintenance window")?;
+    let reason = required(Some(b.reason), "reason", "a maintenance window")?;
+    let ticket = required(
+        Some(b.ticket),
+        "ticket",
+        "a maintenance window (the approved change ticket)",
+    )?;
+    let now = core.clock.now_ms();
+    let time = |name: &str, t: &str| {
+        t.parse::<jiff::Timestamp>()
+            .map(|t| t.as_millisecond())
+            .map_err(|_| ApiError::bad_request(format!("{name}={t:?}: expected an RFC 3339 time")))
+    };
+    let starts = match &b.starts_at {
+        Some(t) => time("starts_at", t)?,
+        None => now,
+    };
+    let ends = time("ends_at", &b.ends_at)?;
+    if ends <= now {
+        return Err(ApiError::bad_request("ends_at is in the past"));
+    }
+    let w = crate::maintenance::Window::new(
+        0, b.host, b.rule, b.matchers, starts, ends, reason, ticket, by, now,
+    )
+    .map_err(ApiError::bad_request)?;
+    let id = core
+        .db
+        .add_window(w.clone())
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut view = window_view(&w, now);
+    view.id = id;
+    Ok((StatusCode::CREATED, Json(view)))
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod ingest;
+pub mod maintenance;
 pub mod matchers;
 pub mod oncall;
 pub mod rules;
@@ -281,7 +282,7 @@ async fn clock_loop(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut commands: Vec<Command> = transitions.into_iter().map(Command::Fault).collect();
         if n.is_multiple_of(10) {
-            commands.push(Command::MarkOverdue { now_ms: now });
+            commands.push(Command::Tick { now_ms: now });
             let seen = core.agents.take_seen();
             if !seen.is_empty() {
                 commands.push(Command::AgentsSeen(seen));

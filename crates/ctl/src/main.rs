@@ -9,7 +9,8 @@ use clap::{Parser, Subcommand};
 use serde::de::DeserializeOwned;
 use watchpost_model::Severity;
 use watchpost_model::api::{
-    Agent, DeadlineAnswer, ErrorBody, Fault, FaultActionBody, OnCall, Series, SeriesPoints,
+    Agent, DeadlineAnswer, ErrorBody, Fault, FaultActionBody, MaintenanceBody, MaintenanceWindow, OnCall,
+    Series, SeriesPoints,
 };
 
 mod table;
@@ -75,6 +76,11 @@ enum Cmd {
         #[arg(long)]
         calendar: Option<std::path::PathBuf>,
     },
+    /// Maintenance windows: faults inside are recorded as suppressed, not notified.
+    Maintenance {
+        #[command(subcommand)]
+        command: MaintenanceCmd,
+    },
     /// Who is on duty in each team.
     Oncall {
         /// When (RFC 3339 or ms since the epoch); default now.
@@ -98,6 +104,35 @@ enum Cmd {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
+}
+
+#[derive(Subcommand)]
+enum MaintenanceCmd {
+    /// Create a window for an approved change.
+    Add {
+        /// Only this host.
+        #[arg(long)]
+        host: Option<String>,
+        /// Only this rule.
+        #[arg(long)]
+        rule: Option<String>,
+        /// Start (RFC 3339); default now.
+        #[arg(long)]
+        start: Option<String>,
+        /// End (RFC 3339).
+        #[arg(long)]
+        end: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// The approved change ticket.
+        #[arg(long)]
+        ticket: String,
+        /// Label matchers as for `series`.
+        matchers: Vec<String>,
+    },
+    /// List windows, newest first.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -177,7 +212,11 @@ impl Client {
 }
 
 impl Client {
-    async fn post<T: DeserializeOwned>(&self, path: &str, body: &FaultActionBody) -> anyhow::Result<T> {
+    async fn post<T: DeserializeOwned, B: serde::Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<T> {
         let url = format!("{}{}", self.base.trim_end_matches('/'), path);
         let resp = self.http.post(&url).json(body).send().await.with_context(|| {
             format!(
@@ -195,6 +234,13 @@ impl Client {
         }
         serde_json::from_slice(&bytes).with_context(|| format!("unexpected answer from {url}"))
     }
+}
+
+/// Who acts: --by, WATCHPOST_USER, or the login name.
+fn actor(by: Option<String>) -> anyhow::Result<String> {
+    by.or_else(|| std::env::var("USER").ok())
+        .filter(|b| !b.trim().is_empty())
+        .context("say who you are with --by NAME (or WATCHPOST_USER)")
 }
 
 fn matcher_params(matchers: &[String]) -> anyhow::Result<Vec<(String, String)>> {
@@ -323,6 +369,65 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Cmd::Maintenance {
+            command: MaintenanceCmd::List,
+        } => {
+            let windows: Vec<MaintenanceWindow> = client.get("/api/v1/silences", &[]).await?;
+            emit(args.json, &windows, || {
+                let mut t = Table::new(&[
+                    "ID", "ACTIVE", "HOST", "RULE", "MATCH", "START", "END", "TICKET", "BY", "REASON",
+                ]);
+                for w in &windows {
+                    t.row(vec![
+                        w.id.to_string(),
+                        if w.active { "yes".into() } else { "no".into() },
+                        w.host.clone().unwrap_or_else(|| "*".into()),
+                        w.rule.clone().unwrap_or_else(|| "*".into()),
+                        labels_text(&w.matchers, &[]),
+                        w.starts_at.clone(),
+                        w.ends_at.clone(),
+                        w.ticket.clone(),
+                        w.created_by.clone(),
+                        w.reason.clone(),
+                    ]);
+                }
+                t
+            })
+        }
+        Cmd::Maintenance {
+            command:
+                MaintenanceCmd::Add {
+                    host,
+                    rule,
+                    start,
+                    end,
+                    reason,
+                    ticket,
+                    matchers,
+                },
+        } => {
+            let by = actor(args.by)?;
+            let body = MaintenanceBody {
+                by,
+                host,
+                rule,
+                matchers: matcher_params(&matchers)?.into_iter().collect(),
+                starts_at: start,
+                ends_at: end,
+                reason,
+                ticket,
+            };
+            let w: MaintenanceWindow = client.post("/api/v1/silences", &body).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&w)?);
+            } else {
+                println!(
+                    "maintenance window {} ({}) from {} to {}",
+                    w.id, w.ticket, w.starts_at, w.ends_at
+                );
+            }
+            Ok(())
+        }
         Cmd::Oncall { at } => {
             let q: Vec<(String, String)> = at.map(|t| ("at".to_string(), t)).into_iter().collect();
             let teams: Vec<OnCall> = client.get("/api/v1/oncall", &q).await?;
@@ -406,11 +511,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 ),
             ..
         } => {
-            let by = args
-                .by
-                .or_else(|| std::env::var("USER").ok())
-                .filter(|b| !b.trim().is_empty())
-                .context("say who you are with --by NAME (or WATCHPOST_USER)")?;
+            let by = actor(args.by)?;
             let mut body = FaultActionBody {
                 by,
                 ..Default::default()

@@ -140,6 +140,29 @@ async fn operator_commands_show_agents_series_and_faults() {
     );
     assert!(out.contains("network"), "{out}");
 
+    let (ok, out, err) = run(&[
+        "--by",
+        "li",
+        "maintenance",
+        "add",
+        "--host",
+        "db-9",
+        "--end",
+        "2099-01-01T00:00:00Z",
+        "--reason",
+        "firmware",
+        "--ticket",
+        "CHG-9",
+        "fstype=!tmpfs",
+    ])
+    .await;
+    assert!(ok && out.contains("CHG-9"), "{out}{err}");
+    let (ok, out, err) = run(&["maintenance", "list"]).await;
+    assert!(
+        ok && out.contains("db-9") && out.contains("fstype=!tmpfs") && out.contains("yes"),
+        "{out}{err}"
+    );
+
     // The fault's life from the command line.
     let id = fault.id.to_string();
     let (ok, out, err) = run(&["--by", "li", "faults", "ack", &id, "--comment", "looking"]).await;

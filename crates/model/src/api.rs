@@ -307,3 +307,57 @@ pub struct OnCall {
     /// Managers (top escalation step).
     pub managers: Vec<String>,
 }
+
+/// `POST /api/v1/silences`: a maintenance window to create.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceBody {
+    /// Who creates it.
+    pub by: String,
+    /// Only this host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Only this rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// Label matchers (`value`, `!value`, `~regex`, `!~regex`).
+    #[serde(default, rename = "match")]
+    pub matchers: BTreeMap<String, String>,
+    /// Start (RFC 3339); default now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<String>,
+    /// End (RFC 3339).
+    pub ends_at: String,
+    /// Why.
+    pub reason: String,
+    /// The approved change ticket.
+    pub ticket: String,
+}
+
+/// A maintenance window.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MaintenanceWindow {
+    /// Record id.
+    pub id: i64,
+    /// Only this host.
+    pub host: Option<String>,
+    /// Only this rule.
+    pub rule: Option<String>,
+    /// Label matchers.
+    #[serde(rename = "match")]
+    pub matchers: BTreeMap<String, String>,
+    /// Start.
+    pub starts_at: String,
+    /// End.
+    pub ends_at: String,
+    /// Why.
+    pub reason: String,
+    /// Change ticket.
+    pub ticket: String,
+    /// Who created it.
+    pub created_by: String,
+    /// When.
+    pub created_at: String,
+    /// In force now.
+    pub active: bool,
+}

@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use watchpost_model::Severity;
 use watchpost_model::api::{Fault, FaultEvent, FaultStatus};
 
+use crate::maintenance::Window;
 use crate::rules::engine::{FaultKey, NewFault, Transition};
 use watchpost_calendar::{Calendar, SeverityPolicy};
 
@@ -67,8 +68,9 @@ pub enum Command {
     },
     /// Agents last heard from at these times.
     AgentsSeen(Vec<(String, i64)>),
-    /// Records deadlines that passed unmet by `now_ms`.
-    MarkOverdue {
+    /// The clock: records deadlines that passed unmet by `now_ms`, and
+    /// returns faults whose maintenance window ended to open.
+    Tick {
         /// The collector's clock.
         now_ms: i64,
     },
@@ -78,6 +80,10 @@ enum Job {
     Write {
         commands: Vec<Command>,
         done: Option<oneshot::Sender<Result<(), String>>>,
+    },
+    AddWindow {
+        window: Window,
+        reply: oneshot::Sender<Result<i64, String>>,
     },
     Act {
         id: i64,
@@ -236,6 +242,7 @@ struct Writer {
 /// faults are open (so a transition finds its record without a query).
 struct WriterState {
     settings: FaultSettings,
+    windows: Vec<Window>,
     open: HashMap<FaultKey, OpenRecord>,
     open_faults: Arc<AtomicU64>,
 }
@@ -315,7 +322,10 @@ impl WriterState {
                 }
             }
             Command::Fault(t) => self.apply_fault(tx, t, opened, closed)?,
-            Command::MarkOverdue { now_ms } => Self::mark_overdue(tx, *now_ms)?,
+            Command::Tick { now_ms } => {
+                Self::mark_overdue(tx, *now_ms)?;
+                Self::end_windows(tx, *now_ms)?;
+            }
         }
         Ok(())
     }
@@ -597,13 +607,44 @@ impl WriterState {
         Ok(())
     }
 
+    /// Suppressed faults whose window has ended become open again: the
+    /// condition still holds after the change, so people must hear of it.
+    fn end_windows(tx: &rusqlite::Transaction<'_>, now_ms: i64) -> rusqlite::Result<()> {
+        let ended: Vec<(i64, i64, String)> = tx
+            .prepare_cached(
+                "SELECT f.id, w.id, w.ticket FROM faults f JOIN maintenance_windows w ON w.id = f.window_id
+                 WHERE f.status = 'suppressed' AND w.ends_at_ms <= ?1",
+            )?
+            .query_map([now_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (id, window, ticket) in ended {
+            tx.execute(
+                "UPDATE faults SET status = CASE WHEN acknowledged_at_ms IS NULL THEN 'open' ELSE 'acknowledged' END
+                 WHERE id = ?1",
+                [id],
+            )?;
+            Self::event(
+                tx,
+                id,
+                now_ms,
+                "unsuppressed",
+                &format!("maintenance window #{window} ({ticket}) ended while the fault still holds"),
+            )?;
+        }
+        Ok(())
+    }
+
     fn insert(&self, tx: &rusqlite::Transaction<'_>, f: &NewFault) -> rusqlite::Result<i64> {
         let (respond, resolve) = self.deadlines(f.severity, f.at_ms);
         let labels = serde_json::to_string(&f.labels).unwrap_or_else(|_| "{}".into());
+        let window = self
+            .windows
+            .iter()
+            .find(|w| w.covers(&f.key.rule, &f.host, &f.labels, f.at_ms));
         tx.execute(
             "INSERT INTO faults (rule, series_key, host, metric, labels, severity, status, summary, value, count,
-                                 opened_at_ms, last_seen_ms, response_due_ms, resolve_due_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8, 1, ?9, ?9, ?10, ?11)",
+                                 opened_at_ms, last_seen_ms, response_due_ms, resolve_due_ms, window_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?12, ?7, ?8, 1, ?9, ?9, ?10, ?11, ?13)",
             params![
                 &*f.key.rule,
                 f.key.series,
@@ -615,7 +656,9 @@ impl WriterState {
                 f.value,
                 f.at_ms,
                 respond,
-                resolve
+                resolve,
+                if window.is_some() { "suppressed" } else { "open" },
+                window.map(|w| w.id),
             ],
         )?;
         let id = tx.last_insert_rowid();
@@ -631,6 +674,18 @@ impl WriterState {
                 value_note(f.value)
             ),
         )?;
+        if let Some(w) = window {
+            Self::event(
+                tx,
+                id,
+                f.at_ms,
+                "suppressed",
+                &format!(
+                    "inside maintenance window #{} ({}): {}; recorded, not notified",
+                    w.id, w.ticket, w.reason
+                ),
+            )?;
+        }
         Ok(id)
     }
 }
@@ -655,6 +710,9 @@ impl Writer {
                         let _ = done.send(result.clone());
                     }
                     Job::Write { done: None, .. } => {}
+                    Job::AddWindow { window, reply } => {
+                        let _ = reply.send(self.add_window(window));
+                    }
                     Job::Act {
                         id,
                         actor,
@@ -667,6 +725,20 @@ impl Writer {
                 }
             }
         }
+    }
+
+    fn add_window(&mut self, mut w: Window) -> Result<i64, String> {
+        let matchers = serde_json::to_string(&w.matchers).map_err(|e| e.to_string())?;
+        self.conn
+            .execute(
+                "INSERT INTO maintenance_windows (host, rule, matchers, starts_at_ms, ends_at_ms, reason, ticket, created_by, created_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![w.host, w.rule, matchers, w.starts_at_ms, w.ends_at_ms, w.reason, w.ticket, w.created_by, w.created_at_ms],
+            )
+            .map_err(|e| e.to_string())?;
+        w.id = self.conn.last_insert_rowid();
+        self.state.windows.push(w);
+        Ok(self.state.windows.last().map_or(0, |w| w.id))
     }
 
     fn act(&mut self, id: i64, actor: &str, at_ms: i64, action: &FaultAction) -> Result<(), ActionError> {
@@ -808,6 +880,39 @@ fn value_note(v: Option<f64>) -> String {
         .unwrap_or_default()
 }
 
+/// Every maintenance window, oldest first.
+fn load_windows(conn: &Connection) -> rusqlite::Result<Vec<Window>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, host, rule, matchers, starts_at_ms, ends_at_ms, reason, ticket, created_by, created_at_ms
+         FROM maintenance_windows ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let matchers: String = r.get(3)?;
+        Ok(Window::new(
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            serde_json::from_str(&matchers).unwrap_or_default(),
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+            r.get(7)?,
+            r.get(8)?,
+            r.get(9)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        match row? {
+            Ok(w) => out.push(w),
+            Err(e) => {
+                tracing::warn!(error = %e, "skipping a stored maintenance window that no longer checks")
+            }
+        }
+    }
+    Ok(out)
+}
+
 const FAULT_COLUMNS: &str =
     "id, rule, severity, status, host, metric, labels, summary, value, count, opened_at_ms,
      last_seen_ms, resolved_at_ms, response_due_ms, resolve_due_ms, acknowledged_at_ms, acknowledged_by, assignee,
@@ -883,6 +988,7 @@ impl Database {
                 open.insert(k, r);
             }
         }
+        let windows = load_windows(&conn).map_err(|e| err(e.to_string()))?;
         let reader = open_connection(&path).map_err(err)?;
         let open_faults = Arc::new(AtomicU64::new(open.len() as u64));
         let (tx, rx) = mpsc::channel::<Job>(4096);
@@ -890,6 +996,7 @@ impl Database {
             conn,
             state: WriterState {
                 settings,
+                windows,
                 open,
                 open_faults: open_faults.clone(),
             },
@@ -951,6 +1058,26 @@ impl Database {
             .await
             .map_err(|_| ActionError::Db("writer stopped".into()))?;
         wait.await.map_err(|_| ActionError::Db("writer stopped".into()))?
+    }
+
+    /// Stores a checked maintenance window; returns its id.
+    pub async fn add_window(&self, window: Window) -> Result<i64, DbError> {
+        let (reply, wait) = oneshot::channel();
+        self.writer
+            .send(Job::AddWindow { window, reply })
+            .await
+            .map_err(|_| DbError::WriterGone)?;
+        wait.await
+            .map_err(|_| DbError::WriterGone)?
+            .map_err(|message| DbError::Open {
+                path: PathBuf::from("watchpost.db"),
+                message,
+            })
+    }
+
+    /// Every maintenance window.
+    pub async fn windows(&self) -> Result<Vec<Window>, DbError> {
+        self.read(load_windows).await
     }
 
     /// Queues `commands` without waiting for them to be written.
@@ -1408,17 +1535,17 @@ mod tests {
         // Resolving within the hour counted as the response; the reopened fault
         // keeps that. Not resolved again within 4 h: the resolve deadline is
         // marked missed, once, and stays missed.
-        db.write(vec![Command::MarkOverdue {
+        db.write(vec![Command::Tick {
             now_ms: 2 * 3_600_000,
         }])
         .await
         .expect("overdue");
-        db.write(vec![Command::MarkOverdue {
+        db.write(vec![Command::Tick {
             now_ms: 5 * 3_600_000,
         }])
         .await
         .expect("overdue");
-        db.write(vec![Command::MarkOverdue {
+        db.write(vec![Command::Tick {
             now_ms: 6 * 3_600_000,
         }])
         .await
@@ -1447,6 +1574,69 @@ mod tests {
             .expect("list")
             .len(),
             2
+        );
+    }
+
+    #[tokio::test]
+    async fn faults_inside_a_maintenance_window_are_suppressed_until_it_ends() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Database::open(dir.path(), FaultSettings::default()).expect("open");
+        let w = Window::new(
+            0,
+            Some("h1".into()),
+            None,
+            BTreeMap::new(),
+            0,
+            1_000_000,
+            "swap disks".into(),
+            "CHG-7".into(),
+            "li".into(),
+            0,
+        )
+        .expect("valid");
+        let wid = db.add_window(w).await.expect("window");
+        db.write(vec![Command::Fault(Transition::Open(new_fault(
+            "s",
+            Severity::Urgent,
+            500_000,
+        )))])
+        .await
+        .expect("open");
+        let f = db
+            .faults(FaultFilter {
+                limit: 1,
+                ..Default::default()
+            })
+            .await
+            .expect("list")
+            .remove(0);
+        assert_eq!(f.status, FaultStatus::Suppressed);
+        // Not overdue while suppressed; back to open when the window ends.
+        db.write(vec![Command::Tick { now_ms: 999_999 }])
+            .await
+            .expect("tick");
+        assert_eq!(
+            db.fault(f.id).await.expect("get").expect("exists").status,
+            FaultStatus::Suppressed
+        );
+        db.write(vec![Command::Tick { now_ms: 1_000_000 }])
+            .await
+            .expect("tick");
+        let f = db.fault(f.id).await.expect("get").expect("exists");
+        assert_eq!(f.status, FaultStatus::Open);
+        let kinds: Vec<&str> = f.timeline.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["opened", "suppressed", "unsuppressed"]);
+        assert!(
+            f.timeline[1].message.contains(&format!("#{wid} (CHG-7)")),
+            "{}",
+            f.timeline[1].message
+        );
+        drop(db);
+        let db = Database::open(dir.path(), FaultSettings::default()).expect("reopen");
+        assert_eq!(
+            db.windows().await.expect("windows").len(),
+            1,
+            "windows survive a restart"
         );
     }
 }

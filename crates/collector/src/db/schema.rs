@@ -71,6 +71,22 @@ ALTER TABLE faults ADD COLUMN handling TEXT;
 ALTER TABLE faults ADD COLUMN response_met INTEGER;
 ALTER TABLE faults ADD COLUMN resolve_met INTEGER;
 "#,
+    // 3: maintenance windows, and which window suppressed a fault.
+    r#"
+CREATE TABLE maintenance_windows (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    host          TEXT,
+    rule          TEXT,
+    matchers      TEXT NOT NULL DEFAULT '{}',
+    starts_at_ms  INTEGER NOT NULL,
+    ends_at_ms    INTEGER NOT NULL,
+    reason        TEXT NOT NULL,
+    ticket        TEXT NOT NULL,
+    created_by    TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL
+);
+ALTER TABLE faults ADD COLUMN window_id INTEGER REFERENCES maintenance_windows (id);
+"#,
 ];
 
 /// The schema version this build writes.

@@ -1,0 +1,153 @@
+//! Maintenance windows: approved changes during which faults are still
+//! recorded, as `suppressed`, but not notified. A window selects faults by
+//! host, rule and labels (same matcher syntax as rules) for a time span and
+//! carries its reason and change-ticket reference.
+
+use std::collections::BTreeMap;
+
+use crate::matchers::Matcher;
+
+/// A checked window.
+#[derive(Debug, Clone)]
+pub struct Window {
+    /// Record id.
+    pub id: i64,
+    /// Only this host (any if `None`).
+    pub host: Option<String>,
+    /// Only this rule (any if `None`).
+    pub rule: Option<String>,
+    /// Label matchers as written.
+    pub matchers: BTreeMap<String, String>,
+    parsed: Vec<Matcher>,
+    /// Start (ms).
+    pub starts_at_ms: i64,
+    /// End (ms, exclusive).
+    pub ends_at_ms: i64,
+    /// Why.
+    pub reason: String,
+    /// Change ticket.
+    pub ticket: String,
+    /// Who created it.
+    pub created_by: String,
+    /// When (ms).
+    pub created_at_ms: i64,
+}
+
+impl Window {
+    /// Checks a window; the error names the problem.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: i64,
+        host: Option<String>,
+        rule: Option<String>,
+        matchers: BTreeMap<String, String>,
+        starts_at_ms: i64,
+        ends_at_ms: i64,
+        reason: String,
+        ticket: String,
+        created_by: String,
+        created_at_ms: i64,
+    ) -> Result<Window, String> {
+        if ends_at_ms <= starts_at_ms {
+            return Err("the window ends before it starts".into());
+        }
+        if host.is_none() && rule.is_none() && matchers.is_empty() {
+            return Err(
+                "a window needs a host, a rule or label matchers: it would silence everything".into(),
+            );
+        }
+        let parsed = matchers
+            .iter()
+            .map(|(k, v)| {
+                watchpost_model::names::check_label_name(k).map_err(|e| e.to_string())?;
+                Matcher::parse(k, v)
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Window {
+            id,
+            host,
+            rule,
+            matchers,
+            parsed,
+            starts_at_ms,
+            ends_at_ms,
+            reason,
+            ticket,
+            created_by,
+            created_at_ms,
+        })
+    }
+
+    /// Whether the window is in force at `at_ms`.
+    pub fn active(&self, at_ms: i64) -> bool {
+        self.starts_at_ms <= at_ms && at_ms < self.ends_at_ms
+    }
+
+    /// Whether it covers a fault of `rule` on `host` with `labels` at `at_ms`.
+    pub fn covers(&self, rule: &str, host: &str, labels: &BTreeMap<String, String>, at_ms: i64) -> bool {
+        self.active(at_ms)
+            && self.host.as_deref().is_none_or(|h| h == host)
+            && self.rule.as_deref().is_none_or(|r| r == rule)
+            && self
+                .parsed
+                .iter()
+                .all(|m| m.matches(labels.get(&m.name).map(String::as_str)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn covers_by_host_rule_labels_and_time() {
+        let w = Window::new(
+            1,
+            Some("db1".into()),
+            None,
+            BTreeMap::from([("mountpoint".to_string(), "~/data.*".to_string())]),
+            100,
+            200,
+            "disk swap".into(),
+            "CHG-1".into(),
+            "li".into(),
+            0,
+        )
+        .expect("valid");
+        let labels = BTreeMap::from([("mountpoint".to_string(), "/data1".to_string())]);
+        assert!(w.covers("fs_full", "db1", &labels, 150));
+        assert!(!w.covers("fs_full", "db2", &labels, 150));
+        assert!(!w.covers("fs_full", "db1", &labels, 200), "the end is exclusive");
+        assert!(!w.covers("fs_full", "db1", &BTreeMap::new(), 150));
+        assert!(
+            Window::new(
+                1,
+                None,
+                None,
+                BTreeMap::new(),
+                0,
+                1,
+                "r".into(),
+                "t".into(),
+                "b".into(),
+                0
+            )
+            .is_err()
+        );
+        assert!(
+            Window::new(
+                1,
+                Some("h".into()),
+                None,
+                BTreeMap::new(),
+                5,
+                5,
+                "r".into(),
+                "t".into(),
+                "b".into(),
+                0
+            )
+            .is_err()
+        );
+    }
+}
