@@ -28,6 +28,44 @@ severity = "general"
 
 const SECOND: Duration = Duration::from_secs(1);
 
+/// A collector with [`QUEUE_RULE`] and an agent for `host` whose textfile
+/// reports the orders queue at `depth`.
+struct QueueHost {
+    data: tempfile::TempDir,
+    textfiles: tempfile::TempDir,
+    collector: watchpost_collector::Collector,
+    agent: watchpost_agent::RunningAgent,
+}
+
+async fn queue_host(host: &str, depth: f64) -> QueueHost {
+    let data = tempfile::tempdir().expect("tempdir");
+    let textfiles = tempfile::tempdir().expect("tempdir");
+    set_orders_depth(textfiles.path(), depth);
+    let collector = start_collector(data.path(), QUEUE_RULE).await;
+    let agent = start_agent(
+        &collector,
+        host,
+        Some(textfiles.path()),
+        false,
+        Duration::from_millis(200),
+    );
+    QueueHost {
+        data,
+        textfiles,
+        collector,
+        agent,
+    }
+}
+
+/// Sets the depth of the orders queue that the test agent reads from its textfile.
+fn set_orders_depth(dir: &std::path::Path, depth: f64) {
+    write_textfile(
+        dir,
+        "app.prom",
+        &format!("app_queue_depth{{queue=\"orders\"}} {depth}\n"),
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_metrics_reach_the_api_and_the_agent_is_listed() {
     let data = tempfile::tempdir().expect("tempdir");
@@ -126,28 +164,20 @@ async fn a_rule_fires_holds_through_hysteresis_and_resolves() {
         Duration::from_millis(200),
     );
 
-    wait_for("the queue series", 10 * SECOND, || async {
-        let s: Vec<Series> = get(&collector, "/api/v1/series?metric=app_queue_depth&queue=orders").await;
-        (s.first()?.last_value == Some(10.0)).then_some(())
-    })
+    latest_value(
+        &collector,
+        "metric=app_queue_depth&queue=orders",
+        10.0,
+        10 * SECOND,
+    )
     .await;
     assert!(
         faults_of(&collector, "queue_deep", "app-01").await.is_empty(),
         "audit queue is not selected"
     );
 
-    write_textfile(
-        textfiles.path(),
-        "app.prom",
-        "app_queue_depth{queue=\"orders\"} 95\n",
-    );
-    let fault = wait_for("the fault to open", 10 * SECOND, || async {
-        faults_of(&collector, "queue_deep", "app-01")
-            .await
-            .into_iter()
-            .next()
-    })
-    .await;
+    set_orders_depth(textfiles.path(), 95.0);
+    let fault = first_fault(&collector, "queue_deep", "app-01", 10 * SECOND).await;
     assert_eq!(fault.severity, Severity::Urgent);
     assert_eq!(fault.status, FaultStatus::Open);
     assert_eq!(fault.value, Some(95.0));
@@ -168,30 +198,20 @@ async fn a_rule_fires_holds_through_hysteresis_and_resolves() {
     );
 
     // Between recover (< 85) and when (> 90): the fault stays open.
-    write_textfile(
-        textfiles.path(),
-        "app.prom",
-        "app_queue_depth{queue=\"orders\"} 88\n",
-    );
-    wait_for("the value 88 to arrive", 10 * SECOND, || async {
-        let s: Vec<Series> = get(&collector, "/api/v1/series?metric=app_queue_depth&queue=orders").await;
-        (s.first()?.last_value == Some(88.0)).then_some(())
-    })
+    set_orders_depth(textfiles.path(), 88.0);
+    latest_value(
+        &collector,
+        "metric=app_queue_depth&queue=orders",
+        88.0,
+        10 * SECOND,
+    )
     .await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     let still: Fault = get(&collector, &format!("/api/v1/faults/{}", fault.id)).await;
     assert_eq!(still.status, FaultStatus::Open, "hysteresis: 88 does not resolve");
 
-    write_textfile(
-        textfiles.path(),
-        "app.prom",
-        "app_queue_depth{queue=\"orders\"} 80\n",
-    );
-    let resolved: Fault = wait_for("the fault to resolve", 10 * SECOND, || async {
-        let f: Fault = get(&collector, &format!("/api/v1/faults/{}", fault.id)).await;
-        (f.status == FaultStatus::Resolved).then_some(f)
-    })
-    .await;
+    set_orders_depth(textfiles.path(), 80.0);
+    let resolved: Fault = fault_in_status(&collector, fault.id, FaultStatus::Resolved, 10 * SECOND).await;
     assert!(resolved.resolved_at.is_some());
     let kinds: Vec<&str> = resolved.timeline.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds, ["opened", "resolved"]);
@@ -203,16 +223,8 @@ async fn a_rule_fires_holds_through_hysteresis_and_resolves() {
     );
 
     // Firing again soon after resolving reopens the same record.
-    write_textfile(
-        textfiles.path(),
-        "app.prom",
-        "app_queue_depth{queue=\"orders\"} 99\n",
-    );
-    let reopened: Fault = wait_for("the fault to reopen", 10 * SECOND, || async {
-        let f: Fault = get(&collector, &format!("/api/v1/faults/{}", fault.id)).await;
-        (f.status == FaultStatus::Open).then_some(f)
-    })
-    .await;
+    set_orders_depth(textfiles.path(), 99.0);
+    let reopened: Fault = fault_in_status(&collector, fault.id, FaultStatus::Open, 10 * SECOND).await;
     assert_eq!(reopened.count, 2);
     assert_eq!(
         reopened.timeline.last().map(|e| e.kind.as_str()),
@@ -221,16 +233,8 @@ async fn a_rule_fires_holds_through_hysteresis_and_resolves() {
     assert_eq!(faults_of(&collector, "queue_deep", "app-01").await.len(), 1);
 
     // Closed after the condition clears; firing again then opens a new record.
-    write_textfile(
-        textfiles.path(),
-        "app.prom",
-        "app_queue_depth{queue=\"orders\"} 1\n",
-    );
-    wait_for("the fault to resolve again", 10 * SECOND, || async {
-        let f: Fault = get(&collector, &format!("/api/v1/faults/{}", fault.id)).await;
-        (f.status == FaultStatus::Resolved).then_some(())
-    })
-    .await;
+    set_orders_depth(textfiles.path(), 1.0);
+    fault_in_status(&collector, fault.id, FaultStatus::Resolved, 10 * SECOND).await;
     let body = r#"{"by":"zhang","cause":"consumer stalled","handling":"restarted the consumer"}"#;
     let closed: Fault = post(&collector, &format!("/api/v1/faults/{}/close", fault.id), body).await;
     assert_eq!(closed.status, FaultStatus::Closed);
@@ -239,11 +243,7 @@ async fn a_rule_fires_holds_through_hysteresis_and_resolves() {
         Some(true),
         "resolved within the response time"
     );
-    write_textfile(
-        textfiles.path(),
-        "app.prom",
-        "app_queue_depth{queue=\"orders\"} 99\n",
-    );
+    set_orders_depth(textfiles.path(), 99.0);
     let all = wait_for("a second fault", 10 * SECOND, || async {
         let f = faults_of(&collector, "queue_deep", "app-01").await;
         (f.len() == 2).then_some(f)
@@ -264,37 +264,16 @@ async fn a_rule_fires_holds_through_hysteresis_and_resolves() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_agent_raises_silence_and_faults_survive_a_restart() {
-    let data = tempfile::tempdir().expect("tempdir");
-    let textfiles = tempfile::tempdir().expect("tempdir");
-    write_textfile(
-        textfiles.path(),
-        "app.prom",
-        "app_queue_depth{queue=\"orders\"} 95\n",
-    );
-    let collector = start_collector(data.path(), QUEUE_RULE).await;
-    let agent = start_agent(
-        &collector,
-        "db-07",
-        Some(textfiles.path()),
-        false,
-        Duration::from_millis(200),
-    );
-    let queue_fault = wait_for("the queue fault", 10 * SECOND, || async {
-        faults_of(&collector, "queue_deep", "db-07")
-            .await
-            .into_iter()
-            .next()
-    })
-    .await;
+    let QueueHost {
+        data,
+        textfiles,
+        collector,
+        agent,
+    } = queue_host("db-07", 95.0).await;
+    let queue_fault = first_fault(&collector, "queue_deep", "db-07", 10 * SECOND).await;
 
     agent.kill();
-    let silence = wait_for("the silence fault", 15 * SECOND, || async {
-        faults_of(&collector, "agent_gone", "db-07")
-            .await
-            .into_iter()
-            .next()
-    })
-    .await;
+    let silence = first_fault(&collector, "agent_gone", "db-07", 15 * SECOND).await;
     assert_eq!(silence.severity, Severity::General);
     assert_eq!(silence.status, FaultStatus::Open);
     assert!(silence.summary.contains("db-07"), "{}", silence.summary);
@@ -318,11 +297,7 @@ async fn a_killed_agent_raises_silence_and_faults_survive_a_restart() {
 
     // The agent returns with the condition cleared: both faults resolve, and
     // the queue fault is the same record, not a new one.
-    write_textfile(
-        textfiles.path(),
-        "app.prom",
-        "app_queue_depth{queue=\"orders\"} 5\n",
-    );
+    set_orders_depth(textfiles.path(), 5.0);
     let agent = start_agent(
         &collector,
         "db-07",
@@ -432,28 +407,14 @@ async fn the_api_refuses_bad_requests_with_json_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rule_reload_keeps_firing_faults_and_resolves_removed_rules() {
-    let data = tempfile::tempdir().expect("tempdir");
-    let textfiles = tempfile::tempdir().expect("tempdir");
-    write_textfile(
-        textfiles.path(),
-        "app.prom",
-        "app_queue_depth{queue=\"orders\"} 95\n",
-    );
-    let collector = start_collector(data.path(), QUEUE_RULE).await;
-    let agent = start_agent(
-        &collector,
-        "app-02",
-        Some(textfiles.path()),
-        false,
-        Duration::from_millis(200),
-    );
-    let fault = wait_for("the fault", 10 * SECOND, || async {
-        faults_of(&collector, "queue_deep", "app-02")
-            .await
-            .into_iter()
-            .next()
-    })
-    .await;
+    let QueueHost {
+        // Kept: the directories live as long as the test.
+        data: _data,
+        textfiles: _textfiles,
+        collector,
+        agent,
+    } = queue_host("app-02", 95.0).await;
+    let fault = first_fault(&collector, "queue_deep", "app-02", 10 * SECOND).await;
 
     // Same rule name, new threshold still exceeded: the same record stays open.
     let tightened =
@@ -493,11 +454,7 @@ async fn a_maintenance_window_suppresses_and_its_end_unsuppresses() {
     );
     let w: api::MaintenanceWindow = post(&collector, "/api/v1/silences", &body).await;
     assert!(w.active);
-    write_textfile(
-        textfiles.path(),
-        "app.prom",
-        "app_queue_depth{queue=\"orders\"} 95\n",
-    );
+    set_orders_depth(textfiles.path(), 95.0);
     let agent = start_agent(
         &collector,
         "app-03",
@@ -505,20 +462,10 @@ async fn a_maintenance_window_suppresses_and_its_end_unsuppresses() {
         false,
         Duration::from_millis(200),
     );
-    let fault = wait_for("the suppressed fault", 10 * SECOND, || async {
-        faults_of(&collector, "queue_deep", "app-03")
-            .await
-            .into_iter()
-            .next()
-    })
-    .await;
+    let fault = first_fault(&collector, "queue_deep", "app-03", 10 * SECOND).await;
     assert_eq!(fault.status, FaultStatus::Suppressed);
     // The window ends while the queue is still deep: the fault is open now.
-    let f: Fault = wait_for("the window to end", 20 * SECOND, || async {
-        let f: Fault = get(&collector, &format!("/api/v1/faults/{}", fault.id)).await;
-        (f.status == FaultStatus::Open).then_some(f)
-    })
-    .await;
+    let f: Fault = fault_in_status(&collector, fault.id, FaultStatus::Open, 20 * SECOND).await;
     assert!(
         f.timeline
             .iter()

@@ -122,3 +122,39 @@ pub async fn faults_of(collector: &Collector, rule: &str, host: &str) -> Vec<api
     let all: Vec<api::Fault> = get(collector, &format!("/api/v1/faults?host={host}")).await;
     all.into_iter().filter(|f| f.rule == rule).collect()
 }
+
+/// Waits for the newest fault of `rule` on `host` to exist.
+pub async fn first_fault(collector: &Collector, rule: &str, host: &str, limit: Duration) -> api::Fault {
+    wait_for(&format!("a {rule} fault on {host}"), limit, || async {
+        faults_of(collector, rule, host).await.into_iter().next()
+    })
+    .await
+}
+
+/// Waits for fault `id` to reach `status`, and returns it with its timeline.
+pub async fn fault_in_status(
+    collector: &Collector,
+    id: i64,
+    status: api::FaultStatus,
+    limit: Duration,
+) -> api::Fault {
+    wait_for(
+        &format!("fault {id} to be {}", status.as_str()),
+        limit,
+        || async {
+            let f: api::Fault = get(collector, &format!("/api/v1/faults/{id}")).await;
+            (f.status == status).then_some(f)
+        },
+    )
+    .await
+}
+
+/// Waits for the latest value of the series selected by `query` (e.g.
+/// `metric=m&label=v`) to be `value`.
+pub async fn latest_value(collector: &Collector, query: &str, value: f64, limit: Duration) {
+    wait_for(&format!("{query} to read {value}"), limit, || async {
+        let s: Vec<api::Series> = get(collector, &format!("/api/v1/series?{query}")).await;
+        (s.first()?.last_value == Some(value)).then_some(())
+    })
+    .await
+}

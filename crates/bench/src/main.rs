@@ -343,6 +343,13 @@ async fn fill_agent(
     Ok((series * rounds) as u64)
 }
 
+/// Starts every simulated agent with the same load.
+fn spawn_agents(grpc: &str, a: &IngestArgs, load: Load) -> Vec<tokio::task::JoinHandle<anyhow::Result<u64>>> {
+    (0..a.agents)
+        .map(|i| tokio::spawn(fill_agent(grpc.to_string(), i, a.agents, a.series, load)))
+        .collect()
+}
+
 /// Fires and resolves the probe rule `n` times; returns send→ack latencies (µs) of the fires.
 async fn probe(grpc: &str, n: usize, pause: Duration) -> anyhow::Result<Histogram<u64>> {
     let defs = vec![SeriesDefinition {
@@ -403,16 +410,7 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
         step_ms: 10_000,
         pace: None,
     };
-    let mut tasks = Vec::new();
-    for i in 0..a.agents {
-        tasks.push(tokio::spawn(fill_agent(
-            c.grpc.clone(),
-            i,
-            a.agents,
-            a.series,
-            fill,
-        )));
-    }
+    let tasks = spawn_agents(&c.grpc, &a, fill);
     // Detection latency while the agents fill the window as fast as they can.
     let saturated = tokio::spawn({
         let grpc = c.grpc.clone();
@@ -461,16 +459,7 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
         step_ms: 1_000,
         pace: Some(Duration::from_secs_f64(1.0 / per_agent_rounds_per_s)),
     };
-    let mut tasks = Vec::new();
-    for i in 0..a.agents {
-        tasks.push(tokio::spawn(fill_agent(
-            c.grpc.clone(),
-            i,
-            a.agents,
-            a.series,
-            paced,
-        )));
-    }
+    let tasks = spawn_agents(&c.grpc, &a, paced);
     let half_load = probe(&c.grpc, a.probes / 2, Duration::from_millis(50)).await?;
     for t in tasks {
         t.await??;

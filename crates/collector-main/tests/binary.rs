@@ -4,7 +4,9 @@
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use watchpost_tests::wait_for;
 
 use watchpost_model::api::{Fault, Series};
 
@@ -36,22 +38,24 @@ async fn get<T: serde::de::DeserializeOwned>(http: &str, path: &str) -> Option<T
     r.json().await.ok()
 }
 
-async fn wait_for<T, F: std::future::Future<Output = Option<T>>>(
-    what: &str,
-    limit: Duration,
-    mut f: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+/// `watchpost-collector check --config FILE`.
+fn check(config: &Path) -> std::process::Output {
+    collector()
+        .arg("check")
+        .arg("--config")
+        .arg(config)
+        .output()
+        .expect("run watchpost-collector check")
+}
+
+/// Sends SIGHUP, as an operator's `kill -HUP` does.
+fn hup(c: &Running) {
+    let status = Command::new("kill")
+        .arg("-HUP")
+        .arg(c.0.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success());
 }
 
 fn start(args: &[&str], data: &Path) -> (Running, String) {
@@ -104,12 +108,7 @@ fn check_reports_rule_errors_with_file_and_line() {
         "[[rule]]\nname = \"a\"\nmetric = \"m\"\nwhen = \"> 1\"\nseverity = \"minor\"\n",
     )
     .expect("write");
-    let ok = collector()
-        .arg("check")
-        .arg("--config")
-        .arg(dir.path().join("collector.toml"))
-        .output()
-        .expect("run");
+    let ok = check(&dir.path().join("collector.toml"));
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     assert!(String::from_utf8_lossy(&ok.stdout).contains("config OK; 2 rules from 1 file(s)"));
 
@@ -118,12 +117,7 @@ fn check_reports_rule_errors_with_file_and_line() {
         "\n[[rule]]\nname = \"b\"\nmetric = \"m\"\nwhen = \"> 1\"\nseverity = \"severe\"\n",
     )
     .expect("write");
-    let bad = collector()
-        .arg("check")
-        .arg("--config")
-        .arg(dir.path().join("collector.toml"))
-        .output()
-        .expect("run");
+    let bad = check(&dir.path().join("collector.toml"));
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(
@@ -162,24 +156,14 @@ async fn sighup_reloads_rules_and_a_bad_reload_keeps_the_old_ones() {
     assert_eq!(n, "2", "one rule plus the built-in agent silence");
 
     std::fs::write(dir.path().join("rules/b.toml"), rule("b")).expect("write");
-    let hup = Command::new("kill")
-        .arg("-HUP")
-        .arg(c.0.id().to_string())
-        .status()
-        .expect("kill");
-    assert!(hup.success());
+    hup(&c);
     wait_for("the reload", Duration::from_secs(15), || async {
         (count(http.clone()).await? == "3").then_some(())
     })
     .await;
 
     std::fs::write(dir.path().join("rules/c.toml"), "[[rule]]\nname = 1\n").expect("write");
-    let hup = Command::new("kill")
-        .arg("-HUP")
-        .arg(c.0.id().to_string())
-        .status()
-        .expect("kill");
-    assert!(hup.success());
+    hup(&c);
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(
         count(http.clone()).await.as_deref(),

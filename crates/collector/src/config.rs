@@ -173,24 +173,14 @@ impl CollectorConfig {
         }
         let calendar = match &c.calendar {
             Some(file) => {
-                let path = if file.is_relative() {
-                    base.join(file)
-                } else {
-                    file.clone()
-                };
-                Calendar::load(&path).map_err(|e| format!("key collector.calendar: {e}"))?
+                // `join` keeps an absolute path as it is.
+                Calendar::load(&base.join(file)).map_err(|e| format!("key collector.calendar: {e}"))?
             }
             None => Calendar::default(),
         };
         let roster = match &c.oncall {
-            Some(file) => {
-                let path = if file.is_relative() {
-                    base.join(file)
-                } else {
-                    file.clone()
-                };
-                Roster::load(&path, calendar.time_zone()).map_err(|e| format!("key collector.oncall: {e}"))?
-            }
+            Some(file) => Roster::load(&base.join(file), calendar.time_zone())
+                .map_err(|e| format!("key collector.oncall: {e}"))?,
             None => Roster::default(),
         };
         let data_dir = c.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));

@@ -288,15 +288,22 @@ async fn faults(
         .map_err(|e| ApiError::internal(e.to_string()))
 }
 
-async fn fault(State(core): State<Arc<Core>>, Path(id): Path<String>) -> Result<Json<api::Fault>, ApiError> {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("fault id {id:?} is not a number")))?;
+fn fault_id(id: &str) -> Result<i64, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::bad_request(format!("fault id {id:?} is not a number")))
+}
+
+/// One fault with its timeline, or 404.
+async fn load_fault(core: &Core, id: i64) -> Result<Json<api::Fault>, ApiError> {
     match core.db.fault(id).await {
         Ok(Some(f)) => Ok(Json(f)),
         Ok(None) => Err(ApiError::not_found(format!("no fault {id}"))),
         Err(e) => Err(ApiError::internal(e.to_string())),
     }
+}
+
+async fn fault(State(core): State<Arc<Core>>, Path(id): Path<String>) -> Result<Json<api::Fault>, ApiError> {
+    load_fault(&core, fault_id(&id)?).await
 }
 
 async fn deadline(
@@ -353,9 +360,7 @@ async fn fault_action(
     body: Bytes,
 ) -> Result<Json<api::Fault>, ApiError> {
     use crate::db::{ActionError, FaultAction};
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("fault id {id:?} is not a number")))?;
+    let id = fault_id(&id)?;
     let b: api::FaultActionBody =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("request body: {e}")))?;
     let by = required(Some(b.by), "by", &action)?;
@@ -388,11 +393,7 @@ async fn fault_action(
         Err(ActionError::Conflict(why)) => return Err(ApiError::conflict(why)),
         Err(ActionError::Db(e)) => return Err(ApiError::internal(e)),
     }
-    match core.db.fault(id).await {
-        Ok(Some(f)) => Ok(Json(f)),
-        Ok(None) => Err(ApiError::not_found(format!("no fault {id}"))),
-        Err(e) => Err(ApiError::internal(e.to_string())),
-    }
+    load_fault(&core, id).await
 }
 
 async fn oncall(

@@ -191,9 +191,31 @@ struct Client {
 }
 
 impl Client {
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base.trim_end_matches('/'), path)
+    }
+
     async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(String, String)]) -> anyhow::Result<T> {
-        let url = format!("{}{}", self.base.trim_end_matches('/'), path);
-        let resp = self.http.get(&url).query(query).send().await.with_context(|| {
+        let url = self.url(path);
+        self.answer(self.http.get(&url).query(query), &url).await
+    }
+
+    async fn post<T: DeserializeOwned, B: serde::Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<T> {
+        let url = self.url(path);
+        self.answer(self.http.post(&url).json(body), &url).await
+    }
+
+    /// Sends a request and reads its JSON answer, or the API's error.
+    async fn answer<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        url: &str,
+    ) -> anyhow::Result<T> {
+        let resp = request.send().await.with_context(|| {
             format!(
                 "cannot reach the collector at {} (is it running? see --server)",
                 self.base
@@ -208,31 +230,6 @@ impl Client {
             }
         }
         serde_json::from_slice(&body).with_context(|| format!("unexpected answer from {url}"))
-    }
-}
-
-impl Client {
-    async fn post<T: DeserializeOwned, B: serde::Serialize>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> anyhow::Result<T> {
-        let url = format!("{}{}", self.base.trim_end_matches('/'), path);
-        let resp = self.http.post(&url).json(body).send().await.with_context(|| {
-            format!(
-                "cannot reach the collector at {} (is it running? see --server)",
-                self.base
-            )
-        })?;
-        let status = resp.status();
-        let bytes = resp.bytes().await.context("reading the collector's answer")?;
-        if !status.is_success() {
-            match serde_json::from_slice::<ErrorBody>(&bytes) {
-                Ok(e) => bail!("{} ({}): {}", status, e.error.code, e.error.message),
-                Err(_) => bail!("{}: {}", status, String::from_utf8_lossy(&bytes)),
-            }
-        }
-        serde_json::from_slice(&bytes).with_context(|| format!("unexpected answer from {url}"))
     }
 }
 

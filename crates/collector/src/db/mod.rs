@@ -353,7 +353,7 @@ impl WriterState {
         };
         match (t, open) {
             (Transition::Open(f), None) => {
-                let id = match self.reopenable(tx, &f.key, f.at_ms)? {
+                match self.reopenable(tx, &f.key, f.at_ms)? {
                     Some((id, severity, opened_at, acked)) => {
                         tx.execute(
                             "UPDATE faults SET status = ?2, resolved_at_ms = NULL, resolve_met = NULL, count = count + 1,
@@ -384,7 +384,6 @@ impl WriterState {
                                 opened_at_ms: opened_at,
                             },
                         ));
-                        id
                     }
                     None => {
                         let id = self.insert(tx, f)?;
@@ -396,10 +395,8 @@ impl WriterState {
                                 opened_at_ms: f.at_ms,
                             },
                         ));
-                        id
                     }
-                };
-                let _ = id;
+                }
                 closed.retain(|k| k != &f.key);
             }
             // Open while a record is open (e.g. state lost in a restart): same record.
