@@ -158,3 +158,213 @@ pub async fn latest_value(collector: &Collector, query: &str, value: f64, limit:
     })
     .await
 }
+
+/// A collector config from TOML text (as in a `collector.toml`), with the
+/// test's ports, data directory and fast heartbeats.
+pub fn collector_config_from(data_dir: &Path, toml: &str) -> CollectorConfig {
+    let parsed = CollectorConfig::parse(toml, data_dir).unwrap_or_else(|e| panic!("test config: {e}"));
+    CollectorConfig {
+        grpc_listen: "127.0.0.1:0".parse().expect("valid address"),
+        http_listen: "127.0.0.1:0".parse().expect("valid address"),
+        data_dir: data_dir.to_path_buf(),
+        heartbeat: Duration::from_millis(300),
+        ..parsed
+    }
+}
+
+/// One request an HTTP [`Receiver`] got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Path and query.
+    pub uri: String,
+    /// Headers (lower-case names).
+    pub headers: std::collections::HashMap<String, String>,
+    /// Raw body.
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("body is not JSON: {e}"))
+    }
+
+    /// A query parameter (percent-decoded).
+    pub fn query(&self, name: &str) -> Option<String> {
+        let url = reqwest::Url::parse(&format!("http://x{}", self.uri)).ok()?;
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+}
+
+type Answer = std::sync::Arc<std::sync::Mutex<(u16, String)>>;
+
+/// An HTTP server on loopback standing in for a webhook or a chat robot:
+/// records every request and answers with a status and body the test sets.
+pub struct Receiver {
+    addr: std::net::SocketAddr,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+    answer: Answer,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    /// Starts answering every POST with 200 and `body`.
+    pub async fn start(body: &str) -> Receiver {
+        let seen: std::sync::Arc<std::sync::Mutex<Vec<Received>>> = Default::default();
+        let answer: Answer = std::sync::Arc::new(std::sync::Mutex::new((200, body.to_string())));
+        let (s, a) = (seen.clone(), answer.clone());
+        let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+            let (s, a) = (s.clone(), a.clone());
+            async move {
+                let uri = req.uri().to_string();
+                let headers = req
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+                    .collect();
+                let body = axum::body::to_bytes(req.into_body(), 1 << 20)
+                    .await
+                    .map(|b| b.to_vec())
+                    .unwrap_or_default();
+                let (status, text) = a.lock().expect("answer").clone();
+                if status < 300 {
+                    s.lock().expect("seen").push(Received { uri, headers, body });
+                }
+                (
+                    axum::http::StatusCode::from_u16(status).expect("status"),
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    text,
+                )
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind receiver");
+        let addr = listener.local_addr().expect("addr");
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Receiver {
+            addr,
+            seen,
+            answer,
+            task,
+        }
+    }
+
+    /// A URL on this receiver.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Requests accepted so far (those answered with a 2xx).
+    pub fn requests(&self) -> Vec<Received> {
+        self.seen.lock().expect("seen").clone()
+    }
+
+    /// Answers from now on with `status` and `body`.
+    pub fn answer(&self, status: u16, body: &str) {
+        *self.answer.lock().expect("answer") = (status, body.to_string());
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Where the project's test peers live, installing them first if needed
+/// (`tests/peers/setup.sh`). A peer that cannot be installed fails the test.
+pub fn peers_dir() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("target/peers");
+    if !dir.join("venv/bin/python").exists() || !dir.join("tls/server.pem").exists() {
+        let out = std::process::Command::new("bash")
+            .arg(root.join("tests/peers/setup.sh"))
+            .output()
+            .expect("run tests/peers/setup.sh");
+        assert!(
+            out.status.success(),
+            "installing the test peers failed (tests/peers/setup.sh):\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    dir
+}
+
+/// The aiosmtpd server of `tests/peers/smtp_sink.py` on a loopback port;
+/// killed when dropped.
+pub struct SmtpSink {
+    /// Its port.
+    pub port: u16,
+    /// The CA that signed its certificate (PEM file).
+    pub ca_file: PathBuf,
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl SmtpSink {
+    /// Starts it; with `auth` it requires that login, with `starttls` it
+    /// requires STARTTLS.
+    pub fn start(auth: Option<(&str, &str)>, starttls: bool) -> SmtpSink {
+        use std::io::BufRead;
+        let peers = peers_dir();
+        let dir = tempfile::tempdir().expect("mail dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut cmd = std::process::Command::new(peers.join("venv/bin/python"));
+        cmd.arg(root.join("tests/peers/smtp_sink.py"))
+            .args(["--port", &port.to_string(), "--dir"])
+            .arg(dir.path())
+            .stdout(std::process::Stdio::piped());
+        if let Some((u, p)) = auth {
+            cmd.args(["--auth", &format!("{u}:{p}")]);
+        }
+        if starttls {
+            cmd.arg("--starttls")
+                .arg(peers.join("tls/server.pem"))
+                .arg(peers.join("tls/server.key"));
+        }
+        let mut child = cmd.spawn().expect("start the SMTP sink");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("SMTP sink output");
+        assert!(line.starts_with("ready"), "SMTP sink did not start: {line:?}");
+        SmtpSink {
+            port,
+            ca_file: peers.join("tls/ca.pem"),
+            dir,
+            child,
+        }
+    }
+
+    /// Mail received so far, in order, as the sink decoded it.
+    pub fn mails(&self) -> Vec<serde_json::Value> {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .expect("mail dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .map(|p| serde_json::from_slice(&std::fs::read(p).expect("mail")).expect("mail JSON"))
+            .collect()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

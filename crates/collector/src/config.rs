@@ -9,7 +9,9 @@ use serde::Deserialize;
 use watchpost_calendar::{Calendar, PolicyEntry, SeverityPolicy, WorkDuration};
 use watchpost_model::HumanDuration;
 
+use crate::notify::{self, NotifyConfig};
 use crate::oncall::Roster;
+use std::sync::Arc;
 
 /// Default gRPC ingest address.
 pub const DEFAULT_GRPC_LISTEN: &str = "127.0.0.1:9810";
@@ -46,6 +48,14 @@ struct RawFile {
     collector: RawCollector,
     #[serde(default)]
     severity: RawPolicy,
+    #[serde(default)]
+    notify: notify::RawNotify,
+    #[serde(default)]
+    channel: Vec<notify::RawChannel>,
+    #[serde(default)]
+    route: Vec<notify::RawRoute>,
+    #[serde(default)]
+    parents: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -106,6 +116,8 @@ pub struct CollectorConfig {
     pub reopen_within: Duration,
     /// On-call rosters (empty if none configured).
     pub roster: Roster,
+    /// Channels, routes, escalation, templates and parents.
+    pub notify: Arc<NotifyConfig>,
 }
 
 impl Default for CollectorConfig {
@@ -183,6 +195,18 @@ impl CollectorConfig {
                 .map_err(|e| format!("key collector.oncall: {e}"))?,
             None => Roster::default(),
         };
+        let http_listen = c.http_listen.unwrap_or_else(|| parse_addr(DEFAULT_HTTP_LISTEN));
+        let notify = NotifyConfig::check(
+            notify::RawParts {
+                notify: raw.notify,
+                channels: raw.channel,
+                routes: raw.route,
+                parents: raw.parents,
+            },
+            roster.clone(),
+            &http_listen.to_string(),
+            base,
+        )?;
         let data_dir = c.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let data_dir = if data_dir.is_relative() && base != Path::new(".") {
             base.join(data_dir)
@@ -191,7 +215,7 @@ impl CollectorConfig {
         };
         Ok(CollectorConfig {
             grpc_listen: c.grpc_listen.unwrap_or_else(|| parse_addr(DEFAULT_GRPC_LISTEN)),
-            http_listen: c.http_listen.unwrap_or_else(|| parse_addr(DEFAULT_HTTP_LISTEN)),
+            http_listen,
             data_dir,
             rules: c.rules.unwrap_or_default(),
             rules_base: base.to_path_buf(),
@@ -202,6 +226,7 @@ impl CollectorConfig {
             calendar,
             reopen_within: c.reopen_within.map_or(Duration::from_secs(600), |d| d.0),
             roster,
+            notify: Arc::new(notify),
         })
     }
 }

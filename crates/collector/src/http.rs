@@ -1,6 +1,7 @@
 //! The HTTP side: JSON API under `/api/v1/`, `/metrics`, `/healthz`.
 //! Errors are `{"error": {"code", "message"}}` with a fitting status.
-//! Reads only: every write to fault records comes from the rule engine.
+//! Writes are people's actions (fault actions, maintenance windows), checked
+//! by the database writer; fault changes themselves come from the rule engine.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -88,6 +89,7 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/api/v1/deadline", get(deadline))
         .route("/api/v1/oncall", get(oncall))
         .route("/api/v1/silences", get(windows).post(add_window))
+        .route("/api/v1/notifications", get(notifications))
         .fallback(|| async {
             ApiError::not_found("no such endpoint; see /api/v1/agents, /series, /query, /faults")
         })
@@ -266,14 +268,7 @@ async fn faults(
         |s| s.parse::<Severity>().ok(),
         "urgent, general, minor",
     )?;
-    let limit = match params.get("limit") {
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_FAULTS).contains(n))
-            .ok_or_else(|| ApiError::bad_request(format!("limit={l:?}: expected 1..={MAX_FAULTS}")))?,
-        None => 500,
-    };
+    let limit = limit_of(&params, 500, MAX_FAULTS)?;
     let filter = FaultFilter {
         status,
         severity,
@@ -283,6 +278,51 @@ async fn faults(
     };
     core.db
         .faults(filter)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// Parses `limit`: 1..=`max`, `default` when absent.
+fn limit_of(params: &HashMap<String, String>, default: usize, max: usize) -> Result<usize, ApiError> {
+    match params.get("limit") {
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| ApiError::bad_request(format!("limit={l:?}: expected 1..={max}"))),
+        None => Ok(default),
+    }
+}
+
+/// The notification outbox: `?fault=ID&status=pending|delivered|failed|cancelled&limit=N`.
+async fn notifications(
+    State(core): State<Arc<Core>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<api::Notification>>, ApiError> {
+    for k in params.keys() {
+        if !["fault", "status", "limit"].contains(&k.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "unknown parameter {k:?}: use fault, status, limit"
+            )));
+        }
+    }
+    let fault_id = params.get("fault").map(|f| fault_id(f)).transpose()?;
+    let status = params.get("status").cloned();
+    if let Some(s) = &status
+        && !["pending", "delivered", "failed", "cancelled"].contains(&s.as_str())
+    {
+        return Err(ApiError::bad_request(format!(
+            "status={s:?}: expected pending, delivered, failed or cancelled"
+        )));
+    }
+    let filter = crate::db::NotificationFilter {
+        fault_id,
+        status,
+        limit: limit_of(&params, 500, MAX_FAULTS)?,
+    };
+    core.db
+        .notifications(filter)
         .await
         .map(Json)
         .map_err(|e| ApiError::internal(e.to_string()))

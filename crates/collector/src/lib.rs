@@ -13,6 +13,7 @@ pub mod http;
 pub mod ingest;
 pub mod maintenance;
 pub mod matchers;
+pub mod notify;
 pub mod oncall;
 pub mod rules;
 pub mod store;
@@ -58,6 +59,9 @@ pub enum StartError {
     /// The database.
     #[error(transparent)]
     Db(#[from] db::DbError),
+    /// A notification channel could not be set up.
+    #[error("notifications: {0}")]
+    Notify(String),
     /// A listener could not bind.
     #[error("cannot listen on {addr} ({what}): {source}")]
     Bind {
@@ -116,6 +120,7 @@ impl Collector {
                 policy: config.policy,
                 calendar: config.calendar.clone(),
                 reopen_within_ms: config.reopen_within.as_millis() as i64,
+                notify: config.notify.clone(),
             },
         )?;
         let store = Arc::new(store::HotStore::new(config.window.as_millis() as i64));
@@ -198,6 +203,16 @@ impl Collector {
             }
         }));
 
+        if core.config.notify.is_enabled() {
+            let dispatcher = notify::dispatch::Dispatcher::new(
+                core.db.clone(),
+                core.config.notify.clone(),
+                core.clock.clone(),
+                core.config.calendar.time_zone().clone(),
+            )
+            .map_err(StartError::Notify)?;
+            tasks.push(tokio::spawn(dispatcher.run(shutdown_rx.clone())));
+        }
         tasks.push(tokio::spawn(clock_loop(core.clone(), shutdown_rx)));
         tracing::info!(grpc = %grpc_addr, http = %http_addr, rules = core.engine.rule_count(), data_dir = %core.config.data_dir.display(), "collector listening");
         Ok(Collector {
@@ -257,8 +272,9 @@ impl Collector {
     }
 }
 
-/// Once a second: time-based rules (absence, agent silence); every ten
-/// seconds: agents' last-seen times to the database.
+/// Once a second: time-based rules (absence, agent silence), missed
+/// deadlines and ended maintenance windows; every ten seconds: agents'
+/// last-seen times to the database.
 async fn clock_loop(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -280,18 +296,20 @@ async fn clock_loop(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
         core.telemetry
             .rule_evals
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let changes = transitions.len() as u64;
         let mut commands: Vec<Command> = transitions.into_iter().map(Command::Fault).collect();
+        // Deadlines, window ends (and the notifications they cause) to the second.
+        commands.push(Command::Tick { now_ms: now });
         if n.is_multiple_of(10) {
-            commands.push(Command::Tick { now_ms: now });
             let seen = core.agents.take_seen();
             if !seen.is_empty() {
                 commands.push(Command::AgentsSeen(seen));
             }
         }
-        if !commands.is_empty() {
+        {
             core.telemetry
                 .fault_transitions
-                .fetch_add(commands.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                .fetch_add(changes, std::sync::atomic::Ordering::Relaxed);
             if let Err(e) = core.db.write(commands).await {
                 tracing::error!(error = %e, "cannot record time-based fault changes");
             }

@@ -10,7 +10,7 @@
 //! lead = "zhang"
 //! managers = ["chen"]
 //! members = [ { name = "li", phone = "13800000001", email = "li@example.gov.cn" },
-//!             { name = "wang", phone = "13800000002" } ]
+//!             { name = "wang", phone = "13800000002" }, { name = "chen", phone = "13800000010" } ]
 //! rotation = { every = "week", handover = "09:00", handover_day = "mon", start = "2026-01-05", order = ["li", "wang"] }
 //! [[team.override]]
 //! from = "2026-10-01 09:00"
@@ -189,6 +189,9 @@ impl Roster {
             if let Some(l) = &t.lead {
                 known(l, "lead")?;
             }
+            for m in &t.managers {
+                known(m, "managers names")?;
+            }
             let shift_days = match t.rotation.every.as_str() {
                 "day" => 1,
                 "week" => 7,
@@ -279,6 +282,11 @@ impl Roster {
 }
 
 impl Team {
+    /// Every member, by name.
+    pub fn members(&self) -> impl Iterator<Item = &api::Member> {
+        self.members.values()
+    }
+
     fn on_duty(&self, at: Timestamp, tz: &TimeZone) -> api::OnCall {
         let people = |names: &[String]| {
             names
@@ -292,7 +300,7 @@ impl Team {
             reason: String::new(),
             until: None,
             lead: self.lead.as_ref().and_then(|l| self.members.get(l).cloned()),
-            managers: self.managers.clone(),
+            managers: people(&self.managers),
         };
         if let Some(o) = self.overrides.iter().find(|o| o.from <= at && at < o.to) {
             answer.on_duty = people(&o.on_call);
@@ -348,7 +356,7 @@ managers = ["chen"]
 members = [ { name = "li", phone = "13800000001", email = "li@example.gov.cn" },
             { name = "wang", phone = "13800000002" },
             { name = "zhao", phone = "13800000003" },
-            { name = "zhang", phone = "13800000009" } ]
+            { name = "zhang", phone = "13800000009" }, { name = "chen", phone = "13800000010" } ]
 rotation = { every = "week", handover = "09:00", handover_day = "mon", start = "2026-01-01", order = ["li", "wang", "zhao"] }
 
 [[team.override]]
@@ -411,7 +419,8 @@ rotation = { every = "day", handover = "08:30", start = "2026-11-01", order = ["
         assert!(o.reason.contains("国庆节保障"));
         assert_eq!(o.on_duty[0].phone.as_deref(), Some("13800000003"));
         assert_eq!(o.lead.as_ref().map(|l| l.name.as_str()), Some("zhang"));
-        assert_eq!(o.managers, ["chen"]);
+        assert_eq!(o.managers[0].name, "chen");
+        assert_eq!(o.managers[0].phone.as_deref(), Some("13800000010"));
         assert_ne!(
             names(&r, "2026-10-08T01:00:00Z")[0],
             ["zhao", "zhang"],

@@ -9,8 +9,8 @@ use clap::{Parser, Subcommand};
 use serde::de::DeserializeOwned;
 use watchpost_model::Severity;
 use watchpost_model::api::{
-    Agent, DeadlineAnswer, ErrorBody, Fault, FaultActionBody, MaintenanceBody, MaintenanceWindow, OnCall,
-    Series, SeriesPoints,
+    Agent, DeadlineAnswer, ErrorBody, Fault, FaultActionBody, MaintenanceBody, MaintenanceWindow,
+    Notification, OnCall, Series, SeriesPoints,
 };
 
 mod table;
@@ -80,6 +80,18 @@ enum Cmd {
     Maintenance {
         #[command(subcommand)]
         command: MaintenanceCmd,
+    },
+    /// The notification outbox: what was sent to whom, what waits or failed.
+    Notifications {
+        /// Only this fault's.
+        #[arg(long)]
+        fault: Option<i64>,
+        /// Only pending, delivered, failed or cancelled.
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many, newest first.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
     },
     /// Who is on duty in each team.
     Oncall {
@@ -424,6 +436,38 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 );
             }
             Ok(())
+        }
+        Cmd::Notifications { fault, status, limit } => {
+            let mut q = vec![("limit".to_string(), limit.to_string())];
+            if let Some(f) = fault {
+                q.push(("fault".into(), f.to_string()));
+            }
+            if let Some(s) = status {
+                q.push(("status".into(), s));
+            }
+            let rows: Vec<Notification> = client.get("/api/v1/notifications", &q).await?;
+            emit(args.json, &rows, || {
+                let mut t = Table::new(&[
+                    "ID", "FAULT", "KIND", "TO", "CHANNEL", "STATUS", "TRIES", "DUE", "SENT", "MESSAGE",
+                    "ERROR",
+                ]);
+                for n in &rows {
+                    t.row(vec![
+                        n.id.to_string(),
+                        n.fault_id.to_string(),
+                        n.kind.clone(),
+                        n.recipient.clone(),
+                        n.channel.clone(),
+                        n.status.clone(),
+                        n.attempts.to_string(),
+                        n.due_at.clone(),
+                        n.sent_at.clone().unwrap_or_else(|| "-".into()),
+                        n.message_id.clone().unwrap_or_else(|| "-".into()),
+                        n.last_error.clone().unwrap_or_default(),
+                    ]);
+                }
+                t
+            })
         }
         Cmd::Oncall { at } => {
             let q: Vec<(String, String)> = at.map(|t| ("at".to_string(), t)).into_iter().collect();

@@ -172,6 +172,9 @@ pub struct Fault {
     /// Whether the resolve deadline was met (absent: not yet decided).
     #[serde(default)]
     pub resolve_met: Option<bool>,
+    /// The parent's unreachability fault that suppressed this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_fault: Option<i64>,
     /// Append-only history; filled by `/faults/{id}`, empty in lists.
     #[serde(default)]
     pub timeline: Vec<FaultEvent>,
@@ -269,7 +272,7 @@ pub struct FaultActionBody {
 }
 
 /// A person on a roster, with the ways to reach them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Member {
     /// Name (unique within a team).
@@ -305,7 +308,7 @@ pub struct OnCall {
     /// The team lead (second escalation step).
     pub lead: Option<Member>,
     /// Managers (top escalation step).
-    pub managers: Vec<String>,
+    pub managers: Vec<Member>,
 }
 
 /// `POST /api/v1/silences`: a maintenance window to create.
@@ -360,4 +363,35 @@ pub struct MaintenanceWindow {
     pub created_at: String,
     /// In force now.
     pub active: bool,
+}
+
+/// `GET /api/v1/notifications`: one row of the notification outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Row id.
+    pub id: i64,
+    /// The fault it is about.
+    pub fault_id: i64,
+    /// Why: opened, reopened, escalated, urgent, overdue, unsuppressed, resolved.
+    pub kind: String,
+    /// Escalation step (0: first).
+    pub step: i64,
+    /// Channel name.
+    pub channel: String,
+    /// Person.
+    pub recipient: String,
+    /// pending, delivered, failed or cancelled.
+    pub status: String,
+    /// Sends tried.
+    pub attempts: i64,
+    /// Queued at (RFC 3339).
+    pub created_at: String,
+    /// Due (next attempt) at.
+    pub due_at: String,
+    /// Delivered at.
+    pub sent_at: Option<String>,
+    /// The message it went out in.
+    pub message_id: Option<String>,
+    /// Last failure, or why it was cancelled.
+    pub last_error: Option<String>,
 }

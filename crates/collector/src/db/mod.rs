@@ -8,7 +8,10 @@
 //! rule engine's job. Invariant: fault records are never deleted and
 //! timeline events never change (enforced by triggers as well).
 
+mod outbox;
 pub mod schema;
+
+pub use outbox::{DueNotification, NotificationFilter};
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -21,6 +24,7 @@ use watchpost_model::Severity;
 use watchpost_model::api::{Fault, FaultEvent, FaultStatus};
 
 use crate::maintenance::Window;
+use crate::notify::{self, NotifyConfig};
 use crate::rules::engine::{FaultKey, NewFault, Transition};
 use watchpost_calendar::{Calendar, SeverityPolicy};
 
@@ -73,6 +77,24 @@ pub enum Command {
     Tick {
         /// The collector's clock.
         now_ms: i64,
+    },
+    /// Outbox rows went out in one message.
+    Delivered {
+        /// Outbox rows.
+        ids: Vec<i64>,
+        /// The message.
+        message_id: String,
+        /// When.
+        at_ms: i64,
+    },
+    /// Sending outbox rows failed; they are retried after a backoff.
+    DeliveryFailed {
+        /// Outbox rows.
+        ids: Vec<i64>,
+        /// Why.
+        error: String,
+        /// When.
+        at_ms: i64,
     },
 }
 
@@ -137,6 +159,8 @@ pub struct FaultSettings {
     pub calendar: Calendar,
     /// A resolved fault that fires again within this time reopens (ms).
     pub reopen_within_ms: i64,
+    /// Routes, escalation and parents: what to put in the outbox.
+    pub notify: Arc<NotifyConfig>,
 }
 
 impl Default for FaultSettings {
@@ -145,6 +169,7 @@ impl Default for FaultSettings {
             policy: SeverityPolicy::default(),
             calendar: Calendar::default(),
             reopen_within_ms: 10 * 60 * 1000,
+            notify: Arc::default(),
         }
     }
 }
@@ -201,6 +226,7 @@ pub struct Database {
     writer: mpsc::Sender<Job>,
     reader: Arc<Mutex<Connection>>,
     open_faults: Arc<AtomicU64>,
+    wake: Arc<tokio::sync::Notify>,
 }
 
 fn open_connection(path: &Path) -> Result<Connection, String> {
@@ -236,6 +262,7 @@ struct OpenRecord {
 struct Writer {
     conn: Connection,
     state: WriterState,
+    wake: Arc<tokio::sync::Notify>,
 }
 
 /// What the writer knows besides its connection: the policy and which
@@ -323,9 +350,15 @@ impl WriterState {
             }
             Command::Fault(t) => self.apply_fault(tx, t, opened, closed)?,
             Command::Tick { now_ms } => {
-                Self::mark_overdue(tx, *now_ms)?;
-                Self::end_windows(tx, *now_ms)?;
+                self.mark_overdue(tx, *now_ms)?;
+                self.end_windows(tx, *now_ms)?;
             }
+            Command::Delivered {
+                ids,
+                message_id,
+                at_ms,
+            } => Self::delivered(tx, ids, message_id, *at_ms)?,
+            Command::DeliveryFailed { ids, error, at_ms } => self.delivery_failed(tx, ids, error, *at_ms)?,
         }
         Ok(())
     }
@@ -376,6 +409,7 @@ impl WriterState {
                         } else {
                             severity
                         };
+                        self.enqueue(tx, id, notify::Kind::Reopened, f.at_ms)?;
                         opened.push((
                             f.key.clone(),
                             OpenRecord {
@@ -480,6 +514,7 @@ impl WriterState {
             ) => {
                 Self::resolve_row(tx, id, *at_ms, *value)?;
                 Self::event(tx, id, *at_ms, "resolved", reason)?;
+                self.on_resolved(tx, id, *at_ms)?;
                 closed.push(key.clone());
             }
             (other, None) => {
@@ -517,7 +552,12 @@ impl WriterState {
                 rfc3339(respond),
                 rfc3339(resolve)
             ),
-        )
+        )?;
+        let status = Self::subject_row(tx, id)?.map(|r| r.status).unwrap_or_default();
+        if to == Severity::Urgent && status == "open" {
+            self.enqueue(tx, id, notify::Kind::Urgent, at_ms)?;
+        }
+        Ok(())
     }
 
     /// The latest record of `key` if it resolved (not closed) within the reopen window.
@@ -567,7 +607,7 @@ impl WriterState {
     }
 
     /// Records deadlines that passed unmet, with a timeline event each.
-    fn mark_overdue(tx: &rusqlite::Transaction<'_>, now_ms: i64) -> rusqlite::Result<()> {
+    fn mark_overdue(&self, tx: &rusqlite::Transaction<'_>, now_ms: i64) -> rusqlite::Result<()> {
         for (column, due, statuses, kind, what) in [
             (
                 "response_met",
@@ -599,6 +639,10 @@ impl WriterState {
                     kind,
                     &format!("the {what} deadline {} passed", rfc3339(due_ms)),
                 )?;
+                let live = Self::subject_row(tx, id)?.is_some_and(|r| r.status != "suppressed");
+                if live {
+                    self.enqueue(tx, id, notify::Kind::Overdue, now_ms)?;
+                }
             }
         }
         Ok(())
@@ -606,7 +650,7 @@ impl WriterState {
 
     /// Suppressed faults whose window has ended become open again: the
     /// condition still holds after the change, so people must hear of it.
-    fn end_windows(tx: &rusqlite::Transaction<'_>, now_ms: i64) -> rusqlite::Result<()> {
+    fn end_windows(&self, tx: &rusqlite::Transaction<'_>, now_ms: i64) -> rusqlite::Result<()> {
         let ended: Vec<(i64, i64, String)> = tx
             .prepare_cached(
                 "SELECT f.id, w.id, w.ticket FROM faults f JOIN maintenance_windows w ON w.id = f.window_id
@@ -627,6 +671,7 @@ impl WriterState {
                 "unsuppressed",
                 &format!("maintenance window #{window} ({ticket}) ended while the fault still holds"),
             )?;
+            self.enqueue(tx, id, notify::Kind::Unsuppressed, now_ms)?;
         }
         Ok(())
     }
@@ -638,10 +683,17 @@ impl WriterState {
             .windows
             .iter()
             .find(|w| w.covers(&f.key.rule, &f.host, &f.labels, f.at_ms));
+        let parent = if f.unreachable && window.is_none() {
+            self.parent_fault(tx, &f.host, &f.labels)?
+        } else {
+            None
+        };
+        let suppressed = window.is_some() || parent.is_some();
         tx.execute(
             "INSERT INTO faults (rule, series_key, host, metric, labels, severity, status, summary, value, count,
-                                 opened_at_ms, last_seen_ms, response_due_ms, resolve_due_ms, window_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?12, ?7, ?8, 1, ?9, ?9, ?10, ?11, ?13)",
+                                 opened_at_ms, last_seen_ms, response_due_ms, resolve_due_ms, window_id,
+                                 unreachable, parent_fault_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?12, ?7, ?8, 1, ?9, ?9, ?10, ?11, ?13, ?14, ?15)",
             params![
                 &*f.key.rule,
                 f.key.series,
@@ -654,8 +706,10 @@ impl WriterState {
                 f.at_ms,
                 respond,
                 resolve,
-                if window.is_some() { "suppressed" } else { "open" },
+                if suppressed { "suppressed" } else { "open" },
                 window.map(|w| w.id),
+                f.unreachable,
+                parent.as_ref().map(|p| p.0),
             ],
         )?;
         let id = tx.last_insert_rowid();
@@ -682,6 +736,21 @@ impl WriterState {
                     w.id, w.ticket, w.reason
                 ),
             )?;
+        }
+        if let Some((parent_id, name)) = &parent {
+            Self::event(
+                tx,
+                id,
+                f.at_ms,
+                "suppressed",
+                &format!("its parent {name} is unreachable (fault #{parent_id}): linked, not notified"),
+            )?;
+        }
+        if !suppressed {
+            self.enqueue(tx, id, notify::Kind::Opened, f.at_ms)?;
+        }
+        if f.unreachable {
+            self.suppress_children(tx, id, f.at_ms)?;
         }
         Ok(id)
     }
@@ -721,6 +790,8 @@ impl Writer {
                     }
                 }
             }
+            // The outbox may have new rows: let the dispatcher look.
+            self.wake.notify_one();
         }
     }
 
@@ -783,6 +854,7 @@ impl Writer {
                 .map_err(db)?;
                 let text = comment.as_deref().map(|c| format!(": {c}")).unwrap_or_default();
                 event("acknowledged", &format!("acknowledged{text}")).map_err(db)?;
+                self.state.on_acknowledged(&tx, id, at_ms, actor).map_err(db)?;
             }
             FaultAction::Resolve { comment } => {
                 if !live {
@@ -790,6 +862,7 @@ impl Writer {
                 }
                 WriterState::resolve_row(&tx, id, at_ms, None).map_err(db)?;
                 event("resolved", &format!("resolved by hand: {comment}")).map_err(db)?;
+                self.state.on_resolved(&tx, id, at_ms).map_err(db)?;
                 resolved_key = Some(FaultKey {
                     rule: Arc::from(rule.as_str()),
                     series,
@@ -913,36 +986,42 @@ fn load_windows(conn: &Connection) -> rusqlite::Result<Vec<Window>> {
 const FAULT_COLUMNS: &str =
     "id, rule, severity, status, host, metric, labels, summary, value, count, opened_at_ms,
      last_seen_ms, resolved_at_ms, response_due_ms, resolve_due_ms, acknowledged_at_ms, acknowledged_by, assignee,
-     closed_at_ms, cause, handling, response_met, resolve_met";
+     closed_at_ms, cause, handling, response_met, resolve_met, parent_fault_id";
 
 fn fault_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Fault> {
-    let severity: String = r.get(2)?;
-    let status: String = r.get(3)?;
-    let labels: String = r.get(6)?;
+    fault_from_row_at(r, 0)
+}
+
+/// A fault from `FAULT_COLUMNS` starting at column `o`.
+fn fault_from_row_at(r: &rusqlite::Row<'_>, o: usize) -> rusqlite::Result<Fault> {
+    let severity: String = r.get(o + 2)?;
+    let status: String = r.get(o + 3)?;
+    let labels: String = r.get(o + 6)?;
     Ok(Fault {
-        id: r.get(0)?,
-        rule: r.get(1)?,
+        id: r.get(o)?,
+        rule: r.get(o + 1)?,
         severity: severity.parse().unwrap_or(Severity::General),
         status: FaultStatus::parse(&status).unwrap_or(FaultStatus::Open),
-        host: r.get(4)?,
-        metric: r.get(5)?,
+        host: r.get(o + 4)?,
+        metric: r.get(o + 5)?,
         labels: serde_json::from_str(&labels).unwrap_or_default(),
-        summary: r.get(7)?,
-        value: r.get(8)?,
-        count: r.get(9)?,
-        opened_at: rfc3339(r.get(10)?),
-        last_seen_at: rfc3339(r.get(11)?),
-        resolved_at: r.get::<_, Option<i64>>(12)?.map(rfc3339),
-        response_due: rfc3339(r.get(13)?),
-        resolve_due: rfc3339(r.get(14)?),
-        acknowledged_at: r.get::<_, Option<i64>>(15)?.map(rfc3339),
-        acknowledged_by: r.get(16)?,
-        assignee: r.get(17)?,
-        closed_at: r.get::<_, Option<i64>>(18)?.map(rfc3339),
-        cause: r.get(19)?,
-        handling: r.get(20)?,
-        response_met: r.get(21)?,
-        resolve_met: r.get(22)?,
+        summary: r.get(o + 7)?,
+        value: r.get(o + 8)?,
+        count: r.get(o + 9)?,
+        opened_at: rfc3339(r.get(o + 10)?),
+        last_seen_at: rfc3339(r.get(o + 11)?),
+        resolved_at: r.get::<_, Option<i64>>(o + 12)?.map(rfc3339),
+        response_due: rfc3339(r.get(o + 13)?),
+        resolve_due: rfc3339(r.get(o + 14)?),
+        acknowledged_at: r.get::<_, Option<i64>>(o + 15)?.map(rfc3339),
+        acknowledged_by: r.get(o + 16)?,
+        assignee: r.get(o + 17)?,
+        closed_at: r.get::<_, Option<i64>>(o + 18)?.map(rfc3339),
+        cause: r.get(o + 19)?,
+        handling: r.get(o + 20)?,
+        response_met: r.get(o + 21)?,
+        resolve_met: r.get(o + 22)?,
+        parent_fault: r.get(o + 23)?,
         timeline: Vec::new(),
     })
 }
@@ -989,7 +1068,9 @@ impl Database {
         let reader = open_connection(&path).map_err(err)?;
         let open_faults = Arc::new(AtomicU64::new(open.len() as u64));
         let (tx, rx) = mpsc::channel::<Job>(4096);
+        let wake = Arc::new(tokio::sync::Notify::new());
         let writer = Writer {
+            wake: wake.clone(),
             conn,
             state: WriterState {
                 settings,
@@ -1006,6 +1087,7 @@ impl Database {
             writer: tx,
             reader: Arc::new(Mutex::new(reader)),
             open_faults,
+            wake,
         })
     }
 
@@ -1227,6 +1309,7 @@ mod tests {
             host: "h1".into(),
             metric: "m".into(),
             labels: BTreeMap::from([("host".to_string(), "h1".to_string())]),
+            unreachable: false,
         }
     }
 

@@ -87,6 +87,39 @@ CREATE TABLE maintenance_windows (
 );
 ALTER TABLE faults ADD COLUMN window_id INTEGER REFERENCES maintenance_windows (id);
 "#,
+    // 4: the notification outbox, and parent dependencies (a fault saying
+    // its host or device is unreachable, and the parent fault that
+    // suppressed it).
+    r#"
+ALTER TABLE faults ADD COLUMN unreachable INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE faults ADD COLUMN parent_fault_id INTEGER REFERENCES faults (id);
+CREATE INDEX faults_unreachable ON faults (host) WHERE unreachable = 1 AND status IN ('open', 'acknowledged', 'suppressed');
+
+CREATE TABLE notifications (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    fault_id      INTEGER NOT NULL REFERENCES faults (id),
+    kind          TEXT NOT NULL,
+    step          INTEGER NOT NULL,
+    channel       TEXT NOT NULL,
+    recipient     TEXT NOT NULL,
+    contact       TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    due_ms        INTEGER NOT NULL,
+    status        TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed', 'cancelled')),
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    last_error    TEXT,
+    message_id    TEXT,
+    sent_at_ms    INTEGER
+);
+CREATE INDEX notifications_due ON notifications (due_ms) WHERE status = 'pending';
+CREATE INDEX notifications_by_fault ON notifications (fault_id, id);
+CREATE TRIGGER notifications_no_delete BEFORE DELETE ON notifications
+BEGIN SELECT RAISE(ABORT, 'the notification outbox is never deleted from'); END;
+-- A delivered notification stays delivered: nothing can queue it again.
+CREATE TRIGGER notifications_delivered_final BEFORE UPDATE OF status ON notifications
+WHEN OLD.status IN ('delivered', 'cancelled') AND NEW.status <> OLD.status
+BEGIN SELECT RAISE(ABORT, 'a delivered or cancelled notification cannot change'); END;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -48,6 +48,8 @@ pub struct NewFault {
     pub metric: String,
     /// Labels of the series.
     pub labels: BTreeMap<String, String>,
+    /// The fault says its host or device cannot be reached.
+    pub unreachable: bool,
 }
 
 /// A change to fault records decided by the engine.
@@ -604,6 +606,7 @@ impl Engine {
                     host: labels.get("host").cloned().unwrap_or_default(),
                     metric,
                     labels,
+                    unreachable: rule.unreachable,
                 })
             }
             Change::Raise(i) => {
@@ -690,6 +693,7 @@ impl Engine {
                     host: labels.get("host").cloned().unwrap_or_default(),
                     metric,
                     labels,
+                    unreachable: rule.unreachable,
                 }));
             }
         }
@@ -733,6 +737,7 @@ impl Engine {
                         host: a.hostname.clone(),
                         metric: String::new(),
                         labels,
+                        unreachable: rule.unreachable,
                     }));
                 }
                 (true, true) => {

@@ -99,6 +99,9 @@ pub struct Rule {
     pub summary: Template,
     /// `file:line` it came from.
     pub source: String,
+    /// Its faults say the host or device cannot be reached (agent silence
+    /// always does): a parent's such fault suppresses its children's.
+    pub unreachable: bool,
 }
 
 impl Rule {
@@ -183,6 +186,7 @@ struct RawRule {
     tiers: Option<Vec<RawTier>>,
     summary: Option<String>,
     description: Option<String>,
+    unreachable: Option<bool>,
 }
 
 fn ms(d: Duration) -> i64 {
@@ -275,6 +279,7 @@ impl RuleSet {
                 summary: Template::parse("agent {agent} on {host} has been silent since {last_seen}")
                     .expect("built-in template is valid"),
                 source: "built-in".to_string(),
+                unreachable: true,
             });
         }
     }
@@ -494,6 +499,7 @@ fn check_rule(r: RawRule, location: &str) -> Result<Rule, String> {
         matchers,
         summary,
         source: location.to_string(),
+        unreachable: r.unreachable.unwrap_or(kind == RawKind::AgentSilent),
     })
 }
 

@@ -1,0 +1,235 @@
+//! The dispatcher: sends what is due in the outbox.
+//!
+//! Each round (on every database commit, and at least once a second) it
+//! reads pending rows due now, groups them per (channel, person), and for
+//! each group that may send sends one message carrying all of them:
+//!
+//! - **storm grouping**: after a message to a person on a channel, whatever
+//!   else falls due for them within `notify.group_window` waits and goes
+//!   out together in the next message;
+//! - **rate limit**: a channel sends at most its `rate_limit` messages a
+//!   minute; the rest stay in the outbox and go out together, marked as
+//!   held, when the limit allows;
+//! - **retry**: a failed send is recorded on each fault's timeline and
+//!   retried with exponential backoff (`notify.retry_first` doubling up to
+//!   `notify.retry_max`) until `notify.give_up_after`.
+//!
+//! Results go back to the database writer as `Delivered` / `DeliveryFailed`
+//! and are committed before the rows are looked at again. A message's id
+//! depends only on its rows, so a message re-sent after a crash between
+//! sending and recording carries the same id (receivers can drop it).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::tz::TimeZone;
+use tokio::sync::{mpsc, watch};
+
+use super::NotifyConfig;
+use super::channels::Sender;
+use super::render::{Held, Item, Message, render};
+use crate::Clock;
+use crate::db::{Command, Database, DueNotification};
+
+type Key = (String, String);
+
+struct Outcome {
+    key: Key,
+    ids: Vec<i64>,
+    message_id: String,
+    result: Result<(), String>,
+    at_ms: i64,
+}
+
+/// Sends due notifications until `shutdown`.
+pub struct Dispatcher {
+    db: Database,
+    config: Arc<NotifyConfig>,
+    clock: Arc<dyn Clock>,
+    tz: TimeZone,
+    sender: Arc<Sender>,
+    last_sent: HashMap<Key, i64>,
+    held_since: HashMap<Key, i64>,
+    sent_by_channel: HashMap<String, VecDeque<i64>>,
+    in_flight: HashSet<Key>,
+}
+
+impl Dispatcher {
+    /// A dispatcher for `config`; fails if a channel's client cannot be built.
+    pub fn new(
+        db: Database,
+        config: Arc<NotifyConfig>,
+        clock: Arc<dyn Clock>,
+        tz: TimeZone,
+    ) -> Result<Self, String> {
+        let sender = Arc::new(Sender::new(&config)?);
+        Ok(Dispatcher {
+            db,
+            config,
+            clock,
+            tz,
+            sender,
+            last_sent: HashMap::new(),
+            held_since: HashMap::new(),
+            sent_by_channel: HashMap::new(),
+            in_flight: HashSet::new(),
+        })
+    }
+
+    /// Runs until `shutdown` turns true.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let wake = self.db.outbox_wake();
+        let (done_tx, mut done_rx) = mpsc::channel::<Outcome>(256);
+        loop {
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                Some(outcome) = done_rx.recv() => {
+                    self.record(outcome).await;
+                    while let Ok(more) = done_rx.try_recv() {
+                        self.record(more).await;
+                    }
+                }
+                changed = shutdown.changed() => {
+                    if changed.is_err() || *shutdown.borrow() {
+                        return;
+                    }
+                }
+            }
+            let now = self.clock.now_ms();
+            let due = match self.db.due_notifications(now, 10_000).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the notification outbox");
+                    continue;
+                }
+            };
+            for (key, rows) in group(due) {
+                if let Some(message) = self.admit(&key, rows, now) {
+                    self.spawn_send(key, message, now, done_tx.clone());
+                }
+            }
+        }
+    }
+
+    /// Whether `key` may send now (grouping window, rate limit); if so, its message.
+    fn admit(&mut self, key: &Key, rows: Vec<DueNotification>, now: i64) -> Option<Message> {
+        if self.in_flight.contains(key) {
+            return None;
+        }
+        let channel = self.config.channel(&key.0)?;
+        if let Some(last) = self.last_sent.get(key)
+            && now < last + self.config.group_window_ms
+        {
+            return None;
+        }
+        let (count, period_ms) = channel.rate;
+        let window = self.sent_by_channel.entry(key.0.clone()).or_default();
+        while window.front().is_some_and(|t| *t <= now - period_ms) {
+            window.pop_front();
+        }
+        if window.len() >= count as usize {
+            self.held_since.entry(key.clone()).or_insert(now);
+            return None;
+        }
+        window.push_back(now);
+        let held = self.held_since.remove(key).map(|since_ms| Held {
+            since_ms,
+            limit: channel.rate_text.clone(),
+        });
+        let first = rows.first()?.id;
+        let last = rows.last()?.id;
+        let person = rows.first()?.person.clone();
+        let id = format!("wp-{first}-{last}-{}", rows.len());
+        Some(Message {
+            id,
+            channel: key.0.clone(),
+            person,
+            items: rows
+                .into_iter()
+                .map(|r| Item {
+                    notification_id: r.id,
+                    kind: r.kind,
+                    fault: r.fault,
+                })
+                .collect(),
+            held,
+        })
+    }
+
+    fn spawn_send(&mut self, key: Key, message: Message, now: i64, done: mpsc::Sender<Outcome>) {
+        self.in_flight.insert(key.clone());
+        self.last_sent.insert(key.clone(), now);
+        let config = self.config.clone();
+        let sender = self.sender.clone();
+        let clock = self.clock.clone();
+        let rendered = render(&message, &config, &self.tz);
+        tokio::spawn(async move {
+            let result = match config.channel(&message.channel) {
+                Some(channel) => {
+                    // The channel's own timeout bounds HTTP; this bounds SMTP too.
+                    let limit = channel.timeout + Duration::from_secs(5);
+                    match tokio::time::timeout(limit, sender.send(channel, &message, &rendered, &config, now))
+                        .await
+                    {
+                        Ok(r) => r,
+                        Err(_) => Err(format!("no answer within {limit:?}")),
+                    }
+                }
+                None => Err(format!("channel {:?} is not configured", message.channel)),
+            };
+            let outcome = Outcome {
+                key,
+                ids: message.items.iter().map(|i| i.notification_id).collect(),
+                message_id: message.id,
+                result,
+                at_ms: clock.now_ms(),
+            };
+            let _ = done.send(outcome).await;
+        });
+    }
+
+    async fn record(&mut self, o: Outcome) {
+        let command = match o.result {
+            Ok(()) => {
+                tracing::info!(channel = %o.key.0, to = %o.key.1, message = %o.message_id, notifications = o.ids.len(), "notification delivered");
+                Command::Delivered {
+                    ids: o.ids,
+                    message_id: o.message_id,
+                    at_ms: o.at_ms,
+                }
+            }
+            Err(error) => {
+                tracing::warn!(channel = %o.key.0, to = %o.key.1, %error, "notification failed; will retry");
+                Command::DeliveryFailed {
+                    ids: o.ids,
+                    error,
+                    at_ms: o.at_ms,
+                }
+            }
+        };
+        // Committed before the rows are read again, so nothing is sent twice.
+        if let Err(e) = self.db.write(vec![command]).await {
+            tracing::error!(error = %e, "cannot record a notification's outcome");
+        }
+        self.in_flight.remove(&o.key);
+    }
+}
+
+/// Rows per (channel, person), in the order of their first row.
+fn group(rows: Vec<DueNotification>) -> Vec<(Key, Vec<DueNotification>)> {
+    let mut out: Vec<(Key, Vec<DueNotification>)> = Vec::new();
+    let mut index: HashMap<Key, usize> = HashMap::new();
+    for r in rows {
+        let key = (r.channel.clone(), r.person.name.clone());
+        match index.get(&key) {
+            Some(&i) => out[i].1.push(r),
+            None => {
+                index.insert(key.clone(), out.len());
+                out.push((key, vec![r]));
+            }
+        }
+    }
+    out
+}
