@@ -23,6 +23,12 @@ fn collector_example_and_its_rules_load() {
         CollectorConfig::load(&examples().join("collector.toml")).expect("examples/collector.toml is valid");
     let rules = RuleSet::load(&c.rules, &c.rules_base).unwrap_or_else(|e| panic!("{e:?}"));
     assert!(!rules.files.is_empty());
+    assert_eq!(c.notify.channels.len(), 5, "one channel of each type");
+    assert_eq!(c.notify.routes.len(), 2);
+    assert_eq!(
+        c.notify.parents.get("web-01").map(String::as_str),
+        Some("sw-core-1")
+    );
     for name in [
         "filesystem_full",
         "filesystem_filling",

@@ -13,7 +13,7 @@ use serde_json::Value;
 use sha2::Sha256;
 use watchpost_collector::Collector;
 use watchpost_collector::rules::RuleSet;
-use watchpost_tests::api::{Fault, FaultStatus, Notification};
+use watchpost_tests::api::{self, Fault, FaultStatus, Notification};
 use watchpost_tests::*;
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -530,5 +530,49 @@ summary = "{device} does not answer"
             .as_array()
             .is_some_and(|l| l.iter().all(|n| n["fault"]["id"] != b.id))),
         "{bodies:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_inside_a_maintenance_window_is_notified_when_the_window_ends() {
+    let hook = Receiver::start("{}").await;
+    let config = format!(
+        "[[channel]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{}\"\n[[route]]\nteam = \"ops\"\nchannels = [\"hook\"]\n",
+        hook.url("/hook")
+    );
+    let data = tempfile::tempdir().expect("tempdir");
+    let files = tempfile::tempdir().expect("tempdir");
+    let (collector, _agent) = start(data.path(), files.path(), QUEUE_RULE, &config).await;
+    let ends = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(4);
+    let _: api::MaintenanceWindow = post(
+        &collector,
+        "/api/v1/silences",
+        &format!(
+            r#"{{"by": "li", "rule": "queue_deep", "ends_at": "{ends}", "reason": "queue migration", "ticket": "CHG-42"}}"#
+        ),
+    )
+    .await;
+    set_queues(files.path(), &[("orders", 150.0)]);
+    let fault = first_fault(&collector, "queue_deep", "web-1", 15 * SECOND).await;
+    assert_eq!(fault.status, FaultStatus::Suppressed);
+    let rows = outbox(&collector, &format!("fault={}", fault.id)).await;
+    assert!(
+        rows.is_empty(),
+        "nothing is queued while the window lasts: {rows:?}"
+    );
+
+    let open = fault_in_status(&collector, fault.id, FaultStatus::Open, 15 * SECOND).await;
+    assert!(
+        timeline_has(&open, "unsuppressed", "CHG-42"),
+        "{:?}",
+        open.timeline
+    );
+    let req = &wait_requests(&hook, 1, "the notification after the window").await[0];
+    assert_eq!(req.json()["notifications"][0]["kind"], "unsuppressed");
+    assert!(
+        req.json()["subject"]
+            .as_str()
+            .unwrap_or("")
+            .contains("维护结束仍未恢复")
     );
 }

@@ -41,7 +41,24 @@ pub fn start_agent(
     host: bool,
     interval: Duration,
 ) -> RunningAgent {
-    let mut c = AgentConfig::local(&format!("http://{}", collector.grpc_addr()));
+    start_agent_to(
+        &format!("http://{}", collector.grpc_addr()),
+        hostname,
+        textfile_dir,
+        host,
+        interval,
+    )
+}
+
+/// As [`start_agent`], for a collector at `url` (e.g. a separate process).
+pub fn start_agent_to(
+    url: &str,
+    hostname: &str,
+    textfile_dir: Option<&Path>,
+    host: bool,
+    interval: Duration,
+) -> RunningAgent {
+    let mut c = AgentConfig::local(url);
     c.hostname = Some(hostname.to_string());
     c.interval = interval;
     c.heartbeat = Duration::from_millis(300);

@@ -1,14 +1,14 @@
 //! The `watchpost-collector` binary as a user runs it: `--dev`, `check`,
-//! and a rule reload on SIGHUP.
+//! a rule reload on SIGHUP, and `kill -9` while notifications are pending.
 
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use watchpost_tests::wait_for;
+use watchpost_tests::{Receiver, start_agent_to, wait_for, write_textfile};
 
-use watchpost_model::api::{Fault, Series};
+use watchpost_model::api::{Fault, Notification, Series};
 
 struct Running(Child);
 
@@ -59,7 +59,11 @@ fn hup(c: &Running) {
 }
 
 fn start(args: &[&str], data: &Path) -> (Running, String) {
-    let (g, h) = (free_port(), free_port());
+    start_on(args, data, free_port(), free_port())
+}
+
+/// Starts the binary on given gRPC and HTTP ports (a restart keeps them).
+fn start_on(args: &[&str], data: &Path, g: u16, h: u16) -> (Running, String) {
     let child = collector()
         .args(args)
         .arg("--grpc-listen")
@@ -170,4 +174,105 @@ async fn sighup_reloads_rules_and_a_bad_reload_keeps_the_old_ones() {
         Some("3"),
         "a bad reload keeps the rules in force"
     );
+}
+
+/// Outbox rows with `status`.
+async fn outbox(http: &str, status: &str) -> Option<Vec<Notification>> {
+    get(http, &format!("/api/v1/notifications?status={status}")).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_notifications_are_delivered_exactly_once_after_kill_9() {
+    let hook = Receiver::start("{}").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("rules")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("rules/queue.toml"),
+        "[[rule]]\nname = \"queue_deep\"\nmetric = \"app_queue_depth\"\nwhen = \"> 90\"\nseverity = \"general\"\n",
+    )
+    .expect("rules");
+    std::fs::write(
+        dir.path().join("oncall.toml"),
+        "[[team]]\nname = \"ops\"\nmembers = [ { name = \"li\" } ]\n\
+         rotation = { every = \"day\", handover = \"09:00\", start = \"2026-01-01\", order = [\"li\"] }\n",
+    )
+    .expect("roster");
+    let config = dir.path().join("collector.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[collector]\nrules = [\"rules/*.toml\"]\noncall = \"oncall.toml\"\n\
+             [notify]\ngroup_window = \"1s\"\nretry_first = \"500ms\"\nretry_max = \"1s\"\n\
+             [[channel]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{}\"\n\
+             [[route]]\nteam = \"ops\"\nchannels = [\"hook\"]\nescalate = [ {{ after = \"0s\", to = \"on_call\" }} ]\n",
+            hook.url("/hook")
+        ),
+    )
+    .expect("config");
+    let queues = |names: &[&str]| {
+        let text: String = names
+            .iter()
+            .map(|q| format!("app_queue_depth{{queue=\"{q}\"}} 120\n"))
+            .collect();
+        write_textfile(files.path(), "app.prom", &text);
+    };
+    let limit = Duration::from_secs(30);
+    let args = ["--config", config.to_str().expect("utf-8 path")];
+    let data = dir.path().join("data");
+    let (g, h) = (free_port(), free_port());
+    let (mut collector, http) = start_on(&args, &data, g, h);
+    queues(&["a"]);
+    let _agent = start_agent_to(
+        &format!("http://127.0.0.1:{g}"),
+        "web-1",
+        Some(files.path()),
+        false,
+        Duration::from_millis(200),
+    );
+    wait_for("the first notification delivered", limit, || async {
+        (outbox(&http, "delivered").await?.len() == 1).then_some(())
+    })
+    .await;
+
+    // The receiver fails: two more notifications wait in the outbox, retried.
+    hook.answer(503, "down for maintenance");
+    queues(&["a", "b", "c"]);
+    wait_for(
+        "two notifications pending after failed attempts",
+        limit,
+        || async {
+            let p = outbox(&http, "pending").await?;
+            (p.len() == 2 && p.iter().all(|n| n.attempts >= 1)).then_some(())
+        },
+    )
+    .await;
+    collector.0.kill().expect("kill -9");
+    collector.0.wait().expect("reap");
+
+    hook.answer(200, "{}");
+    (collector, _) = start_on(&args, &data, g, h);
+    let delivered = wait_for("all three delivered after the restart", limit, || async {
+        let d = outbox(&http, "delivered").await?;
+        let p = outbox(&http, "pending").await?;
+        (d.len() == 3 && p.is_empty()).then_some(d)
+    })
+    .await;
+    let mut sent: Vec<i64> = hook
+        .requests()
+        .iter()
+        .flat_map(|r| {
+            r.json()["notifications"]
+                .as_array()
+                .map(|l| l.iter().filter_map(|n| n["id"].as_i64()).collect::<Vec<_>>())
+                .unwrap_or_default()
+        })
+        .collect();
+    sent.sort_unstable();
+    let mut want: Vec<i64> = delivered.iter().map(|n| n.id).collect();
+    want.sort_unstable();
+    assert_eq!(sent, want, "each notification reached the receiver exactly once");
+    let f: Vec<Fault> = get(&http, "/api/v1/faults?status=open").await.expect("faults");
+    assert_eq!(f.len(), 3, "the faults themselves are kept across the kill");
+    drop(collector);
 }

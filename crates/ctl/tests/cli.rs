@@ -234,3 +234,167 @@ async fn operator_commands_show_agents_series_and_faults() {
     let (ok, _, err) = run(&["agents"]).await;
     assert!(!ok && err.contains("cannot reach the collector"), "{err}");
 }
+
+/// The issue's "done": a fault opened by a rule reaches the on-call person
+/// by e-mail (aiosmtpd) and webhook, escalates to the lead when nobody
+/// acknowledges, is acknowledged, resolved and closed with watchpostctl, and
+/// its record shows every step and whether each deadline was met.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_is_notified_escalated_and_closed_from_the_command_line() {
+    let smtp = SmtpSink::start(None, false);
+    let hook = Receiver::start("{}").await;
+    let data = tempfile::tempdir().expect("tempdir");
+    let textfiles = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        data.path().join("oncall.toml"),
+        r#"
+[[team]]
+name = "dc"
+lead = "zhang"
+members = [ { name = "li", email = "li@example.gov.cn" }, { name = "zhang", email = "zhang@example.gov.cn" } ]
+rotation = { every = "day", handover = "09:00", start = "2026-01-01", order = ["li"] }
+"#,
+    )
+    .expect("roster");
+    let config = collector_config_from(
+        data.path(),
+        &format!(
+            r#"
+[collector]
+oncall = "oncall.toml"
+[notify]
+group_window = "1s"
+[[channel]]
+name = "mail"
+type = "email"
+smtp = "127.0.0.1:{}"
+tls = "none"
+from = "watchpost@example.gov.cn"
+[[channel]]
+name = "hook"
+type = "webhook"
+url = "{}"
+[[route]]
+team = "dc"
+channels = ["mail", "hook"]
+escalate = [ {{ after = "0s", to = "on_call" }}, {{ after = "2s", to = "lead" }} ]
+"#,
+            smtp.port,
+            hook.url("/hook")
+        ),
+    );
+    write_textfile(
+        textfiles.path(),
+        "t.prom",
+        "room_temperature_celsius{room=\"B\"} 42\n",
+    );
+    let rules = watchpost_collector::rules::RuleSet::parse(
+        "[[rule]]\nname = \"room_hot\"\nmetric = \"room_temperature_celsius\"\nwhen = \"> 35\"\nseverity = \"general\"\nsummary = \"room {room} is {value} C\"\n",
+        "rules.toml",
+    )
+    .expect("rules");
+    let collector = watchpost_collector::Collector::start(config, rules)
+        .await
+        .expect("collector");
+    let _agent = start_agent(
+        &collector,
+        "poller-2",
+        Some(textfiles.path()),
+        false,
+        Duration::from_millis(200),
+    );
+    let fault = first_fault(&collector, "room_hot", "poller-2", Duration::from_secs(15)).await;
+    let server = format!("http://{}", collector.http_addr());
+    let run = |args: &[&str]| {
+        let (s, args): (String, Vec<String>) = (server.clone(), args.iter().map(|a| a.to_string()).collect());
+        async move {
+            tokio::task::spawn_blocking(move || ctl(&s, &args.iter().map(String::as_str).collect::<Vec<_>>()))
+                .await
+                .expect("join")
+        }
+    };
+
+    // On-call li by mail and webhook, then lead zhang when nobody acknowledged.
+    let mails = wait_for("mail to li, then to zhang", Duration::from_secs(20), || async {
+        let m = smtp.mails();
+        (m.len() >= 2).then_some(m)
+    })
+    .await;
+    assert_eq!(mails[0]["rcpt_to"][0], "li@example.gov.cn");
+    assert!(
+        mails[0]["body"].as_str().unwrap_or("").contains("room B is 42 C"),
+        "{}",
+        mails[0]
+    );
+    assert_eq!(mails[1]["rcpt_to"][0], "zhang@example.gov.cn");
+    let hooks = wait_for("webhooks to li and zhang", Duration::from_secs(10), || async {
+        let r = hook.requests();
+        (r.len() >= 2).then_some(r)
+    })
+    .await;
+    let to: Vec<String> = hooks
+        .iter()
+        .map(|r| r.json()["recipient"]["name"].to_string())
+        .collect();
+    assert_eq!(to, ["\"li\"", "\"zhang\""]);
+
+    let id = fault.id.to_string();
+    let (ok, out, err) = run(&[
+        "--by",
+        "zhang",
+        "faults",
+        "ack",
+        &id,
+        "--comment",
+        "checking the CRAC",
+    ])
+    .await;
+    assert!(ok && out.contains("acknowledged"), "{out}{err}");
+    let (ok, _, err) = run(&[
+        "--by",
+        "zhang",
+        "faults",
+        "resolve",
+        &id,
+        "--comment",
+        "CRAC restarted",
+    ])
+    .await;
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(&[
+        "--by",
+        "zhang",
+        "faults",
+        "close",
+        &id,
+        "--cause",
+        "CRAC unit tripped",
+        "--handling",
+        "restarted the CRAC, temperature back to 24 C",
+    ])
+    .await;
+    assert!(ok, "{err}");
+    let (ok, out, err) = run(&["faults", "show", &id]).await;
+    assert!(ok, "{err}");
+    for want in [
+        "[general]  closed",
+        "response      met",
+        "resolution    met",
+        "cause         CRAC unit tripped",
+        "notified li by mail (opened",
+        "notified li by hook (opened",
+        "notified zhang by mail (escalated",
+        "acknowledged: checking the CRAC",
+        "resolved by hand: CRAC restarted",
+        "notifications queued (resolved)",
+        "closed. Cause: CRAC unit tripped",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in {out}");
+    }
+    let (ok, out, err) = run(&["notifications", "--fault", &id]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("MESSAGE") && out.contains("delivered") && out.contains("escalated"),
+        "{out}"
+    );
+}

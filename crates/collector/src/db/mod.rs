@@ -612,14 +612,14 @@ impl WriterState {
             (
                 "response_met",
                 "response_due_ms",
-                "'open', 'suppressed'",
+                "'open'",
                 "response_overdue",
                 "response",
             ),
             (
                 "resolve_met",
                 "resolve_due_ms",
-                "'open', 'acknowledged', 'suppressed'",
+                "'open', 'acknowledged'",
                 "resolve_overdue",
                 "resolve",
             ),
@@ -639,10 +639,7 @@ impl WriterState {
                     kind,
                     &format!("the {what} deadline {} passed", rfc3339(due_ms)),
                 )?;
-                let live = Self::subject_row(tx, id)?.is_some_and(|r| r.status != "suppressed");
-                if live {
-                    self.enqueue(tx, id, notify::Kind::Overdue, now_ms)?;
-                }
+                self.enqueue(tx, id, notify::Kind::Overdue, now_ms)?;
             }
         }
         Ok(())
@@ -664,16 +661,41 @@ impl WriterState {
                  WHERE id = ?1",
                 [id],
             )?;
+            let (respond, resolve) = self.restart_deadlines(tx, id, now_ms)?;
             Self::event(
                 tx,
                 id,
                 now_ms,
                 "unsuppressed",
-                &format!("maintenance window #{window} ({ticket}) ended while the fault still holds"),
+                &format!(
+                    "maintenance window #{window} ({ticket}) ended while the fault still holds; \
+                     respond by {}, resolve by {}",
+                    rfc3339(respond),
+                    rfc3339(resolve)
+                ),
             )?;
             self.enqueue(tx, id, notify::Kind::Unsuppressed, now_ms)?;
         }
         Ok(())
+    }
+
+    /// A suppressed fault becomes actionable at `now_ms`: its deadlines are
+    /// counted from then (time inside an approved window or behind a failed
+    /// parent is not the handlers' time).
+    fn restart_deadlines(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        id: i64,
+        now_ms: i64,
+    ) -> rusqlite::Result<(i64, i64)> {
+        let severity: String =
+            tx.query_row("SELECT severity FROM faults WHERE id = ?1", [id], |r| r.get(0))?;
+        let (respond, resolve) = self.deadlines(severity.parse().unwrap_or(Severity::General), now_ms);
+        tx.execute(
+            "UPDATE faults SET response_due_ms = ?2, resolve_due_ms = ?3 WHERE id = ?1",
+            params![id, respond, resolve],
+        )?;
+        Ok((respond, resolve))
     }
 
     fn insert(&self, tx: &rusqlite::Transaction<'_>, f: &NewFault) -> rusqlite::Result<i64> {
@@ -1706,6 +1728,11 @@ mod tests {
         assert_eq!(f.status, FaultStatus::Open);
         let kinds: Vec<&str> = f.timeline.iter().map(|e| e.kind.as_str()).collect();
         assert_eq!(kinds, ["opened", "suppressed", "unsuppressed"]);
+        assert_eq!(
+            f.response_due,
+            rfc3339(1_000_000 + 3_600_000),
+            "the urgent hour counts from the window's end"
+        );
         assert!(
             f.timeline[1].message.contains(&format!("#{wid} (CHG-7)")),
             "{}",
@@ -1717,6 +1744,89 @@ mod tests {
             db.windows().await.expect("windows").len(),
             1,
             "windows survive a restart"
+        );
+    }
+
+    #[tokio::test]
+    async fn urgent_faults_and_missed_deadlines_reach_managers_and_ack_stops_escalation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("oncall.toml"),
+            "[[team]]\nname = \"ops\"\nlead = \"zhang\"\nmanagers = [\"chen\"]\n\
+             members = [ { name = \"li\" }, { name = \"zhang\" }, { name = \"chen\" } ]\n\
+             rotation = { every = \"day\", handover = \"09:00\", start = \"2026-01-01\", order = [\"li\"] }\n",
+        )
+        .expect("roster");
+        let config = crate::CollectorConfig::parse(
+            "[collector]\noncall = \"oncall.toml\"\n[[channel]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:1/\"\n\
+             [[route]]\nteam = \"ops\"\nchannels = [\"hook\"]\n",
+            dir.path(),
+        )
+        .expect("config");
+        let settings = FaultSettings {
+            notify: config.notify.clone(),
+            ..FaultSettings::default()
+        };
+        let db = Database::open(dir.path(), settings).expect("open");
+        let t: i64 = "2026-11-23T03:00:00Z"
+            .parse::<jiff::Timestamp>()
+            .expect("ts")
+            .as_millisecond();
+        db.write(vec![Command::Fault(Transition::Open(new_fault(
+            "s",
+            Severity::Urgent,
+            t,
+        )))])
+        .await
+        .expect("open");
+        let rows = |db: Database| async move {
+            let mut r = db
+                .notifications(NotificationFilter {
+                    limit: 100,
+                    ..Default::default()
+                })
+                .await
+                .expect("outbox");
+            r.reverse();
+            r.into_iter()
+                .map(|n| (n.kind, n.recipient, n.status))
+                .collect::<Vec<_>>()
+        };
+        let s = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+        assert_eq!(
+            rows(db.clone()).await,
+            [
+                s("opened", "li", "pending"),
+                s("escalated", "zhang", "pending"),
+                s("urgent", "chen", "pending")
+            ]
+        );
+        // Two hours later nobody has responded (urgent: respond within 1 h).
+        db.write(vec![Command::Tick {
+            now_ms: t + 2 * 3_600_000,
+        }])
+        .await
+        .expect("tick");
+        let after = rows(db.clone()).await;
+        assert_eq!(
+            &after[3..],
+            [s("overdue", "chen", "pending"), s("overdue", "li", "pending")]
+        );
+        db.act(1, "li", t + 2 * 3_600_000 + 1, FaultAction::Ack { comment: None })
+            .await
+            .expect("ack");
+        let after = rows(db.clone()).await;
+        assert!(
+            after.iter().all(|r| r.2 == "cancelled"),
+            "escalation stops: {after:?}"
+        );
+        let f = db.fault(1).await.expect("read").expect("fault");
+        assert!(
+            f.timeline
+                .iter()
+                .any(|e| e.kind == "notify_cancelled" && e.message.contains("acknowledged by li")),
+            "{:?}",
+            f.timeline
         );
     }
 }

@@ -213,12 +213,17 @@ impl WriterState {
                 "UPDATE faults SET status = ?2 WHERE id = ?1",
                 params![child, if acked { "acknowledged" } else { "open" }],
             )?;
+            let (respond, resolve) = self.restart_deadlines(tx, child, at_ms)?;
             Self::event(
                 tx,
                 child,
                 at_ms,
                 "unsuppressed",
-                &format!("the parent's fault #{id} resolved while this one still holds"),
+                &format!(
+                    "the parent's fault #{id} resolved while this one still holds; respond by {}, resolve by {}",
+                    rfc3339(respond),
+                    rfc3339(resolve)
+                ),
             )?;
             self.enqueue(tx, child, Kind::Unsuppressed, at_ms)?;
         }
