@@ -73,3 +73,21 @@ fn every_rule_file_loads() {
         }
     }
 }
+
+#[test]
+fn provisional_2027_calendar_skips_the_spring_festival() {
+    let cal = watchpost_calendar::Calendar::load(&examples().join("calendars/cn-2027-provisional.toml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // A general fault (resolve within 1 workday) on Thursday 4 Feb 2027,
+    // 16:00: 1.5 h that day, then 除夕 to 初三 (Fri 5 – Mon 8 Feb) are off.
+    let opened: jiff::Timestamp = "2027-02-04T16:00:00+08:00".parse().expect("ts");
+    let d = watchpost_calendar::SeverityPolicy::default()
+        .deadlines(&cal, watchpost_model::Severity::General, opened)
+        .expect("deadlines");
+    assert_eq!(
+        d.resolve,
+        "2027-02-09T16:00:00+08:00"
+            .parse::<jiff::Timestamp>()
+            .expect("ts")
+    );
+}
