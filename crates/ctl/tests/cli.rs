@@ -19,6 +19,14 @@ fn ctl(server: &str, args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// `ctl` off the async runtime's threads.
+async fn run(server: &str, args: &[&str]) -> (bool, String, String) {
+    let (s, args): (String, Vec<String>) = (server.to_string(), args.iter().map(|a| a.to_string()).collect());
+    tokio::task::spawn_blocking(move || ctl(&s, &args.iter().map(String::as_str).collect::<Vec<_>>()))
+        .await
+        .expect("join")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_commands_show_agents_series_and_faults() {
     let data = tempfile::tempdir().expect("tempdir");
@@ -60,16 +68,8 @@ async fn operator_commands_show_agents_series_and_faults() {
     })
     .await;
     let server = format!("http://{}", collector.http_addr());
-    let run = |args: &[&str]| {
-        let (s, args): (String, Vec<String>) = (server.clone(), args.iter().map(|a| a.to_string()).collect());
-        async move {
-            tokio::task::spawn_blocking(move || ctl(&s, &args.iter().map(String::as_str).collect::<Vec<_>>()))
-                .await
-                .expect("join")
-        }
-    };
 
-    let (ok, out, err) = run(&["agents"]).await;
+    let (ok, out, err) = run(&server, &["agents"]).await;
     assert!(ok, "{err}");
     assert!(
         out.starts_with("ID") && out.contains("HOSTNAME") && out.contains("LAST SEEN"),
@@ -77,35 +77,39 @@ async fn operator_commands_show_agents_series_and_faults() {
     );
     assert!(out.contains("poller-1") && out.contains("connected"), "{out}");
 
-    let (ok, out, err) = run(&["series", "-m", "room_temperature_celsius", "room=A"]).await;
+    let (ok, out, err) = run(&server, &["series", "-m", "room_temperature_celsius", "room=A"]).await;
     assert!(ok, "{err}");
     assert!(out.contains("poller-1") && out.contains("41.50"), "{out}");
 
-    let (ok, out, err) = run(&["query", "-m", "room_temperature_celsius", "--since", "5m"]).await;
+    let (ok, out, err) = run(
+        &server,
+        &["query", "-m", "room_temperature_celsius", "--since", "5m"],
+    )
+    .await;
     assert!(ok, "{err}");
     assert!(
         out.contains("room_temperature_celsius{host=poller-1,room=A}") && out.contains("41.50"),
         "{out}"
     );
 
-    let (ok, out, err) = run(&["faults", "--status", "open", "--severity", "general"]).await;
+    let (ok, out, err) = run(&server, &["faults", "--status", "open", "--severity", "general"]).await;
     assert!(ok, "{err}");
     assert!(
         out.contains("room_hot") && out.contains("room A is 41.50 C") && out.contains("RESPOND BY"),
         "{out}"
     );
 
-    let (ok, out, err) = run(&["--json", "faults", "--host", "poller-1"]).await;
+    let (ok, out, err) = run(&server, &["--json", "faults", "--host", "poller-1"]).await;
     assert!(ok, "{err}");
     let parsed: Vec<api::Fault> = serde_json::from_str(&out).expect("json");
     assert_eq!(parsed.len(), 1);
     assert_eq!(parsed[0].id, fault.id);
 
-    let (ok, out, err) = run(&["faults", "--host", "nobody"]).await;
+    let (ok, out, err) = run(&server, &["faults", "--host", "nobody"]).await;
     assert!(ok, "{err}");
     assert!(out.contains("(none)"), "{out}");
 
-    let (ok, out, err) = run(&["faults", "show", &fault.id.to_string()]).await;
+    let (ok, out, err) = run(&server, &["faults", "show", &fault.id.to_string()]).await;
     assert!(ok, "{err}");
     assert!(
         out.contains("respond by") && out.contains("Timeline:") && out.contains("opened at severity general"),
@@ -115,24 +119,31 @@ async fn operator_commands_show_agents_series_and_faults() {
     // Deadlines as the collector computes them (default calendar: Mon–Fri,
     // 09:00–12:00 and 13:30–17:30 Shanghai): a minor fault on Friday 16:00
     // gets one workday → Monday 16:00.
-    let (ok, out, err) = run(&[
-        "deadline",
-        "--severity",
-        "minor",
-        "--opened-at",
-        "2026-11-20T16:00:00+08:00",
-    ])
+    let (ok, out, err) = run(
+        &server,
+        &[
+            "deadline",
+            "--severity",
+            "minor",
+            "--opened-at",
+            "2026-11-20T16:00:00+08:00",
+        ],
+    )
     .await;
     assert!(ok, "{err}");
     assert!(
         out.contains("respond by   2026-11-23 16:00 +08:00 (Monday)   [1 workday]"),
         "{out}"
     );
-    let (ok, _, err) = run(&["deadline", "--severity", "minor", "--opened-at", "friday"]).await;
+    let (ok, _, err) = run(
+        &server,
+        &["deadline", "--severity", "minor", "--opened-at", "friday"],
+    )
+    .await;
     assert!(!ok && err.contains("opened_at"), "{err}");
 
     // Who is on duty: National Day duty overrides the weekly rotation.
-    let (ok, out, err) = run(&["oncall", "--at", "2026-10-03T12:00:00+08:00"]).await;
+    let (ok, out, err) = run(&server, &["oncall", "--at", "2026-10-03T12:00:00+08:00"]).await;
     assert!(ok, "{err}");
     assert!(
         out.contains("platform") && out.contains("zhao, zhang") && out.contains("国庆节保障"),
@@ -140,24 +151,27 @@ async fn operator_commands_show_agents_series_and_faults() {
     );
     assert!(out.contains("network"), "{out}");
 
-    let (ok, out, err) = run(&[
-        "--by",
-        "li",
-        "maintenance",
-        "add",
-        "--host",
-        "db-9",
-        "--end",
-        "2099-01-01T00:00:00Z",
-        "--reason",
-        "firmware",
-        "--ticket",
-        "CHG-9",
-        "fstype=!tmpfs",
-    ])
+    let (ok, out, err) = run(
+        &server,
+        &[
+            "--by",
+            "li",
+            "maintenance",
+            "add",
+            "--host",
+            "db-9",
+            "--end",
+            "2099-01-01T00:00:00Z",
+            "--reason",
+            "firmware",
+            "--ticket",
+            "CHG-9",
+            "fstype=!tmpfs",
+        ],
+    )
     .await;
     assert!(ok && out.contains("CHG-9"), "{out}{err}");
-    let (ok, out, err) = run(&["maintenance", "list"]).await;
+    let (ok, out, err) = run(&server, &["maintenance", "list"]).await;
     assert!(
         ok && out.contains("db-9") && out.contains("fstype=!tmpfs") && out.contains("yes"),
         "{out}{err}"
@@ -165,53 +179,70 @@ async fn operator_commands_show_agents_series_and_faults() {
 
     // The fault's life from the command line.
     let id = fault.id.to_string();
-    let (ok, out, err) = run(&["--by", "li", "faults", "ack", &id, "--comment", "looking"]).await;
+    let (ok, out, err) = run(
+        &server,
+        &["--by", "li", "faults", "ack", &id, "--comment", "looking"],
+    )
+    .await;
     assert!(ok && out.contains("acknowledged"), "{out}{err}");
-    let (ok, _, err) = run(&["--by", "li", "faults", "ack", &id]).await;
+    let (ok, _, err) = run(&server, &["--by", "li", "faults", "ack", &id]).await;
     assert!(
         !ok && err.contains("409") && err.contains("already acknowledged by li"),
         "{err}"
     );
-    let (ok, _, err) = run(&[
-        "--by",
-        "li",
-        "faults",
-        "close",
-        &id,
-        "--cause",
-        "x",
-        "--handling",
-        "y",
-    ])
+    let (ok, _, err) = run(
+        &server,
+        &[
+            "--by",
+            "li",
+            "faults",
+            "close",
+            &id,
+            "--cause",
+            "x",
+            "--handling",
+            "y",
+        ],
+    )
     .await;
     assert!(!ok && err.contains("resolve it before closing"), "{err}");
-    let (ok, _, err) = run(&["--by", "li", "faults", "note", &id, "opened the rack door"]).await;
-    assert!(ok, "{err}");
-    let (ok, _, err) = run(&[
-        "--by",
-        "li",
-        "faults",
-        "resolve",
-        &id,
-        "--comment",
-        "fixed the fan",
-    ])
+    let (ok, _, err) = run(
+        &server,
+        &["--by", "li", "faults", "note", &id, "opened the rack door"],
+    )
     .await;
     assert!(ok, "{err}");
-    let (ok, _, err) = run(&[
-        "--by",
-        "li",
-        "faults",
-        "close",
-        &id,
-        "--cause",
-        "fan failure",
-        "--handling",
-        "replaced the fan",
-    ])
+    let (ok, _, err) = run(
+        &server,
+        &[
+            "--by",
+            "li",
+            "faults",
+            "resolve",
+            &id,
+            "--comment",
+            "fixed the fan",
+        ],
+    )
     .await;
     assert!(ok, "{err}");
-    let (ok, out, err) = run(&["faults", "show", &id]).await;
+    let (ok, _, err) = run(
+        &server,
+        &[
+            "--by",
+            "li",
+            "faults",
+            "close",
+            &id,
+            "--cause",
+            "fan failure",
+            "--handling",
+            "replaced the fan",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let (ok, out, err) = run(&server, &["faults", "show", &id]).await;
     assert!(ok, "{err}");
     for want in [
         "[general]  closed",
@@ -223,15 +254,15 @@ async fn operator_commands_show_agents_series_and_faults() {
         assert!(out.contains(want), "missing {want:?} in {out}");
     }
 
-    let (ok, _, err) = run(&["faults", "--severity", "critical"]).await;
+    let (ok, _, err) = run(&server, &["faults", "--severity", "critical"]).await;
     assert!(!ok);
     assert!(err.contains("400") && err.contains("critical"), "{err}");
-    let (ok, _, err) = run(&["faults", "show", "999999"]).await;
+    let (ok, _, err) = run(&server, &["faults", "show", "999999"]).await;
     assert!(!ok && err.contains("no fault 999999"), "{err}");
 
     agent.stop().await;
     collector.shutdown().await;
-    let (ok, _, err) = run(&["agents"]).await;
+    let (ok, _, err) = run(&server, &["agents"]).await;
     assert!(!ok && err.contains("cannot reach the collector"), "{err}");
 }
 
@@ -305,14 +336,6 @@ escalate = [ {{ after = "0s", to = "on_call" }}, {{ after = "2s", to = "lead" }}
     );
     let fault = first_fault(&collector, "room_hot", "poller-2", Duration::from_secs(15)).await;
     let server = format!("http://{}", collector.http_addr());
-    let run = |args: &[&str]| {
-        let (s, args): (String, Vec<String>) = (server.clone(), args.iter().map(|a| a.to_string()).collect());
-        async move {
-            tokio::task::spawn_blocking(move || ctl(&s, &args.iter().map(String::as_str).collect::<Vec<_>>()))
-                .await
-                .expect("join")
-        }
-    };
 
     // On-call li by mail and webhook, then lead zhang when nobody acknowledged.
     let mails = wait_for("mail to li, then to zhang", Duration::from_secs(20), || async {
@@ -339,42 +362,51 @@ escalate = [ {{ after = "0s", to = "on_call" }}, {{ after = "2s", to = "lead" }}
     assert_eq!(to, ["\"li\"", "\"zhang\""]);
 
     let id = fault.id.to_string();
-    let (ok, out, err) = run(&[
-        "--by",
-        "zhang",
-        "faults",
-        "ack",
-        &id,
-        "--comment",
-        "checking the CRAC",
-    ])
+    let (ok, out, err) = run(
+        &server,
+        &[
+            "--by",
+            "zhang",
+            "faults",
+            "ack",
+            &id,
+            "--comment",
+            "checking the CRAC",
+        ],
+    )
     .await;
     assert!(ok && out.contains("acknowledged"), "{out}{err}");
-    let (ok, _, err) = run(&[
-        "--by",
-        "zhang",
-        "faults",
-        "resolve",
-        &id,
-        "--comment",
-        "CRAC restarted",
-    ])
+    let (ok, _, err) = run(
+        &server,
+        &[
+            "--by",
+            "zhang",
+            "faults",
+            "resolve",
+            &id,
+            "--comment",
+            "CRAC restarted",
+        ],
+    )
     .await;
     assert!(ok, "{err}");
-    let (ok, _, err) = run(&[
-        "--by",
-        "zhang",
-        "faults",
-        "close",
-        &id,
-        "--cause",
-        "CRAC unit tripped",
-        "--handling",
-        "restarted the CRAC, temperature back to 24 C",
-    ])
+    let (ok, _, err) = run(
+        &server,
+        &[
+            "--by",
+            "zhang",
+            "faults",
+            "close",
+            &id,
+            "--cause",
+            "CRAC unit tripped",
+            "--handling",
+            "restarted the CRAC, temperature back to 24 C",
+        ],
+    )
     .await;
     assert!(ok, "{err}");
-    let (ok, out, err) = run(&["faults", "show", &id]).await;
+    let (ok, out, err) = run(&server, &["faults", "show", &id]).await;
     assert!(ok, "{err}");
     for want in [
         "[general]  closed",
@@ -391,7 +423,7 @@ escalate = [ {{ after = "0s", to = "on_call" }}, {{ after = "2s", to = "lead" }}
     ] {
         assert!(out.contains(want), "missing {want:?} in {out}");
     }
-    let (ok, out, err) = run(&["notifications", "--fault", &id]).await;
+    let (ok, out, err) = run(&server, &["notifications", "--fault", &id]).await;
     assert!(ok, "{err}");
     assert!(
         out.contains("MESSAGE") && out.contains("delivered") && out.contains("escalated"),
