@@ -9,11 +9,14 @@
 //! - `agent`: the real `watchpost-agent` at 10 s and 1 s intervals (RSS,
 //!   CPU per collection round) beside `prometheus-node-exporter` per scrape,
 //!   measured in the same run when it is installed.
+//! - `notify`: fault opened → webhook received, and a storm of faults to a
+//!   team: how many messages, how long until all are delivered.
 //!
 //! Build everything first: `cargo build --release --workspace`.
 
 #![allow(clippy::print_stdout)]
 
+mod notify;
 mod proc;
 
 use std::net::TcpListener;
@@ -52,7 +55,16 @@ enum What {
         #[arg(long, default_value_t = 360)]
         samples: usize,
     },
-    /// Both, with defaults.
+    /// Fault → webhook latency, and a storm's grouping (in process).
+    Notify {
+        /// Faults opened one at a time for the latency figure.
+        #[arg(long, default_value_t = 100)]
+        faults: usize,
+        /// Faults opened at once for the storm figure.
+        #[arg(long, default_value_t = 1_000)]
+        storm: usize,
+    },
+    /// Agent, ingest and notify, with defaults.
     All,
 }
 
@@ -673,6 +685,7 @@ async fn main() -> anyhow::Result<()> {
             store(series, samples);
             Ok(())
         }
+        What::Notify { faults, storm } => notify::run(faults, storm).await,
         What::All => {
             agent(AgentArgs {
                 rounds_1s: 30,
@@ -686,7 +699,8 @@ async fn main() -> anyhow::Result<()> {
                 rules: 1_000,
                 probes: 200,
             })
-            .await
+            .await?;
+            notify::run(100, 1_000).await
         }
     }
 }
