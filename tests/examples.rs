@@ -15,6 +15,7 @@ fn agent_example_loads() {
     let c = AgentConfig::load(&examples().join("agent.toml")).expect("examples/agent.toml is valid");
     assert_eq!(c.collector, "http://127.0.0.1:9810");
     assert_eq!(c.labels.get("room").map(String::as_str), Some("A"));
+    assert_eq!(c.probes.len(), 3, "ping, tcp and http probes");
 }
 
 #[test]
@@ -39,6 +40,9 @@ fn collector_example_and_its_rules_load() {
         "network_errors",
         "agent_silent",
         "host_metrics_missing",
+        "probe_ping_down",
+        "probe_service_down",
+        "probe_http_slow",
     ] {
         assert!(rules.get(name).is_some(), "default rule {name} missing");
     }

@@ -69,6 +69,8 @@ struct RawFile {
     #[serde(default)]
     host: RawHost,
     textfile: Option<RawTextfile>,
+    #[serde(default)]
+    probe: Vec<crate::probe::RawProbe>,
 }
 
 #[derive(Deserialize)]
@@ -155,6 +157,8 @@ pub struct AgentConfig {
     /// Directory of `*.prom` files read each round (relative paths are
     /// relative to the config file).
     pub textfile_dir: Option<PathBuf>,
+    /// Ping, TCP and HTTP probes.
+    pub probes: Vec<crate::probe::Probe>,
 }
 
 /// What the host collector reads.
@@ -186,6 +190,7 @@ impl AgentConfig {
             agent: raw,
             host: RawHost::default(),
             textfile: None,
+            probe: Vec::new(),
         })
         .expect("defaults are valid")
     }
@@ -279,6 +284,12 @@ impl AgentConfig {
                 exclude_interfaces: host.exclude_interfaces,
             },
             textfile_dir: raw.textfile.map(|t| t.directory),
+            probes: raw
+                .probe
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| crate::probe::Probe::check(p, i))
+                .collect::<Result<_, _>>()?,
         })
     }
 }

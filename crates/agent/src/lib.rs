@@ -9,6 +9,7 @@
 pub mod config;
 pub mod host;
 pub mod link;
+pub mod probe;
 pub mod series;
 pub mod textfile;
 
@@ -104,6 +105,8 @@ fn spawn_collection(config: AgentConfig, rounds: mpsc::Sender<Round>) {
                 .enabled
                 .then(|| host::HostCollector::new(config.host.clone(), &mut registry));
             let mut textfile = config.textfile_dir.as_deref().map(textfile::TextfileSource::new);
+            let mut probes = (!config.probes.is_empty())
+                .then(|| probe::ProbeSource::start(config.probes.clone(), config.interval));
             let mut next = Instant::now();
             let mut capacity = 64;
             loop {
@@ -117,6 +120,9 @@ fn spawn_collection(config: AgentConfig, rounds: mpsc::Sender<Round>) {
                 }
                 if let Some(t) = textfile.as_mut() {
                     t.collect(&mut registry, &mut round);
+                }
+                if let Some(p) = probes.as_mut() {
+                    p.collect(&mut registry, &mut round);
                 }
                 round.definitions = registry.take_new();
                 capacity = round.samples.len().max(capacity);
