@@ -576,3 +576,49 @@ async fn a_fault_inside_a_maintenance_window_is_notified_when_the_window_ends() 
             .contains("维护结束仍未恢复")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_whose_channel_was_removed_is_recorded_as_failing() {
+    let hook = Receiver::start("{}").await;
+    hook.answer(503, "down");
+    let channel = |name: &str| {
+        format!(
+            "[notify]\nretry_first = \"200ms\"\nretry_max = \"500ms\"\n[[channel]]\nname = \"{name}\"\ntype = \"webhook\"\nurl = \"{}\"\n\
+             [[route]]\nteam = \"ops\"\nchannels = [\"{name}\"]\n",
+            hook.url("/hook")
+        )
+    };
+    let data = tempfile::tempdir().expect("tempdir");
+    let files = tempfile::tempdir().expect("tempdir");
+    set_queues(files.path(), &[("orders", 120.0)]);
+    let (collector, agent) = start(data.path(), files.path(), QUEUE_RULE, &channel("old-hook")).await;
+    let fault = first_fault(&collector, "queue_deep", "web-1", 15 * SECOND).await;
+    wait_for("a failed attempt on the old channel", 15 * SECOND, || async {
+        let rows = outbox(&collector, "status=pending").await;
+        rows.iter().any(|n| n.attempts >= 1).then_some(())
+    })
+    .await;
+    agent.stop().await;
+    collector.shutdown().await;
+
+    // The channel is renamed in the config: the old row is not kept silently.
+    let (collector, _agent) = start(data.path(), files.path(), QUEUE_RULE, &channel("new-hook")).await;
+    wait_for("the old row failing with a reason", 15 * SECOND, || async {
+        let rows = outbox(&collector, &format!("fault={}", fault.id)).await;
+        rows.iter()
+            .any(|n| {
+                n.channel == "old-hook"
+                    && n.last_error
+                        .as_deref()
+                        .is_some_and(|e| e.contains("no longer configured"))
+            })
+            .then_some(())
+    })
+    .await;
+    let f: Fault = get(&collector, &format!("/api/v1/faults/{}", fault.id)).await;
+    assert!(
+        timeline_has(&f, "notify_failed", "\"old-hook\" is no longer configured"),
+        "{:?}",
+        f.timeline
+    );
+}

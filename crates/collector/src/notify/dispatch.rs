@@ -106,6 +106,21 @@ impl Dispatcher {
                 }
             };
             for (key, rows) in group(due) {
+                if self.config.channel(&key.0).is_none() {
+                    // Queued under a channel since removed from the config:
+                    // recorded as failing (then given up), never silently kept.
+                    let error = format!("channel {:?} is no longer configured", key.0);
+                    let ids = rows.iter().map(|r| r.id).collect();
+                    self.record(Outcome {
+                        message_id: String::new(),
+                        key,
+                        ids,
+                        result: Err(error),
+                        at_ms: now,
+                    })
+                    .await;
+                    continue;
+                }
                 if let Some(message) = self.admit(&key, rows, now) {
                     self.spawn_send(key, message, now, done_tx.clone());
                 }
