@@ -114,9 +114,8 @@ pub struct CollectorConfig {
     pub calendar: Calendar,
     /// A resolved fault that fires again within this time reopens.
     pub reopen_within: Duration,
-    /// On-call rosters (empty if none configured).
-    pub roster: Roster,
-    /// Channels, routes, escalation, templates and parents.
+    /// Channels, routes, escalation, templates and parents, and the on-call
+    /// roster they name (also what `GET /api/v1/oncall` answers from).
     pub notify: Arc<NotifyConfig>,
 }
 
@@ -203,7 +202,7 @@ impl CollectorConfig {
                 routes: raw.route,
                 parents: raw.parents,
             },
-            roster.clone(),
+            roster,
             &http_listen.to_string(),
             base,
         )?;
@@ -225,7 +224,6 @@ impl CollectorConfig {
             policy,
             calendar,
             reopen_within: c.reopen_within.map_or(Duration::from_secs(600), |d| d.0),
-            roster,
             notify: Arc::new(notify),
         })
     }

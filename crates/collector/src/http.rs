@@ -446,7 +446,7 @@ async fn oncall(
         None => now,
     };
     let at = jiff::Timestamp::from_millisecond(at).map_err(|e| ApiError::bad_request(format!("at: {e}")))?;
-    Ok(Json(core.config.roster.on_duty(at)))
+    Ok(Json(core.config.notify.roster.on_duty(at)))
 }
 
 fn window_view(w: &crate::maintenance::Window, now_ms: i64) -> api::MaintenanceWindow {

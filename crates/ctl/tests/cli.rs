@@ -43,11 +43,14 @@ async fn operator_commands_show_agents_series_and_faults() {
     .expect("rules");
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
     let config = watchpost_collector::CollectorConfig {
-        roster: watchpost_collector::oncall::Roster::load(
-            &examples.join("oncall.toml"),
-            &jiff::tz::TimeZone::UTC,
-        )
-        .expect("roster"),
+        notify: std::sync::Arc::new(watchpost_collector::notify::NotifyConfig {
+            roster: watchpost_collector::oncall::Roster::load(
+                &examples.join("oncall.toml"),
+                &jiff::tz::TimeZone::UTC,
+            )
+            .expect("roster"),
+            ..Default::default()
+        }),
         ..collector_config(data.path())
     };
     let collector = watchpost_collector::Collector::start(config, rules)

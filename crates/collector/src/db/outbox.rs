@@ -237,15 +237,7 @@ impl WriterState {
         host: &str,
         labels: &BTreeMap<String, String>,
     ) -> rusqlite::Result<Option<(i64, String)>> {
-        let subject = Subject {
-            rule: "",
-            host,
-            severity: Severity::Minor,
-            labels,
-            acknowledged: false,
-            unreachable: true,
-        };
-        let Some(parent) = self.settings.notify.parent_of(&subject) else {
+        let Some(parent) = self.settings.notify.parent_of(host, labels) else {
             return Ok(None);
         };
         tx.query_row(

@@ -619,7 +619,7 @@ impl NotifyConfig {
     /// (channel, person), deduplicated, each with the time it is due.
     pub fn plan(&self, fault: &Subject<'_>, kind: Kind, at_ms: i64) -> Vec<Planned> {
         let mut out: Vec<Planned> = Vec::new();
-        let held = if fault.unreachable && self.parent_of(fault).is_some() {
+        let held = if fault.unreachable && self.parent_of(fault.host, fault.labels).is_some() {
             self.parent_wait_ms
         } else {
             0
@@ -675,13 +675,12 @@ impl NotifyConfig {
         out
     }
 
-    /// The parent of the fault's device or host, if one is declared.
-    pub fn parent_of(&self, fault: &Subject<'_>) -> Option<&str> {
-        fault
-            .labels
+    /// The declared parent of a fault's device (its `device` label) or host.
+    pub fn parent_of(&self, host: &str, labels: &BTreeMap<String, String>) -> Option<&str> {
+        labels
             .get("device")
             .and_then(|d| self.parents.get(d))
-            .or_else(|| self.parents.get(fault.host))
+            .or_else(|| self.parents.get(host))
             .map(String::as_str)
     }
 
