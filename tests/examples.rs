@@ -95,3 +95,17 @@ fn provisional_2027_calendar_skips_the_spring_festival() {
             .expect("ts")
     );
 }
+
+#[test]
+fn every_snmp_profile_loads() {
+    let dir = examples().join("snmp-profiles");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("dir") {
+        let path = entry.expect("entry").path();
+        let name = path.file_stem().and_then(|s| s.to_str()).expect("name");
+        let p = watchpost_agent::snmp::Profile::load(&dir, name).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!p.metrics.is_empty() && !p.description.is_empty(), "{name}");
+        n += 1;
+    }
+    assert!(n >= 6);
+}

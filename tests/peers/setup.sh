@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Installs the real peers the tests talk to, into target/peers (idempotent):
 # - aiosmtpd (PyPI) in a virtualenv: the SMTP server the e-mail tests send to;
-# - a private CA and a certificate for 127.0.0.1 (openssl) for its STARTTLS.
+# - a private CA and a certificate for 127.0.0.1 (openssl) for its STARTTLS;
+# - net-snmp's snmpd and command-line tools (Debian packages snmpd, snmp):
+#   the real SNMP agent the SNMP tests poll, and snmptrap to send traps;
+# - snmpsim (PyPI) serving the simulated devices written by snmprec.py;
+# - pymodbus (PyPI): the Modbus TCP device of the sensor tests.
 # Called by .ci/run and, when target/peers is missing, by the test harness.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -9,10 +13,20 @@ peers="${WATCHPOST_PEERS_DIR:-$root/target/peers}"
 mkdir -p "$peers"
 exec 9>"$peers/.lock"
 flock 9
-if [ ! -x "$peers/venv/bin/python" ] || ! "$peers/venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
-    python3 -m venv "$peers/venv"
-    "$peers/venv/bin/pip" install --quiet --disable-pip-version-check 'aiosmtpd==1.4.*'
+if [ ! -x /usr/sbin/snmpd ] || ! command -v snmptrap >/dev/null; then
+    apt_get() { if [ "$(id -u)" = 0 ]; then apt-get "$@"; else sudo apt-get "$@"; fi; }
+    export DEBIAN_FRONTEND=noninteractive
+    apt_get install -y -q --no-install-recommends snmpd snmp >/dev/null \
+        || { apt_get update -q >/dev/null && apt_get install -y -q --no-install-recommends snmpd snmp >/dev/null; }
 fi
+if [ ! -x "$peers/venv/bin/python" ] \
+    || ! "$peers/venv/bin/python" -c 'import aiosmtpd, snmpsim, pysmi, pymodbus' 2>/dev/null; then
+    python3 -m venv "$peers/venv"
+    "$peers/venv/bin/pip" install --quiet --disable-pip-version-check \
+        'aiosmtpd==1.4.*' 'snmpsim==1.2.*' 'pysmi==2.0.*' 'pymodbus==3.16.*'
+fi
+# Simulated SNMP devices (rewritten each time: cheap, and follows the script).
+"$peers/venv/bin/python" "$root/tests/peers/snmprec.py" "$peers/snmprec"
 if [ ! -s "$peers/tls/server.pem" ]; then
     mkdir -p "$peers/tls"
     cd "$peers/tls"

@@ -298,7 +298,15 @@ impl Drop for Receiver {
 pub fn peers_dir() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join("target/peers");
-    if !dir.join("venv/bin/python").exists() || !dir.join("tls/server.pem").exists() {
+    let ready = [
+        "venv/bin/python",
+        "tls/server.pem",
+        "snmprec/huawei-s5735.snmprec",
+    ]
+    .iter()
+    .all(|f| dir.join(f).exists())
+        && Path::new("/usr/sbin/snmpd").exists();
+    if !ready {
         let out = std::process::Command::new("bash")
             .arg(root.join("tests/peers/setup.sh"))
             .output()
@@ -384,4 +392,189 @@ impl Drop for SmtpSink {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A free UDP port on 127.0.0.1 (free when asked; good enough for tests).
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("free UDP port")
+        .port()
+}
+
+/// Runs a net-snmp command-line tool (numeric OIDs, no MIB files) and
+/// returns its output; panics with its error output when it fails.
+pub fn snmp_tool(tool: &str, args: &[&str]) -> String {
+    let scratch = std::env::temp_dir().join("watchpost-snmp-tools");
+    let out = std::process::Command::new(tool)
+        .args(args)
+        .env("MIBS", "")
+        .env("SNMP_PERSISTENT_DIR", &scratch)
+        .output()
+        .unwrap_or_else(|e| panic!("run {tool} (installed by tests/peers/setup.sh): {e}"));
+    assert!(
+        out.status.success(),
+        "{tool} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The value `snmpget -Oqv` prints for one OID.
+pub fn snmp_get_value(port: u16, community: &str, oid: &str) -> String {
+    let target = format!("127.0.0.1:{port}");
+    snmp_tool(
+        "snmpget",
+        &["-v2c", "-c", community, "-On", "-Oqv", "-t", "2", &target, oid],
+    )
+    .trim()
+    .to_string()
+}
+
+fn wait_until_snmp_answers(port: u16, community: &str, child: &mut std::process::Child, what: &str) {
+    let target = format!("127.0.0.1:{port}");
+    for _ in 0..150 {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited at start: {status}");
+        }
+        let ok = std::process::Command::new("snmpget")
+            .args([
+                "-v2c",
+                "-c",
+                community,
+                "-t",
+                "0.2",
+                "-r",
+                "0",
+                &target,
+                "1.3.6.1.2.1.1.3.0",
+            ])
+            .env("MIBS", "")
+            .env(
+                "SNMP_PERSISTENT_DIR",
+                std::env::temp_dir().join("watchpost-snmp-tools"),
+            )
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{what} did not answer on 127.0.0.1:{port} within 15 s");
+}
+
+/// net-snmp's `snmpd` on a loopback port, with a v2c community and a v3
+/// authPriv user (SHA-256, AES-128); killed when dropped.
+pub struct Snmpd {
+    /// Its UDP port.
+    pub port: u16,
+    _dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl Snmpd {
+    /// v2c community.
+    pub const COMMUNITY: &'static str = "wptest";
+    /// v3 user.
+    pub const USER: &'static str = "wpuser";
+    /// v3 authentication password (SHA-256).
+    pub const AUTH: &'static str = "authpass123";
+    /// v3 privacy password (AES-128).
+    pub const PRIV: &'static str = "privpass123";
+
+    /// Starts it.
+    pub fn start() -> Snmpd {
+        let _ = peers_dir();
+        let dir = tempfile::tempdir().expect("snmpd dir");
+        let conf = dir.path().join("snmpd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "rocommunity {} 127.0.0.1\ncreateUser {} SHA-256 {} AES {}\nrouser {} priv\nsysName watchpost-test\ndontLogTCPWrappersConnects yes\n",
+                Self::COMMUNITY,
+                Self::USER,
+                Self::AUTH,
+                Self::PRIV,
+                Self::USER
+            ),
+        )
+        .expect("write snmpd.conf");
+        let port = free_udp_port();
+        let mut child = std::process::Command::new("/usr/sbin/snmpd")
+            .args(["-f", "-Ln", "-C", "-c"])
+            .arg(&conf)
+            .arg("-p")
+            .arg(dir.path().join("snmpd.pid"))
+            .arg(format!("udp:127.0.0.1:{port}"))
+            .env("MIBS", "")
+            .env("SNMP_PERSISTENT_DIR", dir.path().join("persist"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start snmpd (installed by tests/peers/setup.sh)");
+        wait_until_snmp_answers(port, Self::COMMUNITY, &mut child, "snmpd");
+        Snmpd {
+            port,
+            _dir: dir,
+            child,
+        }
+    }
+}
+
+impl Drop for Snmpd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// snmpsim serving the simulated devices of `tests/peers/snmprec.py` (the
+/// community is the device's file name, e.g. `huawei-s5735`); killed when
+/// dropped.
+pub struct Snmpsim {
+    /// Its UDP port.
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl Snmpsim {
+    /// Starts it; returns once it answers.
+    pub fn start() -> Snmpsim {
+        let peers = peers_dir();
+        let port = free_udp_port();
+        let mut child = std::process::Command::new(peers.join("venv/bin/snmpsim-command-responder"))
+            .arg(format!("--data-dir={}", peers.join("snmprec").display()))
+            .arg(format!("--agent-udpv4-endpoint=127.0.0.1:{port}"))
+            .arg(format!("--cache-dir={}", peers.join("snmpsim-cache").display()))
+            .arg("--logging-method=null")
+            // snmpsim refuses to run as root unless told which user to stay.
+            .args(if is_root() {
+                &["--process-user=root", "--process-group=root"][..]
+            } else {
+                &[]
+            })
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start snmpsim (installed by tests/peers/setup.sh)");
+        wait_until_snmp_answers(port, "huawei-s5735", &mut child, "snmpsim");
+        Snmpsim { port, child }
+    }
+}
+
+impl Drop for Snmpsim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            == Some("0")
+    })
 }

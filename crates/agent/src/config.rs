@@ -71,6 +71,8 @@ struct RawFile {
     textfile: Option<RawTextfile>,
     #[serde(default)]
     probe: Vec<crate::probe::RawProbe>,
+    #[serde(default)]
+    snmp: crate::snmp::RawSnmp,
 }
 
 #[derive(Deserialize)]
@@ -159,6 +161,8 @@ pub struct AgentConfig {
     pub textfile_dir: Option<PathBuf>,
     /// Ping, TCP and HTTP probes.
     pub probes: Vec<crate::probe::Probe>,
+    /// SNMP devices and traps.
+    pub snmp: crate::snmp::SnmpConfig,
 }
 
 /// What the host collector reads.
@@ -186,12 +190,16 @@ impl AgentConfig {
             heartbeat: default_heartbeat(),
             buffer_batches: default_buffer_batches(),
         };
-        Self::check(RawFile {
-            agent: raw,
-            host: RawHost::default(),
-            textfile: None,
-            probe: Vec::new(),
-        })
+        Self::check(
+            RawFile {
+                agent: raw,
+                host: RawHost::default(),
+                textfile: None,
+                probe: Vec::new(),
+                snmp: Default::default(),
+            },
+            None,
+        )
         .expect("defaults are valid")
     }
 
@@ -201,7 +209,7 @@ impl AgentConfig {
             path: path.to_path_buf(),
             source,
         })?;
-        let mut config = Self::parse(&text).map_err(|message| ConfigError::Invalid {
+        let mut config = Self::parse_in(&text, path.parent()).map_err(|message| ConfigError::Invalid {
             path: path.to_path_buf(),
             message,
         })?;
@@ -215,11 +223,16 @@ impl AgentConfig {
 
     /// Checks config text; the error says what is wrong and where.
     pub fn parse(text: &str) -> Result<AgentConfig, String> {
-        let raw: RawFile = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
-        Self::check(raw)
+        Self::parse_in(text, None)
     }
 
-    fn check(raw: RawFile) -> Result<AgentConfig, String> {
+    /// Checks config text whose relative paths start at `base`.
+    fn parse_in(text: &str, base: Option<&Path>) -> Result<AgentConfig, String> {
+        let raw: RawFile = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+        Self::check(raw, base)
+    }
+
+    fn check(raw: RawFile, base: Option<&Path>) -> Result<AgentConfig, String> {
         let a = raw.agent;
         if !(a.collector.starts_with("http://") || a.collector.starts_with("https://")) {
             return Err(format!(
@@ -290,6 +303,7 @@ impl AgentConfig {
                 .enumerate()
                 .map(|(i, p)| crate::probe::Probe::check(p, i))
                 .collect::<Result<_, _>>()?,
+            snmp: crate::snmp::SnmpConfig::check(raw.snmp, a.interval.0, base)?,
         })
     }
 }

@@ -11,9 +11,12 @@ pub mod host;
 pub mod link;
 pub mod probe;
 pub mod series;
+pub mod snmp;
 pub mod textfile;
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 use watchpost_proto::v1::{Hello, PROTOCOL_VERSION};
@@ -107,14 +110,35 @@ fn spawn_collection(config: AgentConfig, rounds: mpsc::Sender<Round>) {
             let mut textfile = config.textfile_dir.as_deref().map(textfile::TextfileSource::new);
             let mut probes = (!config.probes.is_empty())
                 .then(|| probe::ProbeSource::start(config.probes.clone(), config.interval));
+            // Sources on their own schedule (SNMP) publish here and wake us.
+            let (wake_tx, wake) = std::sync::mpsc::sync_channel::<()>(1);
+            let published = series::Published::new(wake_tx);
+            let mut reader = series::PublishedReader::default();
+            let stop_sources = Arc::new(AtomicBool::new(false));
+            let _stop_on_exit = StopOnDrop(stop_sources.clone());
+            if !config.snmp.is_empty() {
+                snmp::start(config.snmp.clone(), published.clone(), stop_sources.clone());
+            }
             let mut next = Instant::now();
             let mut capacity = 64;
+            let mut full_round = true;
             loop {
                 let mut round = Round {
                     timestamp_ms: now_ms(),
                     definitions: Vec::new(),
                     samples: Vec::with_capacity(capacity),
+                    offsets_ms: Vec::new(),
                 };
+                if !full_round {
+                    // Woken early: send only what was published.
+                    reader.collect(&published, &mut registry, &mut round);
+                    round.definitions = registry.take_new();
+                    if !round.samples.is_empty() && rounds.blocking_send(round).is_err() {
+                        return;
+                    }
+                    full_round = wait(&wake, next);
+                    continue;
+                }
                 if let Some(h) = host.as_mut() {
                     h.collect(&mut registry, &mut round);
                 }
@@ -124,6 +148,7 @@ fn spawn_collection(config: AgentConfig, rounds: mpsc::Sender<Round>) {
                 if let Some(p) = probes.as_mut() {
                     p.collect(&mut registry, &mut round);
                 }
+                reader.collect(&published, &mut registry, &mut round);
                 round.definitions = registry.take_new();
                 capacity = round.samples.len().max(capacity);
                 if rounds.blocking_send(round).is_err() {
@@ -135,7 +160,7 @@ fn spawn_collection(config: AgentConfig, rounds: mpsc::Sender<Round>) {
                     // We fell behind (suspend, overload): skip missed rounds rather than burst.
                     next = now + config.interval;
                 }
-                std::thread::sleep(next - now);
+                full_round = wait(&wake, next);
                 if rounds.is_closed() {
                     return;
                 }
@@ -143,6 +168,41 @@ fn spawn_collection(config: AgentConfig, rounds: mpsc::Sender<Round>) {
         });
     if let Err(e) = spawned {
         tracing::error!(error = %e, "cannot start the collection thread");
+    }
+}
+
+/// Sleeps until `next` (true: time for a full round) or until a source
+/// publishes (false), then lets a burst of publications gather for 50 ms.
+fn wait(wake: &std::sync::mpsc::Receiver<()>, next: Instant) -> bool {
+    let now = Instant::now();
+    if next <= now {
+        return true;
+    }
+    match wake.recv_timeout(next - now) {
+        Ok(()) => {
+            let gather = Instant::now() + Duration::from_millis(50);
+            if gather >= next {
+                std::thread::sleep(next.saturating_duration_since(Instant::now()));
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            false
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => true,
+        // No source holds a sender any more: plain sleeping.
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            std::thread::sleep(next.saturating_duration_since(Instant::now()));
+            true
+        }
+    }
+}
+
+/// Tells the source threads to stop when the collection thread ends.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 

@@ -56,7 +56,11 @@ impl Outbox {
             base_timestamp_ms: round.timestamp_ms,
             series_ids: Vec::with_capacity(round.samples.len()),
             values: Vec::with_capacity(round.samples.len()),
-            timestamp_offsets_ms: Vec::new(),
+            timestamp_offsets_ms: if round.offsets_ms.len() == round.samples.len() {
+                round.offsets_ms
+            } else {
+                Vec::new()
+            },
         };
         self.next_sequence += 1;
         for (id, v) in round.samples {
@@ -360,6 +364,7 @@ mod tests {
             timestamp_ms: 1,
             definitions: Vec::new(),
             samples: vec![(1, 1.0)],
+            offsets_ms: Vec::new(),
         }
     }
 

@@ -69,6 +69,95 @@ pub struct Round {
     pub definitions: Vec<SeriesDefinition>,
     /// (local series id, value).
     pub samples: Vec<(u32, f64)>,
+    /// Per-sample offsets from `timestamp_ms`, for sources that measured at
+    /// their own time (SNMP, Modbus); empty when every sample is at
+    /// `timestamp_ms`. Filled by [`Round::push_at`].
+    pub offsets_ms: Vec<i32>,
+}
+
+impl Round {
+    /// Adds a sample measured at `at_ms` rather than at the round's time.
+    pub fn push_at(&mut self, id: u32, value: f64, at_ms: i64) {
+        if self.offsets_ms.len() < self.samples.len() {
+            self.offsets_ms.resize(self.samples.len(), 0);
+        }
+        let offset = (at_ms - self.timestamp_ms).clamp(i64::from(i32::MIN), i64::from(i32::MAX));
+        self.samples.push((id, value));
+        self.offsets_ms.push(offset as i32);
+    }
+}
+
+/// One measured value of a source that runs on its own schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measured {
+    /// Metric name.
+    pub metric: String,
+    /// Labels, sorted by name.
+    pub labels: Vec<(String, String)>,
+    /// The value.
+    pub value: f64,
+    /// When it was measured (ms since the Unix epoch).
+    pub at_ms: i64,
+}
+
+/// Samples handed from a source's own thread to the collection thread: the
+/// source publishes what it measured, and the next round takes it exactly
+/// once, at the time it was measured. Publishing wakes the collection
+/// thread so that a trap or a finished poll does not wait a whole interval.
+#[derive(Clone)]
+pub struct Published {
+    pending: std::sync::Arc<std::sync::Mutex<Vec<Measured>>>,
+    wake: std::sync::mpsc::SyncSender<()>,
+}
+
+impl Published {
+    /// A buffer that wakes `wake`'s receiver on each publication.
+    pub fn new(wake: std::sync::mpsc::SyncSender<()>) -> Published {
+        Published {
+            pending: Default::default(),
+            wake,
+        }
+    }
+
+    /// Queues samples for the next round.
+    pub fn publish(&self, samples: impl IntoIterator<Item = Measured>) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(samples);
+        // A full channel means a wake-up is already pending.
+        let _ = self.wake.try_send(());
+    }
+
+    fn take(&self) -> Vec<Measured> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// Turns published samples into round samples, defining each series once.
+#[derive(Default)]
+pub struct PublishedReader {
+    ids: std::collections::HashMap<String, std::collections::HashMap<Vec<(String, String)>, u32>>,
+}
+
+impl PublishedReader {
+    /// Adds everything published since the last call to `round`.
+    pub fn collect(&mut self, from: &Published, registry: &mut SeriesRegistry, round: &mut Round) {
+        for m in from.take() {
+            let by_labels = self.ids.entry(m.metric.clone()).or_default();
+            let id = match by_labels.get(&m.labels) {
+                Some(id) => *id,
+                None => {
+                    let labels: Vec<(&str, &str)> =
+                        m.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                    let id = registry.define(&m.metric, &labels);
+                    by_labels.insert(m.labels, id);
+                    id
+                }
+            };
+            round.push_at(id, m.value, m.at_ms);
+        }
+    }
 }
 
 /// Rounds a derived value (a percentage or a rate) to two decimals: the

@@ -1,0 +1,638 @@
+//! SNMP end to end against real peers: net-snmp's `snmpd` (v2c and v3
+//! authPriv) and snmpsim serving simulated switches and a UPS
+//! (`tests/peers/snmprec.py`). A real collector with the shipped rules
+//! (`examples/rules/snmp.toml`, with `for` shortened) and a real agent on
+//! loopback; values are read back through the collector's API.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use watchpost_collector::Collector;
+use watchpost_tests::api::{Series, SeriesPoints};
+use watchpost_tests::*;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+/// The shipped SNMP rules, with every `for` cut to zero so tests need not wait.
+fn shipped_rules() -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("examples/rules/snmp.toml")).expect("rules");
+    let mut out = String::new();
+    for line in text.lines() {
+        let mut l = line.to_string();
+        for d in ["1m", "5m", "10m", "2m", "30s"] {
+            l = l.replace(&format!("for = \"{d}\""), "for = \"0s\"");
+        }
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out
+}
+
+fn agent(collector: &Collector, snmp: &str) -> watchpost_agent::RunningAgent {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = format!(
+        "[agent]\ncollector = \"http://{}\"\nhostname = \"poller-1\"\ninterval = \"500ms\"\n\n[host]\nenabled = false\n\n[snmp]\nprofile_dir = \"{}\"\n{snmp}",
+        collector.grpc_addr(),
+        root.join("examples/snmp-profiles").display()
+    );
+    let config = watchpost_agent::AgentConfig::parse(&text).unwrap_or_else(|e| panic!("agent config: {e}"));
+    watchpost_agent::start(config)
+}
+
+async fn series(c: &Collector, query: &str) -> Vec<Series> {
+    get(c, &format!("/api/v1/series?{query}")).await
+}
+
+async fn value(c: &Collector, query: &str) -> Option<f64> {
+    series(c, query).await.first()?.last_value
+}
+
+/// Waits until the series has a value and returns it.
+async fn wait_value(c: &Collector, query: &str, limit: Duration) -> f64 {
+    wait_for(&format!("a value for {query}"), limit, || value(c, query)).await
+}
+
+fn close(actual: f64, expected: f64, tolerance: f64) -> bool {
+    (actual - expected).abs() <= expected.abs() * tolerance
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snmpd_over_v2c_and_v3_matches_what_snmpd_reports() {
+    let snmpd = Snmpd::start();
+    let data = tempfile::tempdir().expect("tempdir");
+    let collector = start_collector(data.path(), &shipped_rules()).await;
+    let dead = free_udp_port();
+    let _agent = agent(
+        &collector,
+        &format!(
+            r#"
+[[snmp.device]]
+name = "lab-v2c"
+address = "127.0.0.1:{port}"
+version = "v2c"
+community = "{community}"
+interval = "1s"
+timeout = "500ms"
+
+[[snmp.device]]
+name = "lab-v3"
+address = "127.0.0.1:{port}"
+version = "v3"
+user = "{user}"
+auth_protocol = "sha256"
+auth_password = "{auth}"
+privacy_protocol = "aes128"
+privacy_password = "{privacy}"
+interval = "1s"
+timeout = "500ms"
+labels = {{ room = "A-201" }}
+
+[[snmp.device]]
+name = "lab-wrong-password"
+address = "127.0.0.1:{port}"
+version = "v3"
+user = "{user}"
+auth_protocol = "sha256"
+auth_password = "not-the-password"
+privacy_protocol = "aes128"
+privacy_password = "{privacy}"
+interval = "1s"
+timeout = "300ms"
+retries = 0
+
+[[snmp.device]]
+name = "nobody-home"
+address = "127.0.0.1:{dead}"
+version = "v2c"
+community = "public"
+interval = "1s"
+timeout = "300ms"
+retries = 0
+"#,
+            port = snmpd.port,
+            community = Snmpd::COMMUNITY,
+            user = Snmpd::USER,
+            auth = Snmpd::AUTH,
+            privacy = Snmpd::PRIV,
+        ),
+    );
+    for device in ["lab-v2c", "lab-v3"] {
+        let up = wait_value(
+            &collector,
+            &format!("metric=snmp_up&device={device}"),
+            30 * SECOND,
+        )
+        .await;
+        assert_eq!(up, 1.0, "{device} answers");
+    }
+    // Wrong credentials and a dead address are values and faults, not agent errors.
+    for device in ["lab-wrong-password", "nobody-home"] {
+        let up = wait_value(
+            &collector,
+            &format!("metric=snmp_up&device={device}"),
+            30 * SECOND,
+        )
+        .await;
+        assert_eq!(up, 0.0, "{device} does not answer");
+        let f = first_fault(&collector, "snmp_device_unreachable", "poller-1", 20 * SECOND).await;
+        assert!(f.labels.contains_key("device"));
+    }
+    let faults = faults_of(&collector, "snmp_device_unreachable", "poller-1").await;
+    let devices: Vec<&str> = faults
+        .iter()
+        .filter_map(|f| f.labels.get("device").map(String::as_str))
+        .collect();
+    assert!(
+        devices.contains(&"lab-wrong-password") && devices.contains(&"nobody-home"),
+        "{devices:?}"
+    );
+    assert!(!devices.contains(&"lab-v3"));
+
+    // Every interface snmpd lists, with its name, index and status.
+    let names = snmp_tool(
+        "snmpwalk",
+        &[
+            "-v2c",
+            "-c",
+            Snmpd::COMMUNITY,
+            "-On",
+            &format!("127.0.0.1:{}", snmpd.port),
+            "1.3.6.1.2.1.31.1.1.1.1",
+        ],
+    );
+    let mut interfaces = BTreeMap::new();
+    for line in names.lines() {
+        // .1.3.6.1.2.1.31.1.1.1.1.4 = STRING: "eth0"
+        let (oid, rest) = line.split_once(" = ").expect("snmpwalk line");
+        let index: u32 = oid
+            .rsplit('.')
+            .next()
+            .and_then(|i| i.parse().ok())
+            .expect("index");
+        let name = rest.trim_start_matches("STRING: ").trim_matches('"').to_string();
+        interfaces.insert(index, name);
+    }
+    assert!(interfaces.values().any(|n| n == "lo"), "{interfaces:?}");
+    for device in ["lab-v2c", "lab-v3"] {
+        wait_for("every interface polled", 20 * SECOND, || async {
+            let s = series(&collector, &format!("metric=snmp_if_oper_status&device={device}")).await;
+            (s.len() == interfaces.len()).then_some(())
+        })
+        .await;
+        for (index, name) in &interfaces {
+            let q = format!("metric=snmp_if_oper_status&device={device}&ifIndex={index}&ifName={name}");
+            let got = series(&collector, &q).await;
+            assert_eq!(got.len(), 1, "{q}");
+            let oper = snmp_get_value(
+                snmpd.port,
+                Snmpd::COMMUNITY,
+                &format!("1.3.6.1.2.1.2.2.1.8.{index}"),
+            );
+            assert_eq!(
+                got[0].last_value,
+                oper.parse::<f64>().ok(),
+                "{q}: snmpd says {oper}"
+            );
+            if device == "lab-v3" {
+                assert_eq!(got[0].labels.get("room").map(String::as_str), Some("A-201"));
+            }
+        }
+    }
+
+    // sysUpTime as snmpd reports it (hundredths of a second).
+    let ticks: f64 = snmp_get_value(snmpd.port, Snmpd::COMMUNITY, "1.3.6.1.2.1.1.3.0")
+        .split(':')
+        .next()
+        .and_then(|t| t.trim().parse().ok())
+        .expect("sysUpTime ticks");
+    let uptime = wait_value(
+        &collector,
+        "metric=snmp_uptime_seconds&device=lab-v3",
+        10 * SECOND,
+    )
+    .await;
+    assert!(
+        (uptime - ticks / 100.0).abs() < 5.0,
+        "agent {uptime} s, snmpd {} s",
+        ticks / 100.0
+    );
+
+    // Loopback traffic: the agent's rate agrees with snmpd's own counter over
+    // the same stretch of time.
+    let lo = interfaces
+        .iter()
+        .find(|(_, n)| *n == "lo")
+        .map(|(i, _)| *i)
+        .expect("lo");
+    let counter = || -> f64 {
+        snmp_get_value(
+            snmpd.port,
+            Snmpd::COMMUNITY,
+            &format!("1.3.6.1.2.1.31.1.1.1.6.{lo}"),
+        )
+        .parse()
+        .expect("ifHCInOctets")
+    };
+    let (c0, t0) = (counter(), now_ms());
+    let load = std::thread::spawn(|| {
+        // About 4 MB/s for 5 s over a loopback TCP connection.
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+        let addr = listener.local_addr().expect("addr");
+        let sink = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().expect("accept");
+            let mut buf = vec![0u8; 1 << 16];
+            while s.read(&mut buf).is_ok_and(|n| n > 0) {}
+        });
+        let mut out = std::net::TcpStream::connect(addr).expect("connect");
+        let chunk = vec![7u8; 400_000];
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(5) {
+            out.write_all(&chunk).expect("write");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        drop(out);
+        let _ = sink.join();
+    });
+    tokio::task::spawn_blocking(move || load.join())
+        .await
+        .expect("join")
+        .expect("load");
+    tokio::time::sleep(1500 * Duration::from_millis(1)).await;
+    let (c1, t1) = (counter(), now_ms());
+    let expected_bits = (c1 - c0) * 8.0 / ((t1 - t0) as f64 / 1000.0);
+    let points: Vec<SeriesPoints> = get(
+        &collector,
+        &format!(
+            "/api/v1/query?metric=snmp_if_in_bits_per_second&device=lab-v2c&ifName=lo&since={t0}&until={t1}"
+        ),
+    )
+    .await;
+    let pts: Vec<f64> = points
+        .first()
+        .map(|p| p.points.iter().map(|(_, v)| *v).collect())
+        .unwrap_or_default();
+    assert!(pts.len() >= 4, "{pts:?}");
+    let mean = pts.iter().sum::<f64>() / pts.len() as f64;
+    assert!(expected_bits > 20e6, "the load made traffic: {expected_bits}");
+    assert!(
+        close(mean, expected_bits, 0.35),
+        "agent's mean {mean:.0} bit/s against snmpd's counters {expected_bits:.0} bit/s ({pts:?})"
+    );
+    // The speed is snmpd's ifSpeed (ifHighSpeed is 0 below 1 Mbit/s).
+    let speed: f64 = snmp_get_value(snmpd.port, Snmpd::COMMUNITY, &format!("1.3.6.1.2.1.2.2.1.5.{lo}"))
+        .parse()
+        .expect("ifSpeed");
+    let high: f64 = snmp_get_value(
+        snmpd.port,
+        Snmpd::COMMUNITY,
+        &format!("1.3.6.1.2.1.31.1.1.1.15.{lo}"),
+    )
+    .parse()
+    .expect("ifHighSpeed");
+    let expected_speed = if high > 0.0 { high * 1e6 } else { speed };
+    let got = value(
+        &collector,
+        "metric=snmp_if_speed_bits_per_second&device=lab-v2c&ifName=lo",
+    )
+    .await;
+    assert_eq!(got, (expected_speed > 0.0).then_some(expected_speed));
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_switches_and_a_ups_follow_their_profiles() {
+    let sim = Snmpsim::start();
+    let data = tempfile::tempdir().expect("tempdir");
+    let collector = start_collector(data.path(), &shipped_rules()).await;
+    let device = |name: &str, community: &str, profiles: &str, interval: &str| {
+        format!(
+            "[[snmp.device]]\nname = \"{name}\"\naddress = \"127.0.0.1:{}\"\nversion = \"v2c\"\ncommunity = \"{community}\"\ninterval = \"{interval}\"\ntimeout = \"800ms\"\nmax_repetitions = 60\nprofiles = [{profiles}]\n\n",
+            sim.port
+        )
+    };
+    let mut config = String::new();
+    config += &device("hw-access-1", "huawei-s5735", "\"huawei-vrp\"", "2s");
+    config += &device("old-sw", "legacy-wrap", "", "2s");
+    config += &device(
+        "dc-core-1",
+        "cisco-n5k",
+        "\"cisco-ios\", \"entity-sensor\"",
+        "30s",
+    );
+    config += &device("h3c-agg-1", "h3c-s6850", "\"h3c-comware\"", "5s");
+    config += &device("rj-access-1", "ruijie-s5750", "\"ruijie-rgos\"", "5s");
+    config += &device("ups-room-a", "ups-room-a", "\"ups-rfc1628\"", "5s");
+    let _agent = agent(&collector, &config);
+    let limit = 60 * SECOND;
+
+    // Huawei: 10 Mbit/s in and 2 Mbit/s out on a 1 Gbit/s port, HC counters.
+    let q = "device=hw-access-1&ifName=GigabitEthernet0/0/1";
+    let bits = wait_value(
+        &collector,
+        &format!("metric=snmp_if_in_bits_per_second&{q}"),
+        limit,
+    )
+    .await;
+    assert!(close(bits, 10e6, 0.03), "in {bits}");
+    let out = wait_value(
+        &collector,
+        &format!("metric=snmp_if_out_bits_per_second&{q}"),
+        limit,
+    )
+    .await;
+    assert!(close(out, 2e6, 0.03), "out {out}");
+    let util = wait_value(
+        &collector,
+        &format!("metric=snmp_if_in_utilization_percent&{q}"),
+        limit,
+    )
+    .await;
+    assert!(close(util, 1.0, 0.05), "utilization {util}");
+    let s = series(&collector, &format!("metric=snmp_if_in_bits_per_second&{q}")).await;
+    assert_eq!(
+        s[0].labels.get("ifAlias").map(String::as_str),
+        Some("uplink to core-1")
+    );
+    assert_eq!(s[0].labels.get("ifIndex").map(String::as_str), Some("1"));
+    let speed = wait_value(
+        &collector,
+        &format!("metric=snmp_if_speed_bits_per_second&{q}"),
+        limit,
+    )
+    .await;
+    assert_eq!(speed, 1e9);
+    let bcast = wait_value(
+        &collector,
+        &format!("metric=snmp_if_in_broadcast_packets_per_second&{q}"),
+        limit,
+    )
+    .await;
+    assert!(close(bcast, 10.0, 0.1), "broadcast {bcast}");
+    // Port 2 is down while admin up: a fault; port 3 is shut on purpose: none.
+    let down = first_fault(&collector, "snmp_interface_down", "poller-1", limit).await;
+    assert_eq!(
+        down.labels.get("ifName").map(String::as_str),
+        Some("GigabitEthernet0/0/2")
+    );
+    assert_eq!(
+        value(
+            &collector,
+            "metric=snmp_if_link_down&device=hw-access-1&ifIndex=3"
+        )
+        .await,
+        Some(0.0)
+    );
+    // Port 4 counts 5 input errors a second.
+    let errors = first_fault(&collector, "snmp_interface_in_errors", "poller-1", limit).await;
+    assert_eq!(
+        errors.labels.get("ifName").map(String::as_str),
+        Some("GigabitEthernet0/0/4")
+    );
+    // Profile: the board's CPU (the fan entity's 0 is skipped), fan 0.1 failed.
+    let cpu = series(&collector, "metric=snmp_cpu_usage_percent&device=hw-access-1").await;
+    assert_eq!(cpu.len(), 1, "{cpu:?}");
+    assert_eq!(cpu[0].last_value, Some(23.0));
+    assert_eq!(
+        cpu[0].labels.get("entity_name").map(String::as_str),
+        Some("S5735-L48T4X-A1 Board 0")
+    );
+    assert_eq!(
+        value(&collector, "metric=snmp_temperature_celsius&device=hw-access-1").await,
+        Some(44.0)
+    );
+    assert_eq!(
+        value(&collector, "metric=snmp_fan_ok&device=hw-access-1&fan=0.0").await,
+        Some(1.0)
+    );
+    let fans = faults_of(&collector, "snmp_fan_failed", "poller-1").await;
+    assert!(
+        fans.iter().any(
+            |f| f.labels.get("device").map(String::as_str) == Some("hw-access-1")
+                && f.labels.get("fan").map(String::as_str) == Some("0.1")
+        ),
+        "{fans:?}"
+    );
+    assert_eq!(
+        value(
+            &collector,
+            "metric=snmp_power_supply_ok&device=hw-access-1&psu=0.1"
+        )
+        .await,
+        Some(1.0)
+    );
+    assert_eq!(
+        series(&collector, "metric=snmp_if_oper_status&device=hw-access-1")
+            .await
+            .len(),
+        52
+    );
+
+    // UPS on battery: urgent; battery low; figures.
+    let on_battery = first_fault(&collector, "ups_on_battery", "poller-1", limit).await;
+    assert_eq!(on_battery.severity, watchpost_model::Severity::Urgent);
+    first_fault(&collector, "ups_battery_low", "poller-1", limit).await;
+    assert_eq!(
+        wait_value(
+            &collector,
+            "metric=snmp_ups_battery_charge_percent&device=ups-room-a",
+            limit
+        )
+        .await,
+        18.0
+    );
+    assert_eq!(
+        value(
+            &collector,
+            "metric=snmp_ups_battery_minutes_remaining&device=ups-room-a"
+        )
+        .await,
+        Some(9.0)
+    );
+    assert_eq!(
+        value(
+            &collector,
+            "metric=snmp_ups_output_voltage_volts&device=ups-room-a&line=1"
+        )
+        .await,
+        Some(220.0)
+    );
+    assert_eq!(
+        value(
+            &collector,
+            "metric=snmp_ups_output_load_percent&device=ups-room-a&line=3"
+        )
+        .await,
+        Some(71.0)
+    );
+    assert_eq!(
+        value(
+            &collector,
+            "metric=snmp_ups_input_voltage_volts&device=ups-room-a&line=1"
+        )
+        .await,
+        Some(0.0)
+    );
+
+    // H3C: only the board (entPhysicalClass 9) has a CPU series; fan 2's
+    // error status is a failure; the empty power slot is not reported.
+    let cpu = wait_value(
+        &collector,
+        "metric=snmp_cpu_usage_percent&device=h3c-agg-1",
+        limit,
+    )
+    .await;
+    assert_eq!(cpu, 9.0);
+    assert_eq!(
+        series(&collector, "metric=snmp_cpu_usage_percent&device=h3c-agg-1")
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        value(&collector, "metric=snmp_fan_ok&device=h3c-agg-1&fan=31").await,
+        Some(0.0)
+    );
+    assert_eq!(
+        value(&collector, "metric=snmp_fan_ok&device=h3c-agg-1&fan=30").await,
+        Some(1.0)
+    );
+    assert!(
+        value(&collector, "metric=snmp_power_supply_ok&device=h3c-agg-1&psu=41")
+            .await
+            .is_none()
+    );
+    assert_eq!(
+        value(
+            &collector,
+            "metric=snmp_temperature_celsius&device=h3c-agg-1&entity=2"
+        )
+        .await,
+        Some(47.0)
+    );
+
+    // Ruijie scalars.
+    assert_eq!(
+        wait_value(
+            &collector,
+            "metric=snmp_cpu_usage_percent&device=rj-access-1",
+            limit
+        )
+        .await,
+        14.0
+    );
+    assert_eq!(
+        value(&collector, "metric=snmp_temperature_celsius&device=rj-access-1").await,
+        Some(39.0)
+    );
+    assert_eq!(
+        value(
+            &collector,
+            "metric=snmp_memory_usage_percent&device=rj-access-1&entity=1"
+        )
+        .await,
+        Some(52.0)
+    );
+
+    // Cisco with 1,000 interfaces: every one polled; the first port's rate;
+    // CISCO-ENVMON and ENTITY-SENSOR values with their scale and precision.
+    wait_for("1,000 interfaces of dc-core-1", 90 * SECOND, || async {
+        let n = series(&collector, "metric=snmp_if_oper_status&device=dc-core-1")
+            .await
+            .len();
+        (n == 1000).then_some(())
+    })
+    .await;
+    let bits = wait_value(
+        &collector,
+        "metric=snmp_if_in_bits_per_second&device=dc-core-1&ifName=Ethernet1/1",
+        120 * SECOND,
+    )
+    .await;
+    assert!(close(bits, 1e9, 0.03), "{bits}");
+    let util = wait_value(
+        &collector,
+        "metric=snmp_if_in_utilization_percent&device=dc-core-1&ifName=Ethernet1/1",
+        limit,
+    )
+    .await;
+    assert!(close(util, 10.0, 0.03), "{util}");
+    assert_eq!(
+        value(
+            &collector,
+            "metric=snmp_temperature_celsius&device=dc-core-1&sensor_name=Intake"
+        )
+        .await,
+        Some(31.0)
+    );
+    assert_eq!(
+        value(
+            &collector,
+            "metric=snmp_temperature_celsius&device=dc-core-1&entity_name=Module 1 Inlet"
+        )
+        .await,
+        Some(41.5)
+    );
+    let volts = value(&collector, "metric=snmp_sensor_volts&device=dc-core-1")
+        .await
+        .expect("volts");
+    assert!((volts - 12.1).abs() < 1e-9, "{volts}");
+    assert_eq!(
+        value(
+            &collector,
+            "metric=snmp_fan_ok&device=dc-core-1&fan_name=Fan Module 2"
+        )
+        .await,
+        Some(0.0)
+    );
+    assert!(
+        value(
+            &collector,
+            "metric=snmp_power_supply_ok&device=dc-core-1&psu_name=PS 2"
+        )
+        .await
+        .is_none()
+    );
+    assert_eq!(
+        value(
+            &collector,
+            "metric=snmp_memory_used_bytes&device=dc-core-1&pool_name=Processor"
+        )
+        .await,
+        Some(3e8)
+    );
+
+    // 32-bit counters across a wrap: 10 Mbit/s before and after, no spike.
+    wait_for("the 32-bit counter of old-sw to wrap", 60 * SECOND, || async {
+        let v: f64 = snmp_get_value(sim.port, "legacy-wrap", "1.3.6.1.2.1.2.2.1.10.1")
+            .parse()
+            .ok()?;
+        (v < 1e9).then_some(())
+    })
+    .await;
+    tokio::time::sleep(3 * SECOND).await;
+    let points: Vec<SeriesPoints> = get(
+        &collector,
+        "/api/v1/query?metric=snmp_if_in_bits_per_second&device=old-sw&ifName=Fa0/1&since=10m",
+    )
+    .await;
+    let pts: Vec<f64> = points[0].points.iter().map(|(_, v)| *v).collect();
+    assert!(pts.len() >= 5, "{pts:?}");
+    for v in &pts {
+        assert!(close(*v, 10e6, 0.05), "a rate across the wrap is off: {pts:?}");
+    }
+    let util = value(
+        &collector,
+        "metric=snmp_if_in_utilization_percent&device=old-sw&ifName=Fa0/1",
+    )
+    .await;
+    assert!(util.is_some_and(|u| close(u, 10.0, 0.05)), "{util:?}");
+}
