@@ -636,3 +636,153 @@ async fn simulated_switches_and_a_ups_follow_their_profiles() {
     .await;
     assert!(util.is_some_and(|u| close(u, 10.0, 0.05)), "{util:?}");
 }
+
+fn send_trap(port: u16, community: &str, trap: &str, varbinds: &[&str]) {
+    let target = format!("127.0.0.1:{port}");
+    let mut args = vec!["-v2c", "-c", community, &target, "", trap];
+    args.extend_from_slice(varbinds);
+    snmp_tool("snmptrap", &args);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traps_open_and_resolve_faults_at_once_and_a_restart_is_a_reboot() {
+    let snmpd = Snmpd::start();
+    let port = snmpd.port;
+    let trap_port = free_udp_port();
+    let data = tempfile::tempdir().expect("tempdir");
+    let collector = start_collector(data.path(), &shipped_rules()).await;
+    let _agent = agent(
+        &collector,
+        &format!(
+            r#"trap_listen = "127.0.0.1:{trap_port}"
+trap_communities = ["traps"]
+
+[[snmp.device]]
+name = "edge-1"
+address = "127.0.0.1:{port}"
+version = "v2c"
+community = "{community}"
+interval = "60s"
+profiles = ["ups-rfc1628"]
+
+[[snmp.device]]
+name = "edge-reboot"
+address = "127.0.0.1:{port}"
+version = "v2c"
+community = "{community}"
+interval = "1s"
+timeout = "300ms"
+retries = 0
+interfaces = false
+reboot_hold = "3s"
+"#,
+            community = Snmpd::COMMUNITY
+        ),
+    );
+    // The first poll of edge-1 tells the agent its interfaces; the next poll is a minute away.
+    wait_for("edge-1's interfaces", 20 * SECOND, || async {
+        value(&collector, "metric=snmp_if_oper_status&device=edge-1&ifIndex=1").await
+    })
+    .await;
+    let if_index = "1.3.6.1.2.1.2.2.1.1.1";
+    let admin = "1.3.6.1.2.1.2.2.1.7.1";
+    let oper = "1.3.6.1.2.1.2.2.1.8.1";
+
+    // A trap with a community not in trap_communities is dropped.
+    send_trap(
+        trap_port,
+        "public",
+        "1.3.6.1.6.3.1.1.5.3",
+        &[if_index, "i", "1", admin, "i", "1", oper, "i", "2"],
+    );
+    // linkDown: the interface fault opens at once, labelled from the poll.
+    let sent = Instant::now();
+    send_trap(
+        trap_port,
+        "traps",
+        "1.3.6.1.6.3.1.1.5.3",
+        &[if_index, "i", "1", admin, "i", "1", oper, "i", "2"],
+    );
+    let down = first_fault(&collector, "snmp_interface_down", "poller-1", 10 * SECOND).await;
+    let took = sent.elapsed();
+    assert_eq!(down.labels.get("device").map(String::as_str), Some("edge-1"));
+    assert_eq!(down.labels.get("ifName").map(String::as_str), Some("lo"));
+    assert!(
+        took < Duration::from_secs(30),
+        "opened by the trap, not by a poll ({took:?})"
+    );
+    let faults = faults_of(&collector, "snmp_interface_down", "poller-1").await;
+    assert_eq!(
+        faults.len(),
+        1,
+        "one fault: the trap with the wrong community was dropped"
+    );
+    // linkUp resolves it.
+    send_trap(
+        trap_port,
+        "traps",
+        "1.3.6.1.6.3.1.1.5.4",
+        &[if_index, "i", "1", admin, "i", "1", oper, "i", "1"],
+    );
+    fault_in_status(
+        &collector,
+        down.id,
+        watchpost_model::api::FaultStatus::Resolved,
+        10 * SECOND,
+    )
+    .await;
+
+    // coldStart: the device is marked rebooted at once.
+    send_trap(trap_port, "traps", "1.3.6.1.6.3.1.1.5.1", &[]);
+    wait_for("a reboot fault for edge-1", 10 * SECOND, || async {
+        let f = faults_of(&collector, "snmp_device_rebooted", "poller-1").await;
+        f.into_iter()
+            .find(|f| f.labels.get("device").map(String::as_str) == Some("edge-1"))
+    })
+    .await;
+    // A profile-declared trap: upsTrapOnBattery is urgent.
+    send_trap(trap_port, "traps", "1.3.6.1.2.1.33.2.0.1", &[]);
+    let ups = first_fault(&collector, "ups_on_battery", "poller-1", 10 * SECOND).await;
+    assert_eq!(ups.severity, watchpost_model::Severity::Urgent);
+    assert_eq!(ups.labels.get("device").map(String::as_str), Some("edge-1"));
+
+    // sysUpTime going back: restart snmpd on the same port.
+    wait_for("edge-reboot past its reboot hold", 20 * SECOND, || async {
+        let v = value(&collector, "metric=snmp_device_rebooted&device=edge-reboot").await?;
+        let up = value(&collector, "metric=snmp_uptime_seconds&device=edge-reboot").await?;
+        (v == 0.0 && up > 3.0).then_some(())
+    })
+    .await;
+    let edge_reboot =
+        |f: &watchpost_model::api::Fault| f.labels.get("device").map(String::as_str) == Some("edge-reboot");
+    wait_for(
+        "edge-reboot's first-contact reboot fault resolved",
+        20 * SECOND,
+        || async {
+            let f = faults_of(&collector, "snmp_device_rebooted", "poller-1").await;
+            let mine: Vec<_> = f.iter().filter(|f| edge_reboot(f)).collect();
+            let rebooted = value(&collector, "metric=snmp_device_rebooted&device=edge-reboot").await;
+            (!mine.is_empty()
+                && mine
+                    .iter()
+                    .all(|f| f.status == watchpost_model::api::FaultStatus::Resolved)
+                && rebooted == Some(0.0))
+            .then_some(())
+        },
+    )
+    .await;
+    drop(snmpd);
+    let _restarted = Snmpd::start_on(port);
+    // The collector reopens the recently resolved record rather than adding one.
+    wait_for(
+        "edge-reboot's reboot fault to fire again",
+        20 * SECOND,
+        || async {
+            let f = faults_of(&collector, "snmp_device_rebooted", "poller-1").await;
+            f.iter()
+                .any(|f| edge_reboot(f) && f.status == watchpost_model::api::FaultStatus::Open)
+                .then_some(())
+        },
+    )
+    .await;
+}

@@ -483,8 +483,13 @@ impl Snmpd {
     /// v3 privacy password (AES-128).
     pub const PRIV: &'static str = "privpass123";
 
-    /// Starts it.
+    /// Starts it on a free port.
     pub fn start() -> Snmpd {
+        Self::start_on(free_udp_port())
+    }
+
+    /// Starts it on `port` (to restart a device at the same address).
+    pub fn start_on(port: u16) -> Snmpd {
         let _ = peers_dir();
         let dir = tempfile::tempdir().expect("snmpd dir");
         let conf = dir.path().join("snmpd.conf");
@@ -500,7 +505,6 @@ impl Snmpd {
             ),
         )
         .expect("write snmpd.conf");
-        let port = free_udp_port();
         let mut child = std::process::Command::new("/usr/sbin/snmpd")
             .args(["-f", "-Ln", "-C", "-c"])
             .arg(&conf)
@@ -577,4 +581,51 @@ fn is_root() -> bool {
             .and_then(|l| l.split_whitespace().nth(1))
             == Some("0")
     })
+}
+
+/// The pymodbus sensor of `tests/peers/modbus_sim.py` on a loopback port
+/// (unit 1; input registers preset from `inputs`); killed when dropped.
+pub struct ModbusSim {
+    /// Its TCP port.
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl ModbusSim {
+    /// Starts it; returns once it listens.
+    pub fn start(inputs: &[(u16, u16)]) -> ModbusSim {
+        use std::io::BufRead;
+        let peers = peers_dir();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut cmd = std::process::Command::new(peers.join("venv/bin/python"));
+        cmd.arg(root.join("tests/peers/modbus_sim.py"))
+            .args(["--port", &port.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        for (a, v) in inputs {
+            cmd.args(["--input", &format!("{a}={v}")]);
+        }
+        let mut child = cmd.spawn().expect("start the Modbus simulator");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("Modbus simulator output");
+        assert!(
+            line.starts_with("ready"),
+            "Modbus simulator did not start: {line:?}"
+        );
+        ModbusSim { port, child }
+    }
+}
+
+impl Drop for ModbusSim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -73,6 +73,8 @@ struct RawFile {
     probe: Vec<crate::probe::RawProbe>,
     #[serde(default)]
     snmp: crate::snmp::RawSnmp,
+    #[serde(default)]
+    modbus: crate::modbus::RawModbus,
 }
 
 #[derive(Deserialize)]
@@ -107,6 +109,8 @@ struct RawHost {
     exclude_fstypes: Option<Vec<String>>,
     #[serde(default = "default_excluded_interfaces")]
     exclude_interfaces: Vec<String>,
+    #[serde(default = "default_hwmon_dir")]
+    hwmon_dir: PathBuf,
 }
 
 impl Default for RawHost {
@@ -115,6 +119,7 @@ impl Default for RawHost {
             enabled: true,
             exclude_fstypes: None,
             exclude_interfaces: default_excluded_interfaces(),
+            hwmon_dir: default_hwmon_dir(),
         }
     }
 }
@@ -130,6 +135,9 @@ fn default_heartbeat() -> HumanDuration {
 }
 fn default_buffer_batches() -> usize {
     1024
+}
+fn default_hwmon_dir() -> PathBuf {
+    PathBuf::from("/sys/class/hwmon")
 }
 fn default_excluded_interfaces() -> Vec<String> {
     vec!["lo".to_string()]
@@ -163,6 +171,8 @@ pub struct AgentConfig {
     pub probes: Vec<crate::probe::Probe>,
     /// SNMP devices and traps.
     pub snmp: crate::snmp::SnmpConfig,
+    /// Modbus TCP sensors.
+    pub modbus: crate::modbus::ModbusConfig,
 }
 
 /// What the host collector reads.
@@ -174,6 +184,8 @@ pub struct HostConfig {
     pub exclude_fstypes: Vec<String>,
     /// Network interfaces not reported.
     pub exclude_interfaces: Vec<String>,
+    /// Where hwmon temperature sensors are read (`/sys/class/hwmon`).
+    pub hwmon_dir: PathBuf,
 }
 
 impl AgentConfig {
@@ -197,6 +209,7 @@ impl AgentConfig {
                 textfile: None,
                 probe: Vec::new(),
                 snmp: Default::default(),
+                modbus: Default::default(),
             },
             None,
         )
@@ -295,6 +308,7 @@ impl AgentConfig {
                     .exclude_fstypes
                     .unwrap_or_else(|| DEFAULT_EXCLUDED_FSTYPES.iter().map(|s| s.to_string()).collect()),
                 exclude_interfaces: host.exclude_interfaces,
+                hwmon_dir: host.hwmon_dir,
             },
             textfile_dir: raw.textfile.map(|t| t.directory),
             probes: raw
@@ -304,6 +318,7 @@ impl AgentConfig {
                 .map(|(i, p)| crate::probe::Probe::check(p, i))
                 .collect::<Result<_, _>>()?,
             snmp: crate::snmp::SnmpConfig::check(raw.snmp, a.interval.0, base)?,
+            modbus: crate::modbus::ModbusConfig::check(raw.modbus, a.interval.0)?,
         })
     }
 }

@@ -9,6 +9,7 @@
 pub mod config;
 pub mod host;
 pub mod link;
+pub mod modbus;
 pub mod probe;
 pub mod series;
 pub mod snmp;
@@ -60,7 +61,24 @@ pub fn os_hostname() -> String {
     sysinfo::System::host_name().unwrap_or_else(|_| "unknown".to_string())
 }
 
-fn now_ms() -> i64 {
+/// Runs `task` on a new thread with its own current-thread runtime, so that
+/// a source's network waits never touch the link's runtime.
+pub(crate) fn spawn_runtime_thread(name: &str, task: impl std::future::Future<Output = ()> + Send + 'static) {
+    let thread_name = name.to_string();
+    let spawned = std::thread::Builder::new()
+        .name(thread_name.clone())
+        .spawn(
+            move || match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt.block_on(task),
+                Err(e) => tracing::error!(thread = %thread_name, error = %e, "cannot start a runtime"),
+            },
+        );
+    if let Err(e) = spawned {
+        tracing::error!(thread = %name, error = %e, "cannot start a thread");
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -118,6 +136,9 @@ fn spawn_collection(config: AgentConfig, rounds: mpsc::Sender<Round>) {
             let _stop_on_exit = StopOnDrop(stop_sources.clone());
             if !config.snmp.is_empty() {
                 snmp::start(config.snmp.clone(), published.clone(), stop_sources.clone());
+            }
+            if !config.modbus.devices.is_empty() {
+                modbus::start(config.modbus.clone(), published.clone(), stop_sources.clone());
             }
             let mut next = Instant::now();
             let mut capacity = 64;

@@ -23,7 +23,9 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                // async-snmp logs every device timeout as an error; the
+                // agent reports devices going down and up itself.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_snmp=off")),
         )
         .init();
     let config = watchpost_agent::AgentConfig::load(&args.config)?;

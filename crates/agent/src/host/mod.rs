@@ -9,6 +9,7 @@
 //! devices are known.
 
 mod counter;
+pub mod hwmon;
 pub mod procfs;
 
 use std::collections::HashMap;
@@ -85,6 +86,7 @@ pub struct HostCollector {
     buf: String,
     last_round: Option<Instant>,
     round_no: u64,
+    hwmon: hwmon::Hwmon,
 }
 
 fn read_into(path: &str, buf: &mut String) -> bool {
@@ -99,6 +101,7 @@ fn percent(part: f64, whole: f64) -> Option<f64> {
 impl HostCollector {
     /// A collector that defines its fixed series in `registry`.
     pub fn new(config: HostConfig, registry: &mut SeriesRegistry) -> HostCollector {
+        let config_hwmon_dir = config.hwmon_dir.clone();
         let mut d = |m: &str| registry.define(m, &[]);
         let scalars = Scalars {
             load1: d("host_load1"),
@@ -136,6 +139,7 @@ impl HostCollector {
             buf: String::with_capacity(8192),
             last_round: None,
             round_no: 0,
+            hwmon: hwmon::Hwmon::new(config_hwmon_dir),
         }
     }
 
@@ -151,6 +155,7 @@ impl HostCollector {
         self.collect_disks(registry, seconds, out);
         self.collect_network(registry, seconds, out);
         self.collect_filesystems(registry, out);
+        self.hwmon.collect(registry, out);
     }
 
     fn collect_system(&mut self, out: &mut Vec<(u32, f64)>) {

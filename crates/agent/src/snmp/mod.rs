@@ -346,12 +346,7 @@ pub struct DeviceShared {
 /// Shared state of every device, by name.
 pub type Shared = Arc<HashMap<String, Arc<Mutex<DeviceShared>>>>;
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+use crate::now_ms;
 
 fn with(labels: &[(String, String)], more: &[(String, String)]) -> Vec<(String, String)> {
     let mut all: Vec<(String, String)> = labels.iter().chain(more).cloned().collect();
@@ -362,21 +357,7 @@ fn with(labels: &[(String, String)], more: &[(String, String)]) -> Vec<(String, 
 
 /// Starts the SNMP thread; its results go to `out`. Returns at once.
 pub fn start(config: SnmpConfig, out: Published, stop: Arc<std::sync::atomic::AtomicBool>) {
-    let spawned = std::thread::Builder::new()
-        .name("watchpost-snmp".into())
-        .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot start the SNMP runtime");
-                    return;
-                }
-            };
-            rt.block_on(run(config, out, stop));
-        });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "cannot start the SNMP thread");
-    }
+    crate::spawn_runtime_thread("watchpost-snmp", run(config, out, stop));
 }
 
 async fn run(config: SnmpConfig, out: Published, stop: Arc<std::sync::atomic::AtomicBool>) {
