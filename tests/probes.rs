@@ -18,6 +18,8 @@ fn probe(kind: ProbeKind, targets: &[String], expect: Option<&str>) -> Probe {
         timeout: Duration::from_millis(800),
         count: 2,
         expect: expect.map(str::to_string),
+        ca_pem: None,
+        tls_verify: true,
         labels: [("system".to_string(), "portal".to_string())].into(),
     }
 }
@@ -140,4 +142,182 @@ summary = "{target} ({system}) does not answer"
         .expect("http fault");
     fault_in_status(&collector, id, api::FaultStatus::Resolved, 15 * SECOND).await;
     agent.stop().await;
+}
+
+/// `openssl s_server -www` with a certificate for 127.0.0.1 signed by the
+/// test CA and valid for `days`; killed when dropped.
+struct TlsServer {
+    port: u16,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsServer {
+    fn start(days: u32) -> TlsServer {
+        let tls = peers_dir().join("tls");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .expect("run openssl");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "k.pem",
+            "-out",
+            "c.csr",
+        ]);
+        std::fs::write(dir.path().join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").expect("ext");
+        let ca = tls.join("ca.pem");
+        let ca_key = tls.join("ca.key");
+        let days = days.to_string();
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "c.csr",
+            "-CA",
+            ca.to_str().expect("utf-8"),
+            "-CAkey",
+            ca_key.to_str().expect("utf-8"),
+            "-set_serial",
+            "7",
+            "-days",
+            &days,
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "c.pem",
+        ]);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let child = std::process::Command::new("openssl")
+            .args([
+                "s_server",
+                "-accept",
+                &format!("127.0.0.1:{port}"),
+                "-cert",
+                "c.pem",
+                "-key",
+                "k.pem",
+                "-www",
+                "-quiet",
+            ])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start openssl s_server");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        TlsServer {
+            port,
+            child,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_probes_report_days_until_the_certificate_expires() {
+    let month = TlsServer::start(20);
+    let week = TlsServer::start(5);
+    let data = tempfile::tempdir().expect("tempdir");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rules = std::fs::read_to_string(root.join("examples/rules/probes.toml")).expect("rules");
+    let collector = start_collector(data.path(), &rules).await;
+    let text = format!(
+        r#"
+[agent]
+collector = "http://{grpc}"
+hostname = "poller-1"
+interval = "500ms"
+
+[host]
+enabled = false
+
+[[probe]]
+type = "http"
+targets = ["https://127.0.0.1:{month}/"]
+ca_file = "{ca}"
+labels = {{ system = "portal" }}
+
+[[probe]]
+type = "http"
+targets = ["https://127.0.0.1:{week}/"]
+tls_verify = false
+"#,
+        grpc = collector.grpc_addr(),
+        month = month.port,
+        week = week.port,
+        ca = peers_dir().join("tls/ca.pem").display(),
+    );
+    let config = watchpost_agent::AgentConfig::parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    let _agent = watchpost_agent::start(config);
+    let days = |port: u16| {
+        let c = &collector;
+        async move {
+            wait_for("a certificate figure", 20 * SECOND, || async move {
+                value(
+                    c,
+                    &format!("metric=probe_http_cert_days_left&target=https://127.0.0.1:{port}/"),
+                )
+                .await
+            })
+            .await
+        }
+    };
+    let d = days(month.port).await;
+    assert!((19.9..=20.0).contains(&d), "{d}");
+    let d = days(week.port).await;
+    assert!((4.9..=5.0).contains(&d), "{d}");
+    // Trusted through ca_file: the probe is up and the page answered 200.
+    latest_value(
+        &collector,
+        &format!("metric=probe_up&target=https://127.0.0.1:{}/", month.port),
+        1.0,
+        10 * SECOND,
+    )
+    .await;
+    let faults = wait_for("two certificate faults", 10 * SECOND, || async {
+        let f = faults_of(&collector, "certificate_expiring", "poller-1").await;
+        (f.len() == 2).then_some(f)
+    })
+    .await;
+    for f in faults {
+        let target = f.labels.get("target").cloned().unwrap_or_default();
+        let expected = if target.contains(&month.port.to_string()) {
+            watchpost_model::Severity::Minor
+        } else {
+            watchpost_model::Severity::General
+        };
+        assert_eq!(f.severity, expected, "{target}");
+    }
 }

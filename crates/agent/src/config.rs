@@ -315,7 +315,7 @@ impl AgentConfig {
                 .probe
                 .into_iter()
                 .enumerate()
-                .map(|(i, p)| crate::probe::Probe::check(p, i))
+                .map(|(i, p)| crate::probe::Probe::check(p, i, base))
                 .collect::<Result<_, _>>()?,
             snmp: crate::snmp::SnmpConfig::check(raw.snmp, a.interval.0, base)?,
             modbus: crate::modbus::ModbusConfig::check(raw.modbus, a.interval.0)?,

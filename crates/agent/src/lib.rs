@@ -14,6 +14,7 @@ pub mod probe;
 pub mod series;
 pub mod snmp;
 pub mod textfile;
+pub mod x509;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -12,6 +12,8 @@
 //! timeout = "2s"                      # per target (default 2s)
 //! count = 3                           # ping: echo requests per round (default 3)
 //! expect = "OK"                       # http: text the body must contain (optional)
+//! ca_file = "ca.pem"                  # http: trust this private CA too (PEM, relative to the config)
+//! tls_verify = false                  # http: report a certificate nobody trusts (default true)
 //! labels = { system = "税务申报" }     # added to the probe's series
 //! ```
 //!
@@ -20,7 +22,9 @@
 //! `probe_ping_rtt_min_ms`, `probe_ping_rtt_avg_ms`, `probe_ping_rtt_max_ms`,
 //! `probe_ping_loss_percent`, `probe_tcp_connect_ms`,
 //! `probe_http_status_code`, `probe_http_duration_ms`,
-//! `probe_http_body_match` (1 or 0, with `expect`).
+//! `probe_http_body_match` (1 or 0, with `expect`),
+//! `probe_http_cert_days_left` (HTTPS: days until the server certificate's
+//! notAfter; negative once expired).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -64,6 +68,8 @@ pub(crate) struct RawProbe {
     timeout: Option<HumanDuration>,
     count: Option<u16>,
     expect: Option<String>,
+    ca_file: Option<std::path::PathBuf>,
+    tls_verify: Option<bool>,
     #[serde(default)]
     labels: BTreeMap<String, String>,
 }
@@ -81,13 +87,18 @@ pub struct Probe {
     pub count: u16,
     /// HTTP: text the body must contain.
     pub expect: Option<String>,
+    /// HTTP: PEM certificates trusted besides the system's roots.
+    pub ca_pem: Option<Vec<u8>>,
+    /// HTTP: verify the server certificate (off: still measured).
+    pub tls_verify: bool,
     /// Added to its series.
     pub labels: BTreeMap<String, String>,
 }
 
 impl Probe {
-    /// Checks a written probe; `i` is its position (for messages).
-    pub(crate) fn check(raw: RawProbe, i: usize) -> Result<Probe, String> {
+    /// Checks a written probe; `i` is its position (for messages), `base`
+    /// the directory relative paths start from.
+    pub(crate) fn check(raw: RawProbe, i: usize, base: Option<&std::path::Path>) -> Result<Probe, String> {
         let p = format!("probe {} ({})", i + 1, raw.kind.as_str());
         if raw.targets.is_empty() {
             return Err(format!("{p}: `targets` is empty"));
@@ -117,6 +128,27 @@ impl Probe {
         if raw.expect.is_some() && raw.kind != ProbeKind::Http {
             return Err(format!("{p}: `expect` applies to http probes only"));
         }
+        if (raw.ca_file.is_some() || raw.tls_verify.is_some()) && raw.kind != ProbeKind::Http {
+            return Err(format!(
+                "{p}: `ca_file` and `tls_verify` apply to http probes only"
+            ));
+        }
+        let ca_pem = match &raw.ca_file {
+            None => None,
+            Some(f) => {
+                let path = match base {
+                    Some(b) if f.is_relative() => b.join(f),
+                    _ => f.clone(),
+                };
+                let pem = std::fs::read(&path)
+                    .map_err(|e| format!("{p}: cannot read ca_file {}: {e}", path.display()))?;
+                reqwest::Certificate::from_pem_bundle(&pem)
+                    .ok()
+                    .filter(|c| !c.is_empty())
+                    .ok_or_else(|| format!("{p}: ca_file {} holds no PEM certificate", path.display()))?;
+                Some(pem)
+            }
+        };
         if raw.count.is_some() && raw.kind != ProbeKind::Ping {
             return Err(format!("{p}: `count` applies to ping probes only"));
         }
@@ -135,6 +167,8 @@ impl Probe {
             timeout: raw.timeout.map_or(Duration::from_secs(2), |d| d.0),
             count,
             expect: raw.expect,
+            ca_pem,
+            tls_verify: raw.tls_verify.unwrap_or(true),
             labels: raw.labels,
         })
     }
@@ -210,18 +244,43 @@ impl Drop for ProbeSource {
     }
 }
 
-async fn run(probes: Vec<Probe>, interval: Duration, out: Latest, stop: Arc<std::sync::atomic::AtomicBool>) {
-    let http = reqwest::Client::builder()
+fn http_client(probe: Option<&Probe>) -> Result<reqwest::Client, String> {
+    let mut b = reqwest::Client::builder()
         .user_agent(concat!("watchpost-agent/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::limited(5))
-        .build();
-    let http = match http {
+        .tls_info(true);
+    if let Some(p) = probe {
+        if let Some(pem) = &p.ca_pem {
+            for cert in reqwest::Certificate::from_pem_bundle(pem).map_err(|e| e.to_string())? {
+                b = b.add_root_certificate(cert);
+            }
+        }
+        b = b.danger_accept_invalid_certs(!p.tls_verify);
+    }
+    b.build().map_err(|e| e.to_string())
+}
+
+async fn run(probes: Vec<Probe>, interval: Duration, out: Latest, stop: Arc<std::sync::atomic::AtomicBool>) {
+    // One shared client, and one of its own for each probe with TLS options.
+    let shared = match http_client(None) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "cannot build the HTTP probe client");
             return;
         }
     };
+    let mut clients = Vec::new();
+    for p in &probes {
+        let own = p.kind == ProbeKind::Http && (p.ca_pem.is_some() || !p.tls_verify);
+        clients.push(if own {
+            http_client(Some(p)).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "cannot build an HTTP probe client with the probe's TLS options");
+                shared.clone()
+            })
+        } else {
+            shared.clone()
+        });
+    }
     let pinger = if probes.iter().any(|p| p.kind == ProbeKind::Ping) {
         match surge_ping::Client::new(&surge_ping::Config::default()) {
             Ok(c) => Some(c),
@@ -243,7 +302,8 @@ async fn run(probes: Vec<Probe>, interval: Duration, out: Latest, stop: Arc<std:
         let mut set = tokio::task::JoinSet::new();
         for (pi, p) in probes.iter().enumerate() {
             for (ti, target) in p.targets.iter().enumerate() {
-                let (p, target, http, pinger) = (p.clone(), target.clone(), http.clone(), pinger.clone());
+                let (p, target, http, pinger) =
+                    (p.clone(), target.clone(), clients[pi].clone(), pinger.clone());
                 set.spawn(async move {
                     let values = match p.kind {
                         ProbeKind::Ping => ping(pinger.as_ref(), &target, p.count, p.timeout).await,
@@ -364,16 +424,27 @@ async fn http_get(
     let result = async {
         let resp = client.get(url).timeout(timeout).send().await?;
         let status = resp.status();
+        let not_after = resp
+            .extensions()
+            .get::<reqwest::tls::TlsInfo>()
+            .and_then(|t| t.peer_certificate())
+            .and_then(crate::x509::not_after);
         let body = resp.text().await?;
-        Ok::<_, reqwest::Error>((status, body))
+        Ok::<_, reqwest::Error>((status, body, not_after))
     }
     .await;
     match result {
-        Ok((status, body)) => {
+        Ok((status, body, not_after)) => {
             let mut out = vec![
                 ("probe_http_status_code", f64::from(status.as_u16())),
                 ("probe_http_duration_ms", ms(started.elapsed())),
             ];
+            if let Some(t) = not_after {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                out.push(("probe_http_cert_days_left", round2((t - now) as f64 / 86_400.0)));
+            }
             let matched = expect.is_none_or(|e| body.contains(e));
             if expect.is_some() {
                 out.push(("probe_http_body_match", if matched { 1.0 } else { 0.0 }));
@@ -399,7 +470,7 @@ mod tests {
         f.probe
             .into_iter()
             .next()
-            .map_or(Err("none".into()), |p| Probe::check(p, 0))
+            .map_or(Err("none".into()), |p| Probe::check(p, 0, None))
     }
 
     #[test]
