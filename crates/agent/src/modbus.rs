@@ -352,7 +352,7 @@ async fn poll_device(device: ModbusDevice, out: Published, stop: Arc<AtomicBool>
         was_up = Some(up);
         measured.push(Measured {
             metric: "modbus_up".into(),
-            labels: device.labels.clone(),
+            labels: device.labels.clone().into(),
             value: if up { 1.0 } else { 0.0 },
             at_ms,
         });
@@ -406,8 +406,8 @@ async fn poll(
             Ok(w) => {
                 if let Some(v) = r.decode(&w) {
                     out.push(Measured {
-                        metric: r.metric.clone(),
-                        labels: r.labels.clone(),
+                        metric: r.metric.clone().into(),
+                        labels: r.labels.clone().into(),
                         value: v,
                         at_ms,
                     });

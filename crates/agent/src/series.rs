@@ -91,9 +91,11 @@ impl Round {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Measured {
     /// Metric name.
-    pub metric: String,
-    /// Labels, sorted by name.
-    pub labels: Vec<(String, String)>,
+    pub metric: std::borrow::Cow<'static, str>,
+    /// Labels, sorted by name; shared by the metrics of one object (an
+    /// interface has seventeen), so a poll of thousands of series does not
+    /// copy label sets.
+    pub labels: SharedLabels,
     /// The value.
     pub value: f64,
     /// When it was measured (ms since the Unix epoch).
@@ -134,17 +136,25 @@ impl Published {
     }
 }
 
+/// A label set shared between series.
+pub type SharedLabels = std::sync::Arc<[(String, String)]>;
+
 /// Turns published samples into round samples, defining each series once.
 #[derive(Default)]
 pub struct PublishedReader {
-    ids: std::collections::HashMap<String, std::collections::HashMap<Vec<(String, String)>, u32>>,
+    ids: std::collections::HashMap<String, std::collections::HashMap<SharedLabels, u32>>,
 }
 
 impl PublishedReader {
     /// Adds everything published since the last call to `round`.
     pub fn collect(&mut self, from: &Published, registry: &mut SeriesRegistry, round: &mut Round) {
         for m in from.take() {
-            let by_labels = self.ids.entry(m.metric.clone()).or_default();
+            if !self.ids.contains_key(m.metric.as_ref()) {
+                self.ids.insert(m.metric.to_string(), Default::default());
+            }
+            let Some(by_labels) = self.ids.get_mut(m.metric.as_ref()) else {
+                continue;
+            };
             let id = match by_labels.get(&m.labels) {
                 Some(id) => *id,
                 None => {

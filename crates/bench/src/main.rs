@@ -18,6 +18,7 @@
 
 mod notify;
 mod proc;
+mod snmp;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -63,6 +64,12 @@ enum What {
         /// Faults opened at once for the storm figure.
         #[arg(long, default_value_t = 1_000)]
         storm: usize,
+    },
+    /// SNMP polling of a 1,000-interface switch beside snmp_exporter.
+    Snmp {
+        /// Polls measured (after one warm-up poll).
+        #[arg(long, default_value_t = 3)]
+        polls: u32,
     },
     /// Agent, ingest and notify, with defaults.
     All,
@@ -686,6 +693,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         What::Notify { faults, storm } => notify::run(faults, storm).await,
+        What::Snmp { polls } => snmp::run(polls).await,
         What::All => {
             agent(AgentArgs {
                 rounds_1s: 30,

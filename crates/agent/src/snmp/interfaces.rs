@@ -121,8 +121,8 @@ pub struct InterfaceState {
     discontinuity: HashMap<u32, u64>,
 }
 
-/// One computed value: metric, labels, value.
-pub type Out = (&'static str, Vec<(String, String)>, f64);
+/// One computed value: metric, labels (device's and interface's), value.
+pub type Out = (&'static str, std::sync::Arc<[(String, String)]>, f64);
 
 impl InterfaceState {
     /// Forgets every counter (the device rebooted).
@@ -140,12 +140,13 @@ impl InterfaceState {
 
     /// Turns walked columns into values, and tells the interfaces it saw.
     /// `at_s` is the time of columns missing from `times` (seconds, any
-    /// monotonic base).
+    /// monotonic base); `device_labels` go on every series.
     pub fn process(
         &mut self,
         cols: &Columns,
         times: &ColumnTimes,
         at_s: f64,
+        device_labels: &[(String, String)],
     ) -> (Vec<Out>, BTreeMap<u32, KnownInterface>) {
         let get = |c: Col, i: u32| {
             cols.get(&c)
@@ -171,12 +172,17 @@ impl InterfaceState {
                 labels.push(("ifAlias".to_string(), clip(alias)));
             }
             labels.sort();
+            let own = labels;
+            let mut all: Vec<(String, String)> = device_labels.iter().chain(&own).cloned().collect();
+            all.sort();
+            all.dedup_by(|a, b| a.0 == b.0);
+            let labels: std::sync::Arc<[(String, String)]> = all.into();
             let admin = num(ADMIN, i).unwrap_or(0.0);
             let oper = num(OPER, i).unwrap_or(0.0);
             known.insert(
                 i,
                 KnownInterface {
-                    labels: labels.clone(),
+                    labels: own,
                     admin: admin as i64,
                 },
             );
@@ -371,7 +377,7 @@ mod tests {
 
     impl InterfaceState {
         fn process_at(&mut self, cols: &Columns, at_s: f64) -> (Vec<Out>, BTreeMap<u32, KnownInterface>) {
-            self.process(cols, &ColumnTimes::new(), at_s)
+            self.process(cols, &ColumnTimes::new(), at_s, &[])
         }
     }
 

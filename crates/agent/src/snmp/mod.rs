@@ -500,10 +500,16 @@ impl Poller {
         }
     }
 
-    fn m(&self, metric: &str, more: &[(String, String)], value: f64, at_ms: i64) -> Measured {
+    fn m(
+        &self,
+        metric: impl Into<std::borrow::Cow<'static, str>>,
+        more: &[(String, String)],
+        value: f64,
+        at_ms: i64,
+    ) -> Measured {
         Measured {
-            metric: metric.to_string(),
-            labels: with(&self.labels, more),
+            metric: metric.into(),
+            labels: with(&self.labels, more).into(),
             value,
             at_ms,
         }
@@ -583,8 +589,15 @@ impl Poller {
                 .chain(if legacy { interfaces::LEGACY } else { &[] });
             for col in wanted {
                 let oid = col.oid();
-                times.insert(*col, (Instant::now() - self.started).as_secs_f64());
-                match s.walk(&oid).await {
+                let began = (Instant::now() - self.started).as_secs_f64();
+                let walked = s.walk(&oid).await;
+                // The device read its counters somewhere between request and
+                // answer: the midpoint is the best estimate of when.
+                times.insert(
+                    *col,
+                    (began + (Instant::now() - self.started).as_secs_f64()) / 2.0,
+                );
+                match walked {
                     Ok(rows) => {
                         let column = cols.entry(*col).or_default();
                         for (o, v) in rows {
@@ -604,8 +617,13 @@ impl Poller {
                 // Walk the 32-bit columns now and from now on.
                 for col in interfaces::LEGACY {
                     let oid = col.oid();
-                    times.insert(*col, (Instant::now() - self.started).as_secs_f64());
-                    if let Ok(rows) = s.walk(&oid).await {
+                    let began = (Instant::now() - self.started).as_secs_f64();
+                    let walked = s.walk(&oid).await;
+                    times.insert(
+                        *col,
+                        (began + (Instant::now() - self.started).as_secs_f64()) / 2.0,
+                    );
+                    if let Ok(rows) = walked {
                         let column = cols.entry(*col).or_default();
                         for (o, v) in rows {
                             if let Some([i]) = o.suffix_after(&oid) {
@@ -617,10 +635,13 @@ impl Poller {
             }
             self.legacy = need_legacy;
             let at_s = (now - self.started).as_secs_f64();
-            let (values, known) = self.if_state.process(&cols, &times, at_s);
-            for (metric, labels, value) in values {
-                out.push(self.m(metric, &labels, value, at_ms));
-            }
+            let (values, known) = self.if_state.process(&cols, &times, at_s, &self.labels);
+            out.extend(values.into_iter().map(|(metric, labels, value)| Measured {
+                metric: metric.into(),
+                labels,
+                value,
+                at_ms,
+            }));
             self.shared.lock().unwrap_or_else(|p| p.into_inner()).interfaces = known;
         }
         let profiles = self.profiles.clone();
@@ -671,7 +692,7 @@ impl Poller {
                 if let Some(v) = m.convert(raw, None, None)
                     && let Some(v) = self.counter(m, &fixed, v, now)
                 {
-                    out.push(self.m(&m.name, &fixed, v, at_ms));
+                    out.push(self.m(m.name.clone(), &fixed, v, at_ms));
                 }
                 continue;
             }
@@ -736,7 +757,7 @@ impl Poller {
                     }
                 }
                 if let Some(v) = self.counter(m, &labels, v, now) {
-                    out.push(self.m(&m.name, &labels, v, at_ms));
+                    out.push(self.m(m.name.clone(), &labels, v, at_ms));
                 }
             }
         }

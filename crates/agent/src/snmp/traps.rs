@@ -102,8 +102,8 @@ impl TrapHandler {
             None => vec![("device".to_string(), source.to_string())],
         };
         let m = |metric: &str, more: &[(String, String)], value: f64| Measured {
-            metric: metric.to_string(),
-            labels: with(&device_labels, more),
+            metric: metric.to_string().into(),
+            labels: with(&device_labels, more).into(),
             value,
             at_ms,
         };

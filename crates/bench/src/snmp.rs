@@ -1,0 +1,275 @@
+//! SNMP polling: watchpost-agent beside prometheus-snmp-exporter, both
+//! walking the same IF-MIB columns of the same simulated 1,000-interface
+//! switch (snmpsim serving `cisco-n5k` from tests/peers/snmprec.py), one
+//! after the other in the same run.
+//!
+//! The simulator (single-threaded Python) dominates wall time for both; the
+//! poller's own CPU time per poll and its memory are the comparison.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use super::{Proc, free_port, proc, sibling_binary, start_collector, wait_http};
+
+const COMMUNITY: &str = "cisco-n5k";
+
+fn peers() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    // target/release/watchpost-bench → target/peers
+    let dir = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .context("bench binary has no target directory")?
+        .join("peers");
+    if !dir.join("venv/bin/snmpsim-command-responder").exists()
+        || !dir.join("snmprec/cisco-n5k.snmprec").exists()
+    {
+        bail!("snmpsim is not installed: run `bash tests/peers/setup.sh` first");
+    }
+    Ok(dir)
+}
+
+/// The IF-MIB columns the agent walks, as an snmp_exporter 0.21 module.
+fn exporter_config(port: u16) -> String {
+    let ifx = |c: u32| format!("1.3.6.1.2.1.31.1.1.1.{c}");
+    let if_ = |c: u32| format!("1.3.6.1.2.1.2.2.1.{c}");
+    let columns: Vec<(String, &str, &str)> = vec![
+        (if_(2), "ifDescr", "DisplayString"),
+        (if_(5), "ifSpeed", "gauge"),
+        (if_(7), "ifAdminStatus", "gauge"),
+        (if_(8), "ifOperStatus", "gauge"),
+        (if_(13), "ifInDiscards", "counter"),
+        (if_(14), "ifInErrors", "counter"),
+        (if_(19), "ifOutDiscards", "counter"),
+        (if_(20), "ifOutErrors", "counter"),
+        (ifx(6), "ifHCInOctets", "counter"),
+        (ifx(7), "ifHCInUcastPkts", "counter"),
+        (ifx(8), "ifHCInMulticastPkts", "counter"),
+        (ifx(9), "ifHCInBroadcastPkts", "counter"),
+        (ifx(10), "ifHCOutOctets", "counter"),
+        (ifx(11), "ifHCOutUcastPkts", "counter"),
+        (ifx(12), "ifHCOutMulticastPkts", "counter"),
+        (ifx(13), "ifHCOutBroadcastPkts", "counter"),
+        (ifx(15), "ifHighSpeed", "gauge"),
+        (ifx(19), "ifCounterDiscontinuityTime", "gauge"),
+    ];
+    let mut y = String::from("if_mib:\n  walk:\n");
+    for (oid, _, _) in &columns {
+        y += &format!("  - {oid}\n");
+    }
+    y += &format!(
+        "  - {}\n  - {}\n  get:\n  - 1.3.6.1.2.1.1.3.0\n  metrics:\n",
+        ifx(1),
+        ifx(18)
+    );
+    y += "  - name: sysUpTime\n    oid: 1.3.6.1.2.1.1.3\n    type: gauge\n";
+    for (oid, name, kind) in &columns {
+        y += &format!(
+            "  - name: {name}\n    oid: {oid}\n    type: {kind}\n    indexes:\n    - labelname: ifIndex\n      type: gauge\n    lookups:\n    - labels: [ifIndex]\n      labelname: ifName\n      oid: {}\n      type: DisplayString\n    - labels: [ifIndex]\n      labelname: ifAlias\n      oid: {}\n      type: DisplayString\n",
+            ifx(1),
+            ifx(18)
+        );
+    }
+    y += &format!(
+        "  version: 2\n  max_repetitions: 25\n  retries: 1\n  timeout: 10s\n  auth:\n    community: {COMMUNITY}\n"
+    );
+    let _ = port;
+    y
+}
+
+async fn wait_snmp(port: u16) -> anyhow::Result<()> {
+    use watchpost_agent::snmp::session::{AsyncSnmp, Credentials, Oid, Session, SessionConfig};
+    let config = SessionConfig {
+        address: format!("127.0.0.1:{port}"),
+        credentials: Credentials::V2c {
+            community: COMMUNITY.into(),
+        },
+        timeout: Duration::from_millis(300),
+        retries: 0,
+        max_repetitions: 25,
+    };
+    let s = AsyncSnmp::open(&config)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if s.get(&[Oid::parse("1.3.6.1.2.1.1.3.0").map_err(anyhow::Error::msg)?])
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bail!("snmpsim did not answer within 60 s")
+}
+
+pub async fn run(polls: u32) -> anyhow::Result<()> {
+    println!("== SNMP polling: one switch with 1,000 interfaces (snmpsim), IF-MIB, max-repetitions 25");
+    let peers = peers()?;
+    let sim_port = free_port()?;
+    let sim = Proc(
+        Command::new(peers.join("venv/bin/snmpsim-command-responder"))
+            .arg(format!("--data-dir={}", peers.join("snmprec").display()))
+            .arg(format!("--agent-udpv4-endpoint=127.0.0.1:{sim_port}"))
+            .arg(format!("--cache-dir={}", peers.join("snmpsim-cache").display()))
+            .args([
+                "--logging-method=null",
+                "--process-user=root",
+                "--process-group=root",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting snmpsim")?,
+    );
+    wait_snmp(sim_port).await?;
+
+    // watchpost-agent: SNMP only, one poll every 20 s, values to a real collector.
+    let c = start_collector("").await?;
+    let dir = tempfile::tempdir()?;
+    let cfg = dir.path().join("agent.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[agent]\ncollector = \"{}\"\nid = \"bench-snmp\"\ninterval = \"10s\"\n\n[host]\nenabled = false\n\n[[snmp.device]]\nname = \"dc-core-1\"\naddress = \"127.0.0.1:{sim_port}\"\nversion = \"v2c\"\ncommunity = \"{COMMUNITY}\"\ninterval = \"20s\"\ntimeout = \"10s\"\n",
+            c.grpc
+        ),
+    )?;
+    let agent = Proc(
+        Command::new(sibling_binary("watchpost-agent")?)
+            .arg("--config")
+            .arg(&cfg)
+            .env("RUST_LOG", "warn")
+            .envs(
+                std::env::var("BENCH_AGENT_ARENAS")
+                    .ok()
+                    .map(|v| ("MALLOC_ARENA_MAX".to_string(), v)),
+            )
+            .stdout(Stdio::null())
+            .spawn()?,
+    );
+    let pid = agent.0.id();
+    let durations = |http: String| async move {
+        let url = format!("{http}/api/v1/query?metric=snmp_poll_duration_ms&device=dc-core-1&since=1h");
+        let v: serde_json::Value = reqwest::get(&url).await?.json().await?;
+        let points: Vec<f64> = v
+            .get(0)
+            .and_then(|s| s.get("points"))
+            .and_then(|p| p.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| p.get(1).and_then(serde_json::Value::as_f64))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok::<_, anyhow::Error>(points)
+    };
+    // The first poll (sessions, allocation) is not counted.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while durations(c.http.clone()).await?.is_empty() {
+        if Instant::now() > deadline {
+            bail!("the agent did not finish a poll within 120 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let cpu0 = proc::cpu_ns(pid);
+    loop {
+        let d = durations(c.http.clone()).await?;
+        if d.len() > polls as usize {
+            let cpu = proc::cpu_ns(pid) - cpu0;
+            let walks: Vec<f64> = d[1..].to_vec();
+            let mean = walks.iter().sum::<f64>() / walks.len() as f64;
+            let series: serde_json::Value = reqwest::get(format!("{}/api/v1/agents", c.http))
+                .await?
+                .json()
+                .await?;
+            let n = series
+                .as_array()
+                .and_then(|a| a.first())
+                .and_then(|a| a.get("series"))
+                .cloned()
+                .unwrap_or_default();
+            println!(
+                "watchpost-agent      poll {mean:>7.0} ms   CPU {:>6.1} ms per poll   RSS {}   ({n} series, {} polls)",
+                cpu as f64 / 1e6 / f64::from(polls),
+                proc::mib(proc::rss_bytes(pid)),
+                walks.len()
+            );
+            break;
+        }
+        if Instant::now() > deadline + Duration::from_secs(30 * u64::from(polls)) {
+            bail!("the agent did not finish {polls} polls");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(agent);
+
+    // snmp_exporter, scraped `polls` times after one warm-up scrape.
+    let bin = PathBuf::from("/usr/bin/prometheus-snmp-exporter");
+    if !bin.exists() {
+        println!(
+            "snmp_exporter        not installed here (apt-get install prometheus-snmp-exporter), not measured"
+        );
+        drop(sim);
+        return Ok(());
+    }
+    let yml = dir.path().join("snmp.yml");
+    std::fs::write(&yml, exporter_config(sim_port))?;
+    let port = free_port()?;
+    let exporter = Proc(
+        Command::new(&bin)
+            .arg(format!("--config.file={}", yml.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting snmp_exporter")?,
+    );
+    wait_http(
+        &format!("http://127.0.0.1:{port}/metrics"),
+        Duration::from_secs(10),
+    )
+    .await?;
+    let url = format!("http://127.0.0.1:{port}/snmp?target=127.0.0.1:{sim_port}&module=if_mib");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()?;
+    let body = client.get(&url).send().await?.text().await?;
+    if !body.contains("ifHCInOctets") {
+        bail!(
+            "snmp_exporter's scrape has no ifHCInOctets: {}",
+            body.lines().take(5).collect::<Vec<_>>().join(" | ")
+        );
+    }
+    let epid = exporter.0.id();
+    let cpu0 = proc::cpu_ns(epid);
+    let mut total = Duration::ZERO;
+    let mut series = 0;
+    for _ in 0..polls {
+        let t = Instant::now();
+        let body = client.get(&url).send().await?.text().await?;
+        total += t.elapsed();
+        series = body
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty() && !l.starts_with("snmp_scrape"))
+            .count();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let cpu = proc::cpu_ns(epid) - cpu0;
+    println!(
+        "snmp_exporter 0.21   poll {:>7.0} ms   CPU {:>6.1} ms per poll   RSS {}   ({series} series, {polls} scrapes)",
+        total.as_secs_f64() * 1000.0 / f64::from(polls),
+        cpu as f64 / 1e6 / f64::from(polls),
+        proc::mib(proc::rss_bytes(epid))
+    );
+    println!(
+        "(poll = walking the same 20 IF-MIB columns; the exporter sends raw counters, the agent sends rates, statuses and utilisation and also keeps counter state)"
+    );
+    drop(exporter);
+    drop(sim);
+    Ok(())
+}
