@@ -16,6 +16,9 @@ fn agent_example_loads() {
     assert_eq!(c.collector, "http://127.0.0.1:9810");
     assert_eq!(c.labels.get("room").map(String::as_str), Some("A"));
     assert_eq!(c.probes.len(), 3, "ping, tcp and http probes");
+    assert_eq!(c.snmp.devices.len(), 2, "a switch and a UPS");
+    assert_eq!(c.snmp.profiles.len(), 3, "the profiles they name are loaded");
+    assert_eq!(c.modbus.devices[0].registers.len(), 3);
 }
 
 #[test]

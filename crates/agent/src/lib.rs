@@ -193,6 +193,105 @@ fn spawn_collection(config: AgentConfig, rounds: mpsc::Sender<Round>) {
     }
 }
 
+/// Collects once from every configured source and returns the samples as
+/// text lines, `metric{label="value",...} value`, sorted. For
+/// `watchpost-agent --once`: an operator checks a probe, a switch or a
+/// sensor from the poller host without a collector. Host rates need two
+/// readings, so the host is read twice, a second apart. Returns when every
+/// probe, SNMP device and Modbus device has reported once, or after `wait`.
+pub fn collect_once(config: AgentConfig, wait: Duration) -> Vec<String> {
+    let mut registry = SeriesRegistry::new(config.labels.clone());
+    let (wake_tx, _wake) = std::sync::mpsc::sync_channel::<()>(1);
+    let published = series::Published::new(wake_tx);
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_on_exit = StopOnDrop(stop.clone());
+    if !config.snmp.devices.is_empty() {
+        let mut snmp = config.snmp.clone();
+        snmp.trap_listen = None;
+        snmp::start(snmp, published.clone(), stop.clone());
+    }
+    if !config.modbus.devices.is_empty() {
+        modbus::start(config.modbus.clone(), published.clone(), stop.clone());
+    }
+    let mut probes =
+        (!config.probes.is_empty()).then(|| probe::ProbeSource::start(config.probes.clone(), wait));
+    let mut host = config
+        .host
+        .enabled
+        .then(|| host::HostCollector::new(config.host.clone(), &mut registry));
+    let mut round = Round {
+        timestamp_ms: now_ms(),
+        ..Default::default()
+    };
+    if let Some(h) = host.as_mut() {
+        h.collect(&mut registry, &mut round);
+    }
+    let mut expected: Vec<(&str, String)> = config
+        .snmp
+        .devices
+        .iter()
+        .map(|d| ("snmp_up", d.name.clone()))
+        .collect();
+    expected.extend(
+        config
+            .modbus
+            .devices
+            .iter()
+            .map(|d| ("modbus_up", d.name.clone())),
+    );
+    let mut measured: Vec<series::Measured> = Vec::new();
+    let deadline = Instant::now() + wait;
+    let started = Instant::now();
+    loop {
+        measured.extend(published.take_all());
+        let devices_done = expected.iter().all(|(metric, device)| {
+            measured
+                .iter()
+                .any(|m| m.metric == *metric && m.labels.iter().any(|(k, v)| k == "device" && v == device))
+        });
+        let probes_done = probes.as_ref().is_none_or(probe::ProbeSource::has_results);
+        let host_done = host.is_none() || started.elapsed() >= Duration::from_secs(1);
+        if (devices_done && probes_done && host_done) || Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut round = Round {
+        timestamp_ms: now_ms(),
+        ..Default::default()
+    };
+    if let Some(h) = host.as_mut() {
+        h.collect(&mut registry, &mut round);
+    }
+    if let Some(t) = config.textfile_dir.as_deref() {
+        textfile::TextfileSource::new(t).collect(&mut registry, &mut round);
+    }
+    if let Some(p) = probes.as_mut() {
+        p.collect(&mut registry, &mut round);
+    }
+    let again = series::Published::new(std::sync::mpsc::sync_channel::<()>(1).0);
+    again.publish(measured);
+    series::PublishedReader::default().collect(&again, &mut registry, &mut round);
+    let definitions: std::collections::HashMap<u32, watchpost_proto::v1::SeriesDefinition> =
+        registry.take_new().into_iter().map(|d| (d.id, d)).collect();
+    let mut lines: Vec<String> = round
+        .samples
+        .iter()
+        .filter_map(|(id, value)| {
+            let d = definitions.get(id)?;
+            let labels: Vec<String> = d
+                .labels
+                .iter()
+                .map(|l| format!("{}={:?}", l.name, l.value))
+                .collect();
+            Some(format!("{}{{{}}} {value}", d.metric, labels.join(",")))
+        })
+        .collect();
+    lines.sort();
+    lines.dedup();
+    lines
+}
+
 /// Sleeps until `next` (true: time for a full round) or until a source
 /// publishes (false), then lets a burst of publications gather for 50 ms.
 fn wait(wake: &std::sync::mpsc::Receiver<()>, next: Instant) -> bool {

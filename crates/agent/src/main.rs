@@ -16,6 +16,17 @@ struct Args {
     /// Check the config and exit.
     #[arg(long)]
     check: bool,
+    /// Collect once from every source (host, probes, SNMP and Modbus
+    /// devices), print the samples and exit; no collector is contacted.
+    #[arg(long, conflicts_with = "check")]
+    once: bool,
+    /// With --once: the longest to wait for devices and probes to answer.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    once_wait: std::time::Duration,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    watchpost_model::parse_duration(s).map_err(|e| e.to_string())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -31,6 +42,14 @@ fn main() -> anyhow::Result<()> {
     let config = watchpost_agent::AgentConfig::load(&args.config)?;
     if args.check {
         tracing::info!(config = %args.config.display(), "config is valid");
+        return Ok(());
+    }
+    if args.once {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        for line in watchpost_agent::collect_once(config, args.once_wait) {
+            writeln!(out, "{line}")?;
+        }
         return Ok(());
     }
     // One thread: the agent's work is small and its footprint matters.

@@ -223,6 +223,11 @@ impl ProbeSource {
         }
     }
 
+    /// Whether a first round of results is in.
+    pub fn has_results(&self) -> bool {
+        !self.latest.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+    }
+
     /// Adds the latest results to `round`.
     pub fn collect(&mut self, registry: &mut SeriesRegistry, round: &mut Round) {
         let latest = self.latest.lock().unwrap_or_else(|p| p.into_inner()).clone();

@@ -131,6 +131,12 @@ impl Published {
         let _ = self.wake.try_send(());
     }
 
+    /// Everything published so far (for one-shot use; rounds use
+    /// [`PublishedReader`]).
+    pub fn take_all(&self) -> Vec<Measured> {
+        self.take()
+    }
+
     fn take(&self) -> Vec<Measured> {
         std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
     }

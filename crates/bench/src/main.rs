@@ -567,8 +567,8 @@ fn store(series: usize, samples: usize) {
     );
 }
 
-/// Runs `watchpost-agent` at `interval` for `rounds` rounds; returns (RSS, CPU ns per round, series).
-async fn measure_agent(grpc: &str, interval: Duration, rounds: u32) -> anyhow::Result<(u64, f64)> {
+/// Runs `watchpost-agent` at `interval` for `rounds` rounds; returns (RSS, anonymous RSS, CPU ns per round).
+async fn measure_agent(grpc: &str, interval: Duration, rounds: u32) -> anyhow::Result<(u64, u64, f64)> {
     let dir = tempfile::tempdir()?;
     let cfg = dir.path().join("agent.toml");
     std::fs::write(
@@ -592,10 +592,14 @@ async fn measure_agent(grpc: &str, interval: Duration, rounds: u32) -> anyhow::R
     let cpu0 = proc::cpu_ns(pid);
     tokio::time::sleep(interval * rounds).await;
     let cpu = proc::cpu_ns(pid) - cpu0;
-    Ok((proc::rss_bytes(pid), cpu as f64 / f64::from(rounds)))
+    Ok((
+        proc::rss_bytes(pid),
+        proc::anon_bytes(pid),
+        cpu as f64 / f64::from(rounds),
+    ))
 }
 
-async fn node_exporter(scrapes: u32) -> anyhow::Result<Option<(u64, f64, usize)>> {
+async fn node_exporter(scrapes: u32) -> anyhow::Result<Option<(u64, u64, f64, usize)>> {
     let bin = ["/usr/bin/prometheus-node-exporter", "/usr/bin/node_exporter"]
         .into_iter()
         .map(PathBuf::from)
@@ -626,6 +630,7 @@ async fn node_exporter(scrapes: u32) -> anyhow::Result<Option<(u64, f64, usize)>
     let cpu = proc::cpu_ns(p.0.id()) - cpu0;
     Ok(Some((
         proc::rss_bytes(p.0.id()),
+        proc::anon_bytes(p.0.id()),
         cpu as f64 / f64::from(scrapes),
         series,
     )))
@@ -638,11 +643,12 @@ async fn agent(a: AgentArgs) -> anyhow::Result<()> {
         (Duration::from_secs(10), a.rounds_10s),
         (Duration::from_secs(1), a.rounds_1s),
     ] {
-        let (rss, cpu) = measure_agent(&c.grpc, interval, rounds).await?;
+        let (rss, anon, cpu) = measure_agent(&c.grpc, interval, rounds).await?;
         println!(
-            "watchpost-agent {:>3}s    RSS {}  CPU {:.3} ms per collection round ({rounds} rounds)",
+            "watchpost-agent {:>3}s    RSS {} (anonymous {})  CPU {:.3} ms per collection round ({rounds} rounds)",
             interval.as_secs(),
             proc::mib(rss),
+            proc::mib(anon),
             cpu / 1e6
         );
     }
@@ -658,9 +664,10 @@ async fn agent(a: AgentArgs) -> anyhow::Result<()> {
         println!("watchpost-agent series  {n} per round");
     }
     match node_exporter(a.rounds_1s).await? {
-        Some((rss, cpu, n)) => println!(
-            "node_exporter           RSS {}  CPU {:.3} ms per scrape ({n} series)",
+        Some((rss, anon, cpu, n)) => println!(
+            "node_exporter           RSS {} (anonymous {})  CPU {:.3} ms per scrape ({n} series)",
             proc::mib(rss),
+            proc::mib(anon),
             cpu / 1e6
         ),
         None => println!(

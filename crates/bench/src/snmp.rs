@@ -194,9 +194,10 @@ pub async fn run(polls: u32) -> anyhow::Result<()> {
                 .cloned()
                 .unwrap_or_default();
             println!(
-                "watchpost-agent      poll {mean:>7.0} ms   CPU {:>6.1} ms per poll   RSS {}   ({n} series, {} polls)",
+                "watchpost-agent      poll {mean:>7.0} ms   CPU {:>6.1} ms per poll   RSS {} (anonymous {})   ({n} series, {} polls)",
                 cpu as f64 / 1e6 / f64::from(polls),
                 proc::mib(proc::rss_bytes(pid)),
+                proc::mib(proc::anon_bytes(pid)),
                 walks.len()
             );
             break;
@@ -261,10 +262,11 @@ pub async fn run(polls: u32) -> anyhow::Result<()> {
     }
     let cpu = proc::cpu_ns(epid) - cpu0;
     println!(
-        "snmp_exporter 0.21   poll {:>7.0} ms   CPU {:>6.1} ms per poll   RSS {}   ({series} series, {polls} scrapes)",
+        "snmp_exporter 0.21   poll {:>7.0} ms   CPU {:>6.1} ms per poll   RSS {} (anonymous {})   ({series} series, {polls} scrapes)",
         total.as_secs_f64() * 1000.0 / f64::from(polls),
         cpu as f64 / 1e6 / f64::from(polls),
-        proc::mib(proc::rss_bytes(epid))
+        proc::mib(proc::rss_bytes(epid)),
+        proc::mib(proc::anon_bytes(epid))
     );
     println!(
         "(poll = walking the same 20 IF-MIB columns; the exporter sends raw counters, the agent sends rates, statuses and utilisation and also keeps counter state)"
