@@ -3,7 +3,6 @@
 //! and hwmon temperatures of the host read from a sysfs-shaped directory.
 //! A real collector with the shipped rules (`for` shortened) and a real agent.
 
-use std::path::Path;
 use std::time::Duration;
 
 use tokio_modbus::client::Writer;
@@ -13,19 +12,9 @@ use watchpost_tests::*;
 
 const SECOND: Duration = Duration::from_secs(1);
 
+/// A shipped rule file with `for` cut to a second (agent silence needs more than zero).
 fn shipped(file: &str) -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(root.join("examples/rules").join(file)).expect("rules");
-    let mut out = String::new();
-    for line in text.lines() {
-        let mut l = line.to_string();
-        for d in ["1m", "2m", "5m", "10m"] {
-            l = l.replace(&format!("for = \"{d}\""), "for = \"1s\"");
-        }
-        out.push_str(&l);
-        out.push('\n');
-    }
-    out
+    shipped_rules(file, "1s")
 }
 
 async fn fault_on(c: &Collector, rule: &str, device: &str) -> Option<watchpost_model::api::Fault> {

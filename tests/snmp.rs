@@ -15,19 +15,8 @@ use watchpost_tests::*;
 const SECOND: Duration = Duration::from_secs(1);
 
 /// The shipped SNMP rules, with every `for` cut to zero so tests need not wait.
-fn shipped_rules() -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(root.join("examples/rules/snmp.toml")).expect("rules");
-    let mut out = String::new();
-    for line in text.lines() {
-        let mut l = line.to_string();
-        for d in ["1m", "5m", "10m", "2m", "30s"] {
-            l = l.replace(&format!("for = \"{d}\""), "for = \"0s\"");
-        }
-        out.push_str(&l);
-        out.push('\n');
-    }
-    out
+fn shipped() -> String {
+    shipped_rules("snmp.toml", "0s")
 }
 
 fn agent(collector: &Collector, snmp: &str) -> watchpost_agent::RunningAgent {
@@ -62,7 +51,7 @@ fn close(actual: f64, expected: f64, tolerance: f64) -> bool {
 async fn snmpd_over_v2c_and_v3_matches_what_snmpd_reports() {
     let snmpd = Snmpd::start();
     let data = tempfile::tempdir().expect("tempdir");
-    let collector = start_collector(data.path(), &shipped_rules()).await;
+    let collector = start_collector(data.path(), &shipped()).await;
     let dead = free_udp_port();
     let _agent = agent(
         &collector,
@@ -321,7 +310,7 @@ async fn simulated_switches_and_a_ups_follow_their_profiles() {
         "ups-room-a",
     ]);
     let data = tempfile::tempdir().expect("tempdir");
-    let collector = start_collector(data.path(), &shipped_rules()).await;
+    let collector = start_collector(data.path(), &shipped()).await;
     let device = |name: &str, community: &str, profiles: &str, interval: &str| {
         let port = if community == "cisco-n5k" {
             big.port
@@ -668,7 +657,7 @@ async fn traps_open_and_resolve_faults_at_once_and_a_restart_is_a_reboot() {
     let port = snmpd.port;
     let trap_port = free_udp_port();
     let data = tempfile::tempdir().expect("tempdir");
-    let collector = start_collector(data.path(), &shipped_rules()).await;
+    let collector = start_collector(data.path(), &shipped()).await;
     let _agent = agent(
         &collector,
         &format!(

@@ -647,3 +647,21 @@ impl Drop for ModbusSim {
         let _ = self.child.wait();
     }
 }
+
+/// A shipped rule file (`examples/rules/<file>`) with every `for` shortened
+/// to `wait`, so that tests exercise the shipped rules without waiting
+/// minutes.
+pub fn shipped_rules(file: &str, wait: &str) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("examples/rules").join(file)).expect("shipped rules");
+    let mut out = String::new();
+    for line in text.lines() {
+        let mut l = line.to_string();
+        for d in ["30s", "1m", "2m", "5m", "10m", "15m"] {
+            l = l.replace(&format!("for = \"{d}\""), &format!("for = \"{wait}\""));
+        }
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out
+}

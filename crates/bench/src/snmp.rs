@@ -33,7 +33,7 @@ fn peers() -> anyhow::Result<PathBuf> {
 }
 
 /// The IF-MIB columns the agent walks, as an snmp_exporter 0.21 module.
-fn exporter_config(port: u16) -> String {
+fn exporter_config() -> String {
     let ifx = |c: u32| format!("1.3.6.1.2.1.31.1.1.1.{c}");
     let if_ = |c: u32| format!("1.3.6.1.2.1.2.2.1.{c}");
     let columns: Vec<(String, &str, &str)> = vec![
@@ -76,7 +76,6 @@ fn exporter_config(port: u16) -> String {
     y += &format!(
         "  version: 2\n  max_repetitions: 25\n  retries: 1\n  timeout: 10s\n  auth:\n    community: {COMMUNITY}\n"
     );
-    let _ = port;
     y
 }
 
@@ -219,7 +218,7 @@ pub async fn run(polls: u32) -> anyhow::Result<()> {
         return Ok(());
     }
     let yml = dir.path().join("snmp.yml");
-    std::fs::write(&yml, exporter_config(sim_port))?;
+    std::fs::write(&yml, exporter_config())?;
     let port = free_port()?;
     let exporter = Proc(
         Command::new(&bin)

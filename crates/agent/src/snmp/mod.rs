@@ -47,7 +47,7 @@ use watchpost_model::HumanDuration;
 use watchpost_model::names;
 
 use crate::series::{Measured, Published};
-use interfaces::{Col, Columns, InterfaceState, KnownInterface};
+use interfaces::{Columns, InterfaceState, KnownInterface};
 pub use profile::Profile;
 use session::{AsyncSnmp, AuthProtocol, Credentials, Oid, PrivProtocol, Session, SessionConfig, Value};
 
@@ -779,14 +779,6 @@ impl Poller {
         let elapsed = (now - before.1).as_secs_f64();
         (v >= before.0 && elapsed > 0.0).then(|| crate::series::round2((v - before.0) / elapsed))
     }
-}
-
-/// The OID columns the interface poller walks (for the docs and benches).
-pub fn interface_columns() -> Vec<String> {
-    interfaces::ALWAYS
-        .iter()
-        .map(|c: &Col| c.oid().to_string())
-        .collect()
 }
 
 #[cfg(test)]
