@@ -99,6 +99,35 @@ struct RawAgent {
     heartbeat: HumanDuration,
     #[serde(default = "default_buffer_batches")]
     buffer_batches: usize,
+    ca_file: Option<PathBuf>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+}
+
+/// TLS towards an `https://` collector: the CA that signed its certificate
+/// (default: the public web roots) and, for mutual TLS, this agent's
+/// certificate and key. PEM text, read at load.
+#[derive(Debug, Clone, Default)]
+pub struct ClientTls {
+    /// CA certificates (PEM).
+    pub ca_pem: Option<Vec<u8>>,
+    /// Certificate chain and private key (PEM).
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+fn read_pem(base: Option<&Path>, file: &Path, key: &str, marker: &str) -> Result<Vec<u8>, String> {
+    let path = match base {
+        Some(b) if file.is_relative() => b.join(file),
+        _ => file.to_path_buf(),
+    };
+    let pem = std::fs::read(&path).map_err(|e| format!("key {key}: cannot read {}: {e}", path.display()))?;
+    if !String::from_utf8_lossy(&pem).contains(marker) {
+        return Err(format!(
+            "key {key}: {} holds no PEM block containing {marker:?}",
+            path.display()
+        ));
+    }
+    Ok(pem)
 }
 
 #[derive(Deserialize)]
@@ -162,6 +191,8 @@ pub struct AgentConfig {
     pub heartbeat: Duration,
     /// Unacknowledged batches kept in memory while the collector is away.
     pub buffer_batches: usize,
+    /// TLS towards an `https://` collector.
+    pub tls: ClientTls,
     /// Host metrics.
     pub host: HostConfig,
     /// Directory of `*.prom` files read each round (relative paths are
@@ -201,6 +232,9 @@ impl AgentConfig {
             auth_token: String::new(),
             heartbeat: default_heartbeat(),
             buffer_batches: default_buffer_batches(),
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
         };
         Self::check(
             RawFile {
@@ -292,6 +326,25 @@ impl AgentConfig {
                 return Err(format!("key {key}: must not be empty"));
             }
         }
+        let tls_keys = a.ca_file.is_some() || a.cert_file.is_some() || a.key_file.is_some();
+        if tls_keys && !a.collector.starts_with("https://") {
+            return Err("keys agent.ca_file, cert_file and key_file need an https:// collector".to_string());
+        }
+        let tls = ClientTls {
+            ca_pem: a
+                .ca_file
+                .as_deref()
+                .map(|f| read_pem(base, f, "agent.ca_file", "BEGIN CERTIFICATE"))
+                .transpose()?,
+            identity: match (&a.cert_file, &a.key_file) {
+                (Some(c), Some(k)) => Some((
+                    read_pem(base, c, "agent.cert_file", "BEGIN CERTIFICATE")?,
+                    read_pem(base, k, "agent.key_file", "PRIVATE KEY")?,
+                )),
+                (None, None) => None,
+                _ => return Err("keys agent.cert_file and agent.key_file go together".to_string()),
+            },
+        };
         let host = raw.host;
         Ok(AgentConfig {
             id: a.id,
@@ -302,6 +355,7 @@ impl AgentConfig {
             auth_token: a.auth_token,
             heartbeat: a.heartbeat.0,
             buffer_batches: a.buffer_batches,
+            tls,
             host: HostConfig {
                 enabled: host.enabled,
                 exclude_fstypes: host

@@ -104,6 +104,7 @@ pub fn start(config: AgentConfig) -> RunningAgent {
         hello,
         heartbeat: config.heartbeat,
         buffer_batches: config.buffer_batches,
+        tls: config.tls.clone(),
     };
     let (round_tx, round_rx) = mpsc::channel::<Round>(16);
     let (shutdown, shutdown_rx) = watch::channel(false);

@@ -35,6 +35,8 @@ pub struct LinkConfig {
     pub heartbeat: Duration,
     /// Unacknowledged batches kept; the oldest is dropped past this.
     pub buffer_batches: usize,
+    /// TLS for an `https://` collector.
+    pub tls: crate::config::ClientTls,
 }
 
 /// Unacknowledged state that outlives a connection.
@@ -164,10 +166,22 @@ async fn session(
     shutdown: &mut watch::Receiver<bool>,
 ) -> Ended {
     let connect = async {
-        let endpoint = Endpoint::from_shared(config.collector.clone())
+        let mut endpoint = Endpoint::from_shared(config.collector.clone())
             .map_err(|e| format!("bad collector URL: {e}"))?
             .connect_timeout(Duration::from_secs(5))
             .tcp_nodelay(true);
+        if config.collector.starts_with("https://") {
+            let t = &config.tls;
+            let mut tls = tonic::transport::ClientTlsConfig::new();
+            tls = match &t.ca_pem {
+                Some(ca) => tls.ca_certificate(tonic::transport::Certificate::from_pem(ca)),
+                None => tls.with_webpki_roots(),
+            };
+            if let Some((cert, key)) = &t.identity {
+                tls = tls.identity(tonic::transport::Identity::from_pem(cert, key));
+            }
+            endpoint = endpoint.tls_config(tls).map_err(|e| format!("tls: {e}"))?;
+        }
         let channel = endpoint.connect().await.map_err(|e| format!("connect: {e}"))?;
         let mut client = IngestClient::new(channel);
         let (tx, rx) = mpsc::channel::<AgentMessage>(64);

@@ -56,6 +56,53 @@ struct RawFile {
     route: Vec<notify::RawRoute>,
     #[serde(default)]
     parents: std::collections::BTreeMap<String, String>,
+    tls: Option<RawTls>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert_file: PathBuf,
+    key_file: PathBuf,
+    client_ca_file: Option<PathBuf>,
+}
+
+/// TLS for the agents' gRPC stream: the collector's certificate and key,
+/// and with `client_ca_file` mutual TLS (agents must present a certificate
+/// that CA signed). PEM text, read at load.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// Certificate chain (PEM).
+    pub cert_pem: Vec<u8>,
+    /// Private key (PEM).
+    pub key_pem: Vec<u8>,
+    /// CA for client certificates (PEM); set means mTLS is required.
+    pub client_ca_pem: Option<Vec<u8>>,
+}
+
+fn read_pem(base: &Path, file: &Path, key: &str, marker: &str) -> Result<Vec<u8>, String> {
+    let path = base.join(file);
+    let pem = std::fs::read(&path).map_err(|e| format!("key {key}: cannot read {}: {e}", path.display()))?;
+    if !String::from_utf8_lossy(&pem).contains(marker) {
+        return Err(format!(
+            "key {key}: {} holds no PEM block containing {marker:?}",
+            path.display()
+        ));
+    }
+    Ok(pem)
+}
+
+impl TlsConfig {
+    fn check(raw: RawTls, base: &Path) -> Result<TlsConfig, String> {
+        Ok(TlsConfig {
+            cert_pem: read_pem(base, &raw.cert_file, "tls.cert_file", "BEGIN CERTIFICATE")?,
+            key_pem: read_pem(base, &raw.key_file, "tls.key_file", "PRIVATE KEY")?,
+            client_ca_pem: raw
+                .client_ca_file
+                .map(|f| read_pem(base, &f, "tls.client_ca_file", "BEGIN CERTIFICATE"))
+                .transpose()?,
+        })
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -117,6 +164,8 @@ pub struct CollectorConfig {
     /// Channels, routes, escalation, templates and parents, and the on-call
     /// roster they name (also what `GET /api/v1/oncall` answers from).
     pub notify: Arc<NotifyConfig>,
+    /// TLS (and optionally mTLS) on the gRPC ingest; `None` is plaintext.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for CollectorConfig {
@@ -225,6 +274,7 @@ impl CollectorConfig {
             calendar,
             reopen_within: c.reopen_within.map_or(Duration::from_secs(600), |d| d.0),
             notify: Arc::new(notify),
+            tls: raw.tls.map(|t| TlsConfig::check(t, base)).transpose()?,
         })
     }
 }

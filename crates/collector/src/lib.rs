@@ -62,6 +62,9 @@ pub enum StartError {
     /// A notification channel could not be set up.
     #[error("notifications: {0}")]
     Notify(String),
+    /// The TLS certificate or key could not be used.
+    #[error("tls: {0}")]
+    Tls(String),
     /// A listener could not bind.
     #[error("cannot listen on {addr} ({what}): {source}")]
     Bind {
@@ -176,10 +179,18 @@ impl Collector {
         ))
         .max_decoding_message_size(16 * 1024 * 1024);
         let mut stop = shutdown_rx.clone();
+        let mut server = tonic::transport::Server::builder().tcp_nodelay(true);
+        if let Some(tls) = &core.config.tls {
+            let mut t = tonic::transport::ServerTlsConfig::new()
+                .identity(tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem));
+            if let Some(ca) = &tls.client_ca_pem {
+                t = t.client_ca_root(tonic::transport::Certificate::from_pem(ca));
+            }
+            server = server.tls_config(t).map_err(|e| StartError::Tls(e.to_string()))?;
+        }
         tasks.push(tokio::spawn(async move {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);
-            let result = tonic::transport::Server::builder()
-                .tcp_nodelay(true)
+            let result = server
                 .add_service(service)
                 .serve_with_incoming_shutdown(incoming, async move {
                     let _ = stop.wait_for(|s| *s).await;
