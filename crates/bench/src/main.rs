@@ -71,6 +71,18 @@ enum What {
         #[arg(long, default_value_t = 3)]
         polls: u32,
     },
+    /// Ingest over plaintext and over TLS, one after the other in the same run.
+    Tls {
+        /// Simulated agents.
+        #[arg(long, default_value_t = 50)]
+        agents: usize,
+        /// Series per agent.
+        #[arg(long, default_value_t = 2_000)]
+        series: usize,
+        /// Rounds per agent.
+        #[arg(long, default_value_t = 360)]
+        rounds: usize,
+    },
     /// Agent, ingest and notify, with defaults.
     All,
 }
@@ -163,6 +175,15 @@ struct CollectorProc {
 }
 
 async fn start_collector(rules_toml: &str) -> anyhow::Result<CollectorProc> {
+    start_collector_with(rules_toml, "").await
+}
+
+/// The CA simulated agents trust when the collector's URL is `https://`.
+static BENCH_CA: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+
+/// A collector with `extra` TOML appended to its config (e.g. `[tls]`);
+/// with `[tls]` its gRPC URL is `https://`.
+async fn start_collector_with(rules_toml: &str, extra: &str) -> anyhow::Result<CollectorProc> {
     let dir = tempfile::tempdir()?;
     std::fs::create_dir_all(dir.path().join("rules"))?;
     std::fs::write(dir.path().join("rules/bench.toml"), rules_toml)?;
@@ -170,7 +191,7 @@ async fn start_collector(rules_toml: &str) -> anyhow::Result<CollectorProc> {
     std::fs::write(
         dir.path().join("collector.toml"),
         format!(
-            "[collector]\ngrpc_listen = \"127.0.0.1:{g}\"\nhttp_listen = \"127.0.0.1:{h}\"\ndata_dir = \"data\"\nrules = [\"rules/*.toml\"]\nwindow = \"1h\"\nmax_series_per_agent = 1000000\n"
+            "[collector]\ngrpc_listen = \"127.0.0.1:{g}\"\nhttp_listen = \"127.0.0.1:{h}\"\ndata_dir = \"data\"\nrules = [\"rules/*.toml\"]\nwindow = \"1h\"\nmax_series_per_agent = 1000000\n{extra}"
         ),
     )?;
     let child = Command::new(sibling_binary("watchpost-collector")?)
@@ -183,9 +204,10 @@ async fn start_collector(rules_toml: &str) -> anyhow::Result<CollectorProc> {
     let proc = Proc(child);
     let http = format!("http://127.0.0.1:{h}");
     wait_http(&format!("{http}/healthz"), Duration::from_secs(20)).await?;
+    let scheme = if extra.contains("[tls]") { "https" } else { "http" };
     Ok(CollectorProc {
         proc,
-        grpc: format!("http://127.0.0.1:{g}"),
+        grpc: format!("{scheme}://127.0.0.1:{g}"),
         http,
         _dir: dir,
     })
@@ -205,7 +227,15 @@ fn msg(body: agent_message::Body) -> AgentMessage {
 
 impl SimAgent {
     async fn connect(grpc: &str, id: &str, defs: Vec<SeriesDefinition>) -> anyhow::Result<SimAgent> {
-        let mut client = IngestClient::connect(grpc.to_string()).await?;
+        let mut endpoint = tonic::transport::Endpoint::from_shared(grpc.to_string())?;
+        if grpc.starts_with("https://") {
+            let ca = BENCH_CA.get().context("no CA for an https collector")?;
+            endpoint = endpoint.tls_config(
+                tonic::transport::ClientTlsConfig::new()
+                    .ca_certificate(tonic::transport::Certificate::from_pem(ca)),
+            )?;
+        }
+        let mut client = IngestClient::new(endpoint.connect().await?);
         let (tx, rx) = mpsc::channel(64);
         tx.send(msg(agent_message::Body::Hello(Hello {
             agent_id: id.into(),
@@ -677,6 +707,66 @@ async fn agent(a: AgentArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Ingest throughput and collector CPU with TLS off and on.
+async fn tls(agents: usize, series: usize, rounds: usize) -> anyhow::Result<()> {
+    println!(
+        "== ingest with TLS off and on: {agents} agents x {series} series, {rounds} rounds, as fast as acknowledged"
+    );
+    let exe = std::env::current_exe()?;
+    let script = exe
+        .ancestors()
+        .nth(3)
+        .context("bench binary is not under target/release")?
+        .join("deploy/make-certs.sh");
+    let certs = tempfile::tempdir()?;
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg(certs.path())
+        .arg("127.0.0.1")
+        .output()?;
+    if !out.status.success() {
+        bail!("{}: {}", script.display(), String::from_utf8_lossy(&out.stderr));
+    }
+    let _ = BENCH_CA.set(std::fs::read(certs.path().join("ca.pem"))?);
+    let tls_toml = format!(
+        "\n[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+        certs.path().join("collector.pem").display(),
+        certs.path().join("collector.key").display()
+    );
+    let a = IngestArgs {
+        agents,
+        series,
+        rounds,
+        rules: 0,
+        probes: 0,
+    };
+    for (name, extra) in [("plaintext", String::new()), ("TLS", tls_toml)] {
+        let c = start_collector_with("", &extra).await?;
+        let pid = c.proc.0.id();
+        let cpu0 = proc::cpu_ns(pid);
+        let started = Instant::now();
+        let load = Load {
+            rounds,
+            first_sequence: 1,
+            start_ts: now_ms() - rounds as i64 * 10_000,
+            step_ms: 10_000,
+            pace: None,
+        };
+        let mut samples = 0;
+        for t in spawn_agents(&c.grpc, &a, load) {
+            samples += t.await??;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let cpu = proc::cpu_ns(pid) - cpu0;
+        println!(
+            "{name:<10} {:>10.0} samples/s   collector {:.2} µs CPU per sample   ({samples} samples in {elapsed:.1} s)",
+            samples as f64 / elapsed,
+            cpu as f64 / 1e3 / samples as f64
+        );
+    }
+    Ok(())
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -701,6 +791,11 @@ async fn main() -> anyhow::Result<()> {
         }
         What::Notify { faults, storm } => notify::run(faults, storm).await,
         What::Snmp { polls } => snmp::run(polls).await,
+        What::Tls {
+            agents,
+            series,
+            rounds,
+        } => tls(agents, series, rounds).await,
         What::All => {
             agent(AgentArgs {
                 rounds_1s: 30,
