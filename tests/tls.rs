@@ -1,7 +1,8 @@
 //! TLS and mutual TLS on the agents' stream, with certificates made by the
 //! shipped script (`deploy/make-certs.sh`): an agent with the CA and its own
 //! certificate streams; one without a client certificate, one trusting
-//! another CA and one speaking plaintext never get in.
+//! another CA and one speaking plaintext never get in. The HTTP API is
+//! served over TLS with the same certificate.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -60,8 +61,25 @@ fn pem(dir: &Path, file: &str) -> PathBuf {
     dir.join(file)
 }
 
-async fn agent_ids(c: &Collector) -> Vec<String> {
-    let agents: Vec<Agent> = get(c, "/api/v1/agents").await;
+/// GET over HTTPS, trusting the CA in `certs` (the API shares the stream's certificate).
+async fn https_get<T: serde::de::DeserializeOwned>(c: &Collector, certs: &Path, path: &str) -> T {
+    let ca = std::fs::read(certs.join("ca.pem")).expect("ca.pem");
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("CA"))
+        .build()
+        .expect("client");
+    let url = format!("https://127.0.0.1:{}{path}", c.http_addr().port());
+    let resp = client
+        .get(&url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    assert!(resp.status().is_success(), "GET {url}: {}", resp.status());
+    resp.json().await.expect("JSON")
+}
+
+async fn agent_ids(c: &Collector, certs: &Path) -> Vec<String> {
+    let agents: Vec<Agent> = https_get(c, certs, "/api/v1/agents").await;
     agents.into_iter().map(|a| a.id).collect()
 }
 
@@ -104,15 +122,31 @@ async fn mutual_tls_lets_in_only_agents_with_a_certificate_of_the_ca() {
         ),
     );
     let _plain = agent(&collector, "http", "plaintext", "");
-    latest_value_exists(&collector, "metric=host_uptime_seconds&host=db-1").await;
+    latest_value_exists(&collector, c, "metric=host_uptime_seconds&host=db-1").await;
     // Give the others several reconnect attempts.
     tokio::time::sleep(3 * SECOND).await;
-    assert_eq!(agent_ids(&collector).await, vec!["db-1".to_string()]);
+    assert_eq!(agent_ids(&collector, c).await, vec!["db-1".to_string()]);
+    // The HTTP API is HTTPS too: plaintext and an untrusted certificate fail.
+    let plain = reqwest::get(format!(
+        "http://127.0.0.1:{}/api/v1/agents",
+        collector.http_addr().port()
+    ))
+    .await;
+    assert!(plain.is_err() || !plain.is_ok_and(|r| r.status().is_success()));
+    let untrusted = reqwest::get(format!(
+        "https://127.0.0.1:{}/api/v1/agents",
+        collector.http_addr().port()
+    ))
+    .await;
+    assert!(
+        untrusted.is_err(),
+        "a certificate of a private CA is not trusted without it"
+    );
 }
 
-async fn latest_value_exists(c: &Collector, query: &str) {
+async fn latest_value_exists(c: &Collector, certs: &Path, query: &str) {
     wait_for(&format!("a value for {query}"), 20 * SECOND, || async {
-        let s: Vec<api::Series> = get(c, &format!("/api/v1/series?{query}")).await;
+        let s: Vec<api::Series> = https_get(c, certs, &format!("/api/v1/series?{query}")).await;
         s.first()?.last_value
     })
     .await;
@@ -130,7 +164,7 @@ async fn server_only_tls_needs_just_the_ca() {
         "web-1",
         &format!("ca_file = \"{}\"", certs.path().join("ca.pem").display()),
     );
-    latest_value_exists(&collector, "metric=host_uptime_seconds&host=web-1").await;
+    latest_value_exists(&collector, certs.path(), "metric=host_uptime_seconds&host=web-1").await;
 }
 
 #[test]

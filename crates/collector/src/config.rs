@@ -65,6 +65,12 @@ struct RawTls {
     cert_file: PathBuf,
     key_file: PathBuf,
     client_ca_file: Option<PathBuf>,
+    #[serde(default = "yes")]
+    http: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// TLS for the agents' gRPC stream: the collector's certificate and key,
@@ -78,6 +84,8 @@ pub struct TlsConfig {
     pub key_pem: Vec<u8>,
     /// CA for client certificates (PEM); set means mTLS is required.
     pub client_ca_pem: Option<Vec<u8>>,
+    /// Serve the HTTP API over TLS too (with the same certificate).
+    pub http: bool,
 }
 
 fn read_pem(base: &Path, file: &Path, key: &str, marker: &str) -> Result<Vec<u8>, String> {
@@ -101,6 +109,7 @@ impl TlsConfig {
                 .client_ca_file
                 .map(|f| read_pem(base, &f, "tls.client_ca_file", "BEGIN CERTIFICATE"))
                 .transpose()?,
+            http: raw.http,
         })
     }
 }

@@ -203,16 +203,21 @@ impl Collector {
 
         let app = http::router(core.clone());
         let mut stop = shutdown_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            let result = axum::serve(http, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await;
-            if let Err(e) = result {
-                tracing::error!(error = %e, "HTTP server failed");
-            }
-        }));
+        if let Some(tls) = core.config.tls.as_ref().filter(|t| t.http) {
+            let acceptor = tls_acceptor(tls).map_err(StartError::Tls)?;
+            tasks.push(tokio::spawn(serve_https(http, app, acceptor, stop)));
+        } else {
+            tasks.push(tokio::spawn(async move {
+                let result = axum::serve(http, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await;
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "HTTP server failed");
+                }
+            }));
+        }
 
         if core.config.notify.is_enabled() {
             let dispatcher = notify::dispatch::Dispatcher::new(
@@ -325,5 +330,57 @@ async fn clock_loop(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
                 tracing::error!(error = %e, "cannot record time-based fault changes");
             }
         }
+    }
+}
+
+/// The HTTP API's TLS acceptor from the `[tls]` certificate and key.
+fn tls_acceptor(tls: &config::TlsConfig) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls_pki_types::pem::PemObject;
+    let certs = rustls_pki_types::CertificateDer::pem_slice_iter(&tls.cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("tls.cert_file: {e}"))?;
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(&tls.key_pem)
+        .map_err(|e| format!("tls.key_file: {e}"))?;
+    let mut config = tokio_rustls::rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("tls: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Serves the HTTP API over TLS until `stop`.
+async fn serve_https(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    acceptor: tokio_rustls::TlsAcceptor,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            a = listener.accept() => a,
+        };
+        let Ok((tcp, peer)) = accepted else { continue };
+        let (acceptor, app, mut stop) = (acceptor.clone(), app.clone(), stop.clone());
+        tokio::spawn(async move {
+            // A client that never finishes its handshake holds nothing for long.
+            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(tls), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stop.wait_for(|s| *s) => conn.as_mut().graceful_shutdown(),
+            }
+        });
     }
 }

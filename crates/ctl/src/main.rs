@@ -29,6 +29,10 @@ struct Args {
         default_value = "http://127.0.0.1:9811"
     )]
     server: String,
+    /// CA certificate (PEM) that signed an https:// collector's certificate
+    /// (default: the public web roots).
+    #[arg(long, global = true, env = "WATCHPOST_CA_FILE")]
+    ca_file: Option<std::path::PathBuf>,
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
     json: bool,
@@ -291,9 +295,18 @@ fn emit<T: serde::Serialize>(json: bool, value: &T, table: impl FnOnce() -> Tabl
 
 #[allow(clippy::print_stdout)]
 async fn run(args: Args) -> anyhow::Result<()> {
+    let mut builder = reqwest::Client::builder();
+    if let Some(path) = &args.ca_file {
+        let pem = std::fs::read(path).with_context(|| format!("cannot read --ca-file {}", path.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .with_context(|| format!("--ca-file {} holds no PEM certificate", path.display()))?;
+        for c in certs {
+            builder = builder.add_root_certificate(c);
+        }
+    }
     let client = Client {
         base: args.server.clone(),
-        http: reqwest::Client::new(),
+        http: builder.build().context("cannot build the HTTP client")?,
     };
     match args.command {
         Cmd::Agents => {

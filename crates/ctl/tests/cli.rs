@@ -433,3 +433,39 @@ escalate = [ {{ after = "0s", to = "on_call" }}, {{ after = "2s", to = "lead" }}
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchpostctl_talks_to_a_tls_collector_when_given_its_ca() {
+    let certs = tempfile::tempdir().expect("tempdir");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/make-certs.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg(certs.path())
+        .arg("127.0.0.1")
+        .output()
+        .expect("run deploy/make-certs.sh");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let data = tempfile::tempdir().expect("tempdir");
+    let toml = format!(
+        "[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+        certs.path().join("collector.pem").display(),
+        certs.path().join("collector.key").display()
+    );
+    let collector = watchpost_collector::Collector::start(
+        collector_config_from(data.path(), &toml),
+        watchpost_collector::rules::RuleSet::parse("", "none.toml").expect("rules"),
+    )
+    .await
+    .expect("collector starts");
+    let server = format!("https://127.0.0.1:{}", collector.http_addr().port());
+    let ca = certs.path().join("ca.pem").display().to_string();
+    let (ok, stdout, stderr) = run(&server, &["--ca-file", &ca, "--json", "agents"]).await;
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.trim(), "[]");
+    // Without the CA the collector's certificate is not trusted.
+    let (ok, _, stderr) = run(&server, &["agents"]).await;
+    assert!(!ok);
+    assert!(stderr.contains("127.0.0.1"), "{stderr}");
+    let (ok, _, stderr) = run(&server, &["--ca-file", "/nonexistent.pem", "agents"]).await;
+    assert!(!ok && stderr.contains("--ca-file /nonexistent.pem"), "{stderr}");
+}
