@@ -125,6 +125,12 @@ async fn acks_follow_durable_faults_duplicates_are_dropped_and_hosts_cannot_be_s
         ],
     }))
     .await;
+    // The bad name is refused with a notice that names it; the stream goes on.
+    let Some(collector_message::Body::Error(e)) = a.next().await else {
+        panic!("expected a notice for the refused series")
+    };
+    assert_eq!(e.code, "invalid_series");
+    assert!(e.message.contains("bad-name"), "{}", e.message);
     let t0 = now_ms();
     a.send(batch(1, t0, &[1, 2], &[20.0, 1.0])).await;
     assert!(matches!(a.next().await, Some(collector_message::Body::Ack(x)) if x.sequence == 1));
@@ -197,4 +203,74 @@ async fn a_stream_must_start_with_a_valid_hello() {
     };
     assert!(e.message.contains("protocol version 99"), "{}", e.message);
     collector.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn series_over_a_limit_are_refused_with_a_notice_naming_it_and_the_stream_goes_on() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let config = watchpost_collector::CollectorConfig {
+        max_series_per_agent: 3,
+        max_series_total: 5,
+        ..collector_config(data.path())
+    };
+    let collector = watchpost_collector::Collector::start(
+        config,
+        watchpost_collector::rules::RuleSet::parse("", "none.toml").expect("rules"),
+    )
+    .await
+    .expect("collector starts");
+    let def = |id: u32, metric: &str| SeriesDefinition {
+        id,
+        metric: metric.into(),
+        labels: vec![],
+    };
+    let mut a = open(&collector, hello("limited-a")).await;
+    assert!(matches!(
+        a.next().await,
+        Some(collector_message::Body::Welcome(_))
+    ));
+    a.send(agent_message::Body::Definitions(SeriesDefinitions {
+        series: (1..=5).map(|i| def(i, &format!("m{i}"))).collect(),
+    }))
+    .await;
+    let Some(collector_message::Body::Error(e)) = a.next().await else {
+        panic!("expected a limit notice");
+    };
+    assert_eq!(e.code, "limit");
+    assert!(
+        e.message.starts_with("2 series definition(s) refused")
+            && e.message.contains("collector.max_series_per_agent"),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.message.contains("m4"),
+        "names the first refused series: {}",
+        e.message
+    );
+    // The stream goes on: a batch of the accepted and refused ids is acknowledged.
+    a.send(batch(1, now_ms(), &[1, 2, 3, 4], &[1.0, 2.0, 3.0, 4.0]))
+        .await;
+    assert!(matches!(a.next().await, Some(collector_message::Body::Ack(_))));
+    // A second agent meets the collector-wide limit after two series.
+    let mut b = open(&collector, hello("limited-b")).await;
+    assert!(matches!(
+        b.next().await,
+        Some(collector_message::Body::Welcome(_))
+    ));
+    b.send(agent_message::Body::Definitions(SeriesDefinitions {
+        series: (1..=3).map(|i| def(i, &format!("n{i}"))).collect(),
+    }))
+    .await;
+    let Some(collector_message::Body::Error(e)) = b.next().await else {
+        panic!("expected a limit notice");
+    };
+    assert!(
+        e.message.contains("collector.max_series_total") && e.message.contains("n3"),
+        "{}",
+        e.message
+    );
+    let of_a: Vec<Series> = get(&collector, "/api/v1/series?host=limited-a").await;
+    let of_b: Vec<Series> = get(&collector, "/api/v1/series?host=limited-b").await;
+    assert_eq!((of_a.len(), of_b.len()), (3, 2), "{of_a:?} {of_b:?}");
 }

@@ -337,6 +337,10 @@ async fn live(
                 outbox.acked(seq);
             }
             ctl = ctl_rx.recv() => match ctl {
+                Some(collector_message::Body::Error(e)) if e.code == "limit" || e.code == "invalid_series" => {
+                    // Some of our series were refused; the rest keep flowing.
+                    tracing::warn!(reason = %e.message, "collector refused series");
+                }
                 Some(collector_message::Body::Error(e)) => {
                     return Ended::Lost(format!("{} ({})", e.message, e.code));
                 }

@@ -124,6 +124,7 @@ struct RawCollector {
     window: Option<HumanDuration>,
     heartbeat: Option<HumanDuration>,
     max_series_per_agent: Option<usize>,
+    max_series_total: Option<usize>,
     calendar: Option<PathBuf>,
     reopen_within: Option<HumanDuration>,
     oncall: Option<PathBuf>,
@@ -164,6 +165,9 @@ pub struct CollectorConfig {
     pub heartbeat: Duration,
     /// Most series one agent may define.
     pub max_series_per_agent: usize,
+    /// Series the collector holds in all: past it, new series of any agent
+    /// are refused (with a notice to that agent), existing ones keep flowing.
+    pub max_series_total: usize,
     /// Response and resolve durations per severity.
     pub policy: SeverityPolicy,
     /// The working calendar deadlines are counted on.
@@ -279,6 +283,7 @@ impl CollectorConfig {
             window,
             heartbeat,
             max_series_per_agent: c.max_series_per_agent.unwrap_or(100_000),
+            max_series_total: c.max_series_total.unwrap_or(5_000_000),
             policy,
             calendar,
             reopen_within: c.reopen_within.map_or(Duration::from_secs(600), |d| d.0),

@@ -201,7 +201,16 @@ async fn run_session(
                 };
                 core.agents.seen(&state.agent, state.session, core.clock.now_ms());
                 match m.body {
-                    Some(agent_message::Body::Definitions(d)) => define(&core, &mut state, d.series),
+                    Some(agent_message::Body::Definitions(d)) => {
+                        if let Some((refused, first)) = define(&core, &mut state, d.series) {
+                            // Not fatal: the agent keeps streaming its other series.
+                            let code = if first.contains("limit") { "limit" } else { "invalid_series" };
+                            let _ = tx.try_send(wire_error(
+                                code,
+                                format!("{refused} series definition(s) refused; the first: {first}"),
+                            ));
+                        }
+                    }
                     Some(agent_message::Body::Batch(b)) => match apply_batch(&core, &mut state, b).await {
                         Ok(seq) => {
                             let ack = out(collector_message::Body::Ack(watchpost_proto::v1::Ack { sequence: seq }));
@@ -247,13 +256,20 @@ async fn run_session(
     tracing::info!(agent = %state.agent, reason = %reason, "agent disconnected");
 }
 
-fn define(core: &Core, state: &mut SessionState, defs: Vec<SeriesDefinition>) {
+/// Defines series; returns how many were refused and why the first was.
+fn define(core: &Core, state: &mut SessionState, defs: Vec<SeriesDefinition>) -> Option<(usize, String)> {
     let limit = core.config.max_series_per_agent;
+    let total_limit = core.config.max_series_total;
     let mut created = 0;
+    let mut refused: Option<(usize, String)> = None;
     for def in defs {
-        let refuse = |why: String| {
+        let mut refuse = |why: String| {
             core.telemetry.series_refused.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(series_id = def.id, metric = %def.metric, reason = %why, "series definition refused");
+            tracing::warn!(agent = %state.agent, series_id = def.id, metric = %def.metric, reason = %why, "series definition refused");
+            match refused.as_mut() {
+                Some((n, _)) => *n += 1,
+                None => refused = Some((1, format!("{}: {why}", def.metric))),
+            }
         };
         let slot = def.id as usize;
         if slot >= limit.saturating_mul(4).max(1024) {
@@ -270,6 +286,13 @@ fn define(core: &Core, state: &mut SessionState, defs: Vec<SeriesDefinition>) {
         if state.defined >= limit {
             refuse(format!(
                 "agent already has {limit} series, the limit (collector.max_series_per_agent)"
+            ));
+            continue;
+        }
+        if core.store.len() >= total_limit {
+            refuse(format!(
+                "the collector holds {} series, its limit (collector.max_series_total)",
+                core.store.len()
             ));
             continue;
         }
@@ -320,6 +343,7 @@ fn define(core: &Core, state: &mut SessionState, defs: Vec<SeriesDefinition>) {
         created += 1;
     }
     core.agents.add_series(&state.agent, state.session, created);
+    refused
 }
 
 /// Applies a batch; returns the sequence to acknowledge, or why the stream must close.
