@@ -4,7 +4,7 @@
 //! another CA and one speaking plaintext never get in. The HTTP API is
 //! served over TLS with the same certificate.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use watchpost_collector::Collector;
@@ -57,10 +57,6 @@ fn agent(collector: &Collector, scheme: &str, id: &str, tls: &str) -> watchpost_
     watchpost_agent::start(config)
 }
 
-fn pem(dir: &Path, file: &str) -> PathBuf {
-    dir.join(file)
-}
-
 /// GET over HTTPS, trusting the CA in `certs` (the API shares the stream's certificate).
 async fn https_get<T: serde::de::DeserializeOwned>(c: &Collector, certs: &Path, path: &str) -> T {
     let ca = std::fs::read(certs.join("ca.pem")).expect("ca.pem");
@@ -98,16 +94,16 @@ async fn mutual_tls_lets_in_only_agents_with_a_certificate_of_the_ca() {
         "db-1",
         &format!(
             "ca_file = \"{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"",
-            pem(c, "ca.pem").display(),
-            pem(c, "agent-db-1.pem").display(),
-            pem(c, "agent-db-1.key").display()
+            c.join("ca.pem").display(),
+            c.join("agent-db-1.pem").display(),
+            c.join("agent-db-1.key").display()
         ),
     );
     let _no_cert = agent(
         &collector,
         "https",
         "no-cert",
-        &format!("ca_file = \"{}\"", pem(c, "ca.pem").display()),
+        &format!("ca_file = \"{}\"", c.join("ca.pem").display()),
     );
     let o = other.path();
     let _wrong_ca = agent(
@@ -116,9 +112,9 @@ async fn mutual_tls_lets_in_only_agents_with_a_certificate_of_the_ca() {
         "wrong-ca",
         &format!(
             "ca_file = \"{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"",
-            pem(o, "ca.pem").display(),
-            pem(o, "agent-db-1.pem").display(),
-            pem(o, "agent-db-1.key").display()
+            o.join("ca.pem").display(),
+            o.join("agent-db-1.pem").display(),
+            o.join("agent-db-1.key").display()
         ),
     );
     let _plain = agent(&collector, "http", "plaintext", "");

@@ -270,9 +270,7 @@ pub fn collect_once(config: AgentConfig, wait: Duration) -> Vec<String> {
     if let Some(p) = probes.as_mut() {
         p.collect(&mut registry, &mut round);
     }
-    let again = series::Published::new(std::sync::mpsc::sync_channel::<()>(1).0);
-    again.publish(measured);
-    series::PublishedReader::default().collect(&again, &mut registry, &mut round);
+    series::PublishedReader::default().add(measured, &mut registry, &mut round);
     let definitions: std::collections::HashMap<u32, watchpost_proto::v1::SeriesDefinition> =
         registry.take_new().into_iter().map(|d| (d.id, d)).collect();
     let mut lines: Vec<String> = round

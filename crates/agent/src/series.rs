@@ -154,7 +154,12 @@ pub struct PublishedReader {
 impl PublishedReader {
     /// Adds everything published since the last call to `round`.
     pub fn collect(&mut self, from: &Published, registry: &mut SeriesRegistry, round: &mut Round) {
-        for m in from.take() {
+        self.add(from.take(), registry, round);
+    }
+
+    /// Adds `measured` to `round`, defining new series.
+    pub fn add(&mut self, measured: Vec<Measured>, registry: &mut SeriesRegistry, round: &mut Round) {
+        for m in measured {
             if !self.ids.contains_key(m.metric.as_ref()) {
                 self.ids.insert(m.metric.to_string(), Default::default());
             }

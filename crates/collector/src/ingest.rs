@@ -202,9 +202,8 @@ async fn run_session(
                 core.agents.seen(&state.agent, state.session, core.clock.now_ms());
                 match m.body {
                     Some(agent_message::Body::Definitions(d)) => {
-                        if let Some((refused, first)) = define(&core, &mut state, d.series) {
+                        if let Some((refused, code, first)) = define(&core, &mut state, d.series) {
                             // Not fatal: the agent keeps streaming its other series.
-                            let code = if first.contains("limit") { "limit" } else { "invalid_series" };
                             let _ = tx.try_send(wire_error(
                                 code,
                                 format!("{refused} series definition(s) refused; the first: {first}"),
@@ -256,27 +255,36 @@ async fn run_session(
     tracing::info!(agent = %state.agent, reason = %reason, "agent disconnected");
 }
 
-/// Defines series; returns how many were refused and why the first was.
-fn define(core: &Core, state: &mut SessionState, defs: Vec<SeriesDefinition>) -> Option<(usize, String)> {
+/// A refusal's wire code: a limit was reached, or the definition is invalid.
+const LIMIT: &str = "limit";
+const INVALID: &str = "invalid_series";
+
+/// Defines series; returns how many were refused, and the code and reason
+/// of the first refusal.
+fn define(
+    core: &Core,
+    state: &mut SessionState,
+    defs: Vec<SeriesDefinition>,
+) -> Option<(usize, &'static str, String)> {
     let limit = core.config.max_series_per_agent;
     let total_limit = core.config.max_series_total;
     let mut created = 0;
-    let mut refused: Option<(usize, String)> = None;
+    let mut refused: Option<(usize, &'static str, String)> = None;
     for def in defs {
-        let mut refuse = |why: String| {
+        let mut refuse = |code: &'static str, why: String| {
             core.telemetry.series_refused.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(agent = %state.agent, series_id = def.id, metric = %def.metric, reason = %why, "series definition refused");
             match refused.as_mut() {
-                Some((n, _)) => *n += 1,
-                None => refused = Some((1, format!("{}: {why}", def.metric))),
+                Some((n, _, _)) => *n += 1,
+                None => refused = Some((1, code, format!("{}: {why}", def.metric))),
             }
         };
         let slot = def.id as usize;
         if slot >= limit.saturating_mul(4).max(1024) {
-            refuse(format!(
-                "series id {} is beyond the id space of {} series",
-                def.id, limit
-            ));
+            refuse(
+                LIMIT,
+                format!("series id {} is beyond the id space of {} series", def.id, limit),
+            );
             continue;
         }
         if state.map.get(slot).is_some_and(Option::is_some) {
@@ -284,28 +292,35 @@ fn define(core: &Core, state: &mut SessionState, defs: Vec<SeriesDefinition>) ->
             continue;
         }
         if state.defined >= limit {
-            refuse(format!(
-                "agent already has {limit} series, the limit (collector.max_series_per_agent)"
-            ));
+            refuse(
+                LIMIT,
+                format!("agent already has {limit} series, the limit (collector.max_series_per_agent)"),
+            );
             continue;
         }
         if core.store.len() >= total_limit {
-            refuse(format!(
-                "the collector holds {} series, its limit (collector.max_series_total)",
-                core.store.len()
-            ));
+            refuse(
+                LIMIT,
+                format!(
+                    "the collector holds {} series, its limit (collector.max_series_total)",
+                    core.store.len()
+                ),
+            );
             continue;
         }
         if let Err(e) = names::check_metric_name(&def.metric) {
-            refuse(e.to_string());
+            refuse(INVALID, e.to_string());
             continue;
         }
         if def.labels.len() >= MAX_LABELS {
-            refuse(format!(
-                "{} labels, more than the limit of {}",
-                def.labels.len(),
-                MAX_LABELS - 1
-            ));
+            refuse(
+                LIMIT,
+                format!(
+                    "{} labels, more than the limit of {}",
+                    def.labels.len(),
+                    MAX_LABELS - 1
+                ),
+            );
             continue;
         }
         let mut labels: Vec<(&str, &str)> = Vec::with_capacity(def.labels.len() + 1);
@@ -322,13 +337,13 @@ fn define(core: &Core, state: &mut SessionState, defs: Vec<SeriesDefinition>) ->
             labels.push((&l.name, &l.value));
         }
         if let Some(why) = bad {
-            refuse(why);
+            refuse(INVALID, why);
             continue;
         }
         labels.push((HOST_LABEL, &state.hostname));
         labels.sort_unstable_by(|a, b| a.0.cmp(b.0));
         if labels.windows(2).any(|w| w[0].0 == w[1].0) {
-            refuse("a label name appears twice".to_string());
+            refuse(INVALID, "a label name appears twice".to_string());
             continue;
         }
         let (id, new) = core.store.resolve(&def.metric, &labels);

@@ -173,10 +173,7 @@ impl InterfaceState {
             }
             labels.sort();
             let own = labels;
-            let mut all: Vec<(String, String)> = device_labels.iter().chain(&own).cloned().collect();
-            all.sort();
-            all.dedup_by(|a, b| a.0 == b.0);
-            let labels: std::sync::Arc<[(String, String)]> = all.into();
+            let labels: std::sync::Arc<[(String, String)]> = super::with(device_labels, &own).into();
             let admin = num(ADMIN, i).unwrap_or(0.0);
             let oper = num(OPER, i).unwrap_or(0.0);
             known.insert(
