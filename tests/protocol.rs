@@ -73,6 +73,7 @@ fn batch(sequence: u64, ts: i64, ids: &[u32], values: &[f64]) -> agent_message::
         series_ids: ids.to_vec(),
         values: values.to_vec(),
         timestamp_offsets_ms: Vec::new(),
+        late: false,
     })
 }
 

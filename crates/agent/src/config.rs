@@ -99,6 +99,9 @@ struct RawAgent {
     heartbeat: HumanDuration,
     #[serde(default = "default_buffer_batches")]
     buffer_batches: usize,
+    spool_dir: Option<PathBuf>,
+    #[serde(default = "default_spool_max_size")]
+    spool_max_size: String,
     ca_file: Option<PathBuf>,
     cert_file: Option<PathBuf>,
     key_file: Option<PathBuf>,
@@ -165,6 +168,35 @@ fn default_heartbeat() -> HumanDuration {
 fn default_buffer_batches() -> usize {
     1024
 }
+fn default_spool_max_size() -> String {
+    "256MiB".to_string()
+}
+
+/// Parses a size such as `256MiB`, `1GiB`, `500MB` or `65536` (bytes).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size; expected e.g. \"256MiB\""))?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "kB" | "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        u => {
+            return Err(format!(
+                "{text:?}: unknown unit {u:?}; use B, KiB, MiB, GiB, kB, MB or GB"
+            ));
+        }
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
 fn default_hwmon_dir() -> PathBuf {
     PathBuf::from("/sys/class/hwmon")
 }
@@ -189,8 +221,9 @@ pub struct AgentConfig {
     pub auth_token: String,
     /// Heartbeat period; a collector silent for three of them is dead.
     pub heartbeat: Duration,
-    /// Unacknowledged batches kept in memory while the collector is away.
-    pub buffer_batches: usize,
+    /// Where unacknowledged batches are kept (disk, or memory without a
+    /// directory) and how much of them.
+    pub spool: crate::spool::SpoolConfig,
     /// TLS towards an `https://` collector.
     pub tls: ClientTls,
     /// Host metrics.
@@ -232,6 +265,8 @@ impl AgentConfig {
             auth_token: String::new(),
             heartbeat: default_heartbeat(),
             buffer_batches: default_buffer_batches(),
+            spool_dir: None,
+            spool_max_size: default_spool_max_size(),
             ca_file: None,
             cert_file: None,
             key_file: None,
@@ -345,6 +380,14 @@ impl AgentConfig {
                 _ => return Err("keys agent.cert_file and agent.key_file go together".to_string()),
             },
         };
+        let spool_max_bytes =
+            parse_size(&a.spool_max_size).map_err(|e| format!("key agent.spool_max_size: {e}"))?;
+        if spool_max_bytes < 1 << 20 {
+            return Err(format!(
+                "key agent.spool_max_size: {:?} is below the minimum of 1MiB",
+                a.spool_max_size
+            ));
+        }
         let host = raw.host;
         Ok(AgentConfig {
             id: a.id,
@@ -354,7 +397,14 @@ impl AgentConfig {
             labels: a.labels,
             auth_token: a.auth_token,
             heartbeat: a.heartbeat.0,
-            buffer_batches: a.buffer_batches,
+            spool: crate::spool::SpoolConfig {
+                dir: a.spool_dir.map(|d| match base {
+                    Some(b) if d.is_relative() => b.join(d),
+                    _ => d,
+                }),
+                max_bytes: spool_max_bytes,
+                memory_batches: a.buffer_batches,
+            },
             tls,
             host: HostConfig {
                 enabled: host.enabled,

@@ -13,6 +13,7 @@ pub mod modbus;
 pub mod probe;
 pub mod series;
 pub mod snmp;
+pub mod spool;
 pub mod textfile;
 pub mod x509;
 
@@ -86,8 +87,22 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Starts an agent: the collection thread and the link task.
+/// Starts an agent: the collection thread and the link task. A spool
+/// directory that cannot be opened is logged and replaced by a memory
+/// buffer; [`start_with`] lets the caller refuse to run instead.
 pub fn start(config: AgentConfig) -> RunningAgent {
+    let spool = match spool::Spool::open(&config.spool) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "spool unusable: buffering in memory only");
+            spool::Spool::memory(config.spool.memory_batches)
+        }
+    };
+    start_with(config, spool)
+}
+
+/// Starts an agent over an opened spool.
+pub fn start_with(config: AgentConfig, spool: spool::Spool) -> RunningAgent {
     let hostname = config.hostname.clone().unwrap_or_else(os_hostname);
     let id = config.id.clone().unwrap_or_else(|| hostname.clone());
     let hello = Hello {
@@ -103,13 +118,12 @@ pub fn start(config: AgentConfig) -> RunningAgent {
         collector: config.collector.clone(),
         hello,
         heartbeat: config.heartbeat,
-        buffer_batches: config.buffer_batches,
         tls: config.tls.clone(),
     };
     let (round_tx, round_rx) = mpsc::channel::<Round>(16);
     let (shutdown, shutdown_rx) = watch::channel(false);
-    spawn_collection(config, round_tx);
-    let task = tokio::spawn(link::run(link_config, round_rx, shutdown_rx));
+    spawn_collection(config, round_tx, spool.stats());
+    let task = tokio::spawn(link::run(link_config, spool, round_rx, shutdown_rx));
     RunningAgent {
         shutdown,
         task,
@@ -118,7 +132,7 @@ pub fn start(config: AgentConfig) -> RunningAgent {
     }
 }
 
-fn spawn_collection(config: AgentConfig, rounds: mpsc::Sender<Round>) {
+fn spawn_collection(config: AgentConfig, rounds: mpsc::Sender<Round>, spool: Arc<spool::SpoolStats>) {
     let spawned = std::thread::Builder::new()
         .name("watchpost-collect".into())
         .spawn(move || {
@@ -128,6 +142,7 @@ fn spawn_collection(config: AgentConfig, rounds: mpsc::Sender<Round>) {
                 .enabled
                 .then(|| host::HostCollector::new(config.host.clone(), &mut registry));
             let mut textfile = config.textfile_dir.as_deref().map(textfile::TextfileSource::new);
+            let mut own = OwnMetrics::new(&mut registry, spool);
             let mut probes = (!config.probes.is_empty())
                 .then(|| probe::ProbeSource::start(config.probes.clone(), config.interval));
             // Sources on their own schedule (SNMP) publish here and wake us.
@@ -172,6 +187,7 @@ fn spawn_collection(config: AgentConfig, rounds: mpsc::Sender<Round>) {
                     p.collect(&mut registry, &mut round);
                 }
                 reader.collect(&published, &mut registry, &mut round);
+                own.collect(&mut round);
                 round.definitions = registry.take_new();
                 capacity = round.samples.len().max(capacity);
                 if rounds.blocking_send(round).is_err() {
@@ -313,6 +329,55 @@ fn wait(wake: &std::sync::mpsc::Receiver<()>, next: Instant) -> bool {
         Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
             std::thread::sleep(next.saturating_duration_since(Instant::now()));
             true
+        }
+    }
+}
+
+/// The agent's figures about itself, sent with every full round:
+/// `agent_rounds_total` (full rounds since the agent started: a gap in it
+/// at the collector is lost data) and the spool's `agent_spool_*`.
+struct OwnMetrics {
+    rounds: u64,
+    ids: [u32; 6],
+    spool: Arc<spool::SpoolStats>,
+}
+
+impl OwnMetrics {
+    const NAMES: [&str; 6] = [
+        "agent_rounds_total",
+        "agent_spool_bytes",
+        "agent_spool_pending_batches",
+        "agent_spool_dropped_batches_total",
+        "agent_spool_dropped_samples_total",
+        "agent_spool_quarantined_segments_total",
+    ];
+
+    fn new(registry: &mut SeriesRegistry, spool: Arc<spool::SpoolStats>) -> OwnMetrics {
+        OwnMetrics {
+            rounds: 0,
+            ids: Self::NAMES.map(|m| registry.define(m, &[])),
+            spool,
+        }
+    }
+
+    fn collect(&mut self, round: &mut Round) {
+        self.rounds += 1;
+        let s = &self.spool;
+        let values = [
+            self.rounds,
+            s.bytes.load(Ordering::Relaxed),
+            s.pending_batches.load(Ordering::Relaxed),
+            s.dropped_batches.load(Ordering::Relaxed),
+            s.dropped_samples.load(Ordering::Relaxed),
+            s.quarantined_segments.load(Ordering::Relaxed),
+        ];
+        let at = round.timestamp_ms;
+        for (id, v) in self.ids.iter().zip(values) {
+            if round.offsets_ms.is_empty() {
+                round.samples.push((*id, v as f64));
+            } else {
+                round.push_at(*id, v as f64, at);
+            }
         }
     }
 }

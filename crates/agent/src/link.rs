@@ -1,12 +1,12 @@
 //! The agent's side of the stream to the collector: connect with backoff,
 //! hello, re-send every series definition and every unacknowledged batch on
-//! each (re)connect, heartbeats both ways, and drop batches only once the
-//! collector acknowledges them.
+//! each (re)connect (from the [`Spool`], oldest first, marked late),
+//! heartbeats both ways; batches leave the spool only once the collector
+//! acknowledges them.
 //!
 //! Not responsible for collecting: rounds arrive on a channel from the
-//! collection thread and are turned into numbered batches here.
+//! collection thread and go into the spool here.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -15,11 +15,12 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Endpoint;
 use watchpost_proto::v1::{
-    AgentMessage, Batch, Heartbeat, Hello, SeriesDefinition, SeriesDefinitions, agent_message,
-    collector_message, ingest_client::IngestClient,
+    AgentMessage, Heartbeat, Hello, SeriesDefinitions, agent_message, collector_message,
+    ingest_client::IngestClient,
 };
 
 use crate::series::Round;
+use crate::spool::Spool;
 
 /// Definitions are sent in messages of at most this many.
 const DEFINITIONS_PER_MESSAGE: usize = 2_000;
@@ -33,75 +34,8 @@ pub struct LinkConfig {
     pub hello: Hello,
     /// Heartbeat period.
     pub heartbeat: Duration,
-    /// Unacknowledged batches kept; the oldest is dropped past this.
-    pub buffer_batches: usize,
     /// TLS for an `https://` collector.
     pub tls: crate::config::ClientTls,
-}
-
-/// Unacknowledged state that outlives a connection.
-struct Outbox {
-    definitions: Vec<SeriesDefinition>,
-    pending: VecDeque<Batch>,
-    next_sequence: u64,
-    /// Whether a collector has told us where its sequence stands. Before
-    /// that, our numbers are provisional and get renumbered on the welcome.
-    synced: bool,
-    capacity: usize,
-    dropped: u64,
-}
-
-impl Outbox {
-    fn push(&mut self, round: Round) -> Batch {
-        let mut batch = Batch {
-            sequence: self.next_sequence,
-            base_timestamp_ms: round.timestamp_ms,
-            series_ids: Vec::with_capacity(round.samples.len()),
-            values: Vec::with_capacity(round.samples.len()),
-            timestamp_offsets_ms: if round.offsets_ms.len() == round.samples.len() {
-                round.offsets_ms
-            } else {
-                Vec::new()
-            },
-        };
-        self.next_sequence += 1;
-        for (id, v) in round.samples {
-            batch.series_ids.push(id);
-            batch.values.push(v);
-        }
-        self.definitions.extend(round.definitions);
-        if self.pending.len() >= self.capacity {
-            self.pending.pop_front();
-            self.dropped += 1;
-            if self.dropped.is_power_of_two() {
-                tracing::warn!(
-                    dropped = self.dropped,
-                    "collector away too long: dropping oldest batches"
-                );
-            }
-        }
-        self.pending.push_back(batch.clone());
-        batch
-    }
-
-    fn welcome(&mut self, last_sequence: u64) {
-        if !self.synced {
-            for (i, b) in self.pending.iter_mut().enumerate() {
-                b.sequence = last_sequence + 1 + i as u64;
-            }
-            self.next_sequence = last_sequence + 1 + self.pending.len() as u64;
-            self.synced = true;
-        } else {
-            self.acked(last_sequence);
-            self.next_sequence = self.next_sequence.max(last_sequence + 1);
-        }
-    }
-
-    fn acked(&mut self, sequence: u64) {
-        while self.pending.front().is_some_and(|b| b.sequence <= sequence) {
-            self.pending.pop_front();
-        }
-    }
 }
 
 fn now_ms() -> i64 {
@@ -123,21 +57,29 @@ enum Ended {
 
 /// Runs the link until `shutdown` turns true. Rounds keep being accepted
 /// (and buffered) while the collector is unreachable.
-pub async fn run(config: LinkConfig, mut rounds: mpsc::Receiver<Round>, mut shutdown: watch::Receiver<bool>) {
-    let mut outbox = Outbox {
-        definitions: Vec::new(),
-        pending: VecDeque::new(),
-        next_sequence: 1,
-        synced: false,
-        capacity: config.buffer_batches,
-        dropped: 0,
-    };
+pub async fn run(
+    config: LinkConfig,
+    mut outbox: Spool,
+    mut rounds: mpsc::Receiver<Round>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    run_until_stopped(&config, &mut outbox, &mut rounds, &mut shutdown).await;
+    // Whatever the collector has not acknowledged stays for the next run.
+    outbox.save_state(true);
+}
+
+async fn run_until_stopped(
+    config: &LinkConfig,
+    outbox: &mut Spool,
+    rounds: &mut mpsc::Receiver<Round>,
+    shutdown: &mut watch::Receiver<bool>,
+) {
     let mut backoff = Duration::from_millis(200);
     loop {
         if *shutdown.borrow() {
             return;
         }
-        match session(&config, &mut outbox, &mut rounds, &mut shutdown).await {
+        match session(config, outbox, rounds, shutdown).await {
             Ended::Shutdown => return,
             Ended::Lost(why) => {
                 tracing::warn!(collector = %config.collector, reason = %why, retry_in = ?backoff, "collector connection lost");
@@ -149,7 +91,7 @@ pub async fn run(config: LinkConfig, mut rounds: mpsc::Receiver<Round>, mut shut
             tokio::select! {
                 _ = &mut wait => break,
                 r = rounds.recv() => match r {
-                    Some(r) => { outbox.push(r); }
+                    Some(r) => { outbox.push(r); outbox.save_state(false); }
                     None => return,
                 },
                 _ = shutdown.changed() => return,
@@ -161,7 +103,7 @@ pub async fn run(config: LinkConfig, mut rounds: mpsc::Receiver<Round>, mut shut
 
 async fn session(
     config: &LinkConfig,
-    outbox: &mut Outbox,
+    outbox: &mut Spool,
     rounds: &mut mpsc::Receiver<Round>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Ended {
@@ -264,7 +206,7 @@ async fn session(
 #[allow(clippy::too_many_arguments)]
 async fn live(
     config: &LinkConfig,
-    outbox: &mut Outbox,
+    outbox: &mut Spool,
     rounds: &mut mpsc::Receiver<Round>,
     shutdown: &mut watch::Receiver<bool>,
     tx: &mpsc::Sender<AgentMessage>,
@@ -289,7 +231,7 @@ async fn live(
         Ok(_) => return Ended::Lost("stream closed before welcome".into()),
         Err(_) => return Ended::Lost("no welcome within 10s".into()),
     };
-    for chunk in outbox.definitions.chunks(DEFINITIONS_PER_MESSAGE) {
+    for chunk in outbox.definitions().chunks(DEFINITIONS_PER_MESSAGE) {
         let defs = SeriesDefinitions {
             series: chunk.to_vec(),
         };
@@ -297,35 +239,41 @@ async fn live(
             return e;
         }
     }
-    let backlog: Vec<Batch> = outbox.pending.iter().cloned().collect();
-    if !backlog.is_empty() {
-        tracing::info!(
-            batches = backlog.len(),
-            "sending batches buffered while disconnected"
-        );
+    // Everything unacknowledged goes again, oldest first; batches made
+    // before this connection are late. New rounds queue behind them, so
+    // the collector sees every series in time order.
+    let live_from = outbox.next_sequence();
+    let backlog = live_from.saturating_sub(outbox.acked() + 1);
+    if backlog > 0 {
+        tracing::info!(batches = backlog, "replaying batches spooled while disconnected");
     }
-    for b in backlog {
-        if let Err(e) = send(msg(agent_message::Body::Batch(b))).await {
-            return e;
-        }
-    }
+    let mut sent = outbox.acked();
 
     let dead_after = (collector_heartbeat * 3).max(config.heartbeat * 3);
     let mut heartbeat = tokio::time::interval(config.heartbeat);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut state_saved = tokio::time::interval(Duration::from_secs(1));
     loop {
+        let unsent = sent + 1 < outbox.next_sequence();
         tokio::select! {
+            permit = tx.reserve(), if unsent => {
+                let Ok(permit) = permit else { return Ended::Lost("stream closed".into()) };
+                match outbox.next_after(sent) {
+                    Some(mut b) => {
+                        let local = outbox.local_of(b.sequence);
+                        b.late = local < live_from;
+                        sent = local;
+                        permit.send(msg(agent_message::Body::Batch(b)));
+                    }
+                    None => sent = outbox.next_sequence() - 1,
+                }
+            }
             r = rounds.recv() => {
                 let Some(r) = r else { return Ended::Shutdown };
-                let definitions = r.definitions.clone();
-                if !definitions.is_empty()
-                    && let Err(e) = send(msg(agent_message::Body::Definitions(SeriesDefinitions { series: definitions }))).await
+                let fresh = outbox.push(r);
+                if !fresh.is_empty()
+                    && let Err(e) = send(msg(agent_message::Body::Definitions(SeriesDefinitions { series: fresh }))).await
                 {
-                    outbox.push(r);
-                    return e;
-                }
-                let batch = outbox.push(r);
-                if let Err(e) = send(msg(agent_message::Body::Batch(batch))).await {
                     return e;
                 }
             }
@@ -334,7 +282,7 @@ async fn live(
                     return Ended::Lost("stream closed".into());
                 }
                 let seq = *ack_rx.borrow_and_update();
-                outbox.acked(seq);
+                outbox.ack(seq);
             }
             ctl = ctl_rx.recv() => match ctl {
                 Some(collector_message::Body::Error(e)) if e.code == "limit" || e.code == "invalid_series" => {
@@ -347,6 +295,7 @@ async fn live(
                 Some(_) => {}
                 None => return Ended::Lost("stream closed".into()),
             },
+            _ = state_saved.tick() => outbox.save_state(false),
             _ = heartbeat.tick() => {
                 let silent_ms = now_ms() - last_heard.load(Ordering::Relaxed);
                 if silent_ms > dead_after.as_millis() as i64 {
@@ -359,66 +308,5 @@ async fn live(
             }
             _ = shutdown.changed() => return Ended::Shutdown,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn outbox() -> Outbox {
-        Outbox {
-            definitions: Vec::new(),
-            pending: VecDeque::new(),
-            next_sequence: 1,
-            synced: false,
-            capacity: 3,
-            dropped: 0,
-        }
-    }
-
-    fn round() -> Round {
-        Round {
-            timestamp_ms: 1,
-            definitions: Vec::new(),
-            samples: vec![(1, 1.0)],
-            offsets_ms: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn first_welcome_renumbers_after_the_collectors_last_sequence() {
-        let mut o = outbox();
-        o.push(round());
-        o.push(round());
-        o.welcome(41);
-        let seqs: Vec<u64> = o.pending.iter().map(|b| b.sequence).collect();
-        assert_eq!(seqs, [42, 43]);
-        assert_eq!(o.push(round()).sequence, 44);
-    }
-
-    #[test]
-    fn later_welcome_drops_what_was_applied() {
-        let mut o = outbox();
-        o.welcome(0);
-        o.push(round());
-        o.push(round());
-        o.push(round());
-        o.welcome(2);
-        let seqs: Vec<u64> = o.pending.iter().map(|b| b.sequence).collect();
-        assert_eq!(seqs, [3]);
-        o.acked(3);
-        assert!(o.pending.is_empty());
-    }
-
-    #[test]
-    fn full_buffer_drops_oldest() {
-        let mut o = outbox();
-        for _ in 0..5 {
-            o.push(round());
-        }
-        assert_eq!(o.pending.len(), 3);
-        assert_eq!(o.pending.front().map(|b| b.sequence), Some(3));
-        assert_eq!(o.dropped, 2);
     }
 }

@@ -57,8 +57,11 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    // A spool that cannot be opened (held by another agent, unwritable)
+    // stops the agent here, naming the directory.
+    let spool = watchpost_agent::spool::Spool::open(&config.spool)?;
     runtime.block_on(async {
-        let agent = watchpost_agent::start(config);
+        let agent = watchpost_agent::start_with(config, spool);
         tracing::info!(id = %agent.id, hostname = %agent.hostname, "agent started");
         watchpost_agent::shutdown_signal().await;
         tracing::info!("stopping");

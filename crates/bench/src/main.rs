@@ -382,6 +382,7 @@ async fn fill_agent(
                 series_ids: ids.clone(),
                 values: values.clone(),
                 timestamp_offsets_ms: Vec::new(),
+                late: false,
             })
             .await?;
         if seq >= first_sequence + BATCHES_IN_FLIGHT {
@@ -420,6 +421,7 @@ async fn probe(grpc: &str, n: usize, pause: Duration) -> anyhow::Result<Histogra
                     series_ids: vec![1],
                     values: vec![value],
                     timestamp_offsets_ms: vec![],
+                    late: false,
                 })
                 .await?;
             agent.wait_acked(seq).await?;

@@ -73,6 +73,29 @@ impl AgentRegistry {
         }
     }
 
+    /// Puts back each agent's last applied sequence (from the journal), so
+    /// batches applied before a crash are recognised when re-sent.
+    pub fn restore_sequences(&self, sequences: HashMap<String, u64>, now_ms: i64) {
+        let mut agents = self.lock();
+        for (id, seq) in sequences {
+            let e = agents.entry(id.clone()).or_insert_with(|| Entry {
+                hostname: id,
+                version: String::new(),
+                address: String::new(),
+                labels: BTreeMap::new(),
+                first_seen_ms: now_ms,
+                last_seen_ms: now_ms,
+                flushed_seen_ms: 0,
+                connected_since_ms: None,
+                session: 0,
+                kill: None,
+                last_sequence: 0,
+                series: 0,
+            });
+            e.last_sequence = e.last_sequence.max(seq);
+        }
+    }
+
     /// Registers a new connection of `id`, replacing any older one.
     pub fn connect(
         &self,

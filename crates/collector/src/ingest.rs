@@ -96,7 +96,7 @@ fn check_hello(h: &Hello) -> Result<(), String> {
 }
 
 struct SessionState {
-    agent: String,
+    agent: Arc<str>,
     hostname: String,
     session: u64,
     /// Agent-local series id → store series.
@@ -178,7 +178,7 @@ async fn run_session(
     let agent_heartbeat = Duration::from_millis(u64::from(hello.heartbeat_interval_ms).max(100));
     let dead_after = agent_heartbeat.max(heartbeat) * 3;
     let mut state = SessionState {
-        agent: hello.agent_id.clone(),
+        agent: hello.agent_id.as_str().into(),
         hostname: hello.hostname.clone(),
         session: claim.id,
         map: Vec::new(),
@@ -385,7 +385,7 @@ async fn apply_batch(core: &Core, state: &mut SessionState, b: Batch) -> Result<
     let t = &core.telemetry;
     state.transitions.clear();
     let mut refused = 0u64;
-    let mut accepted = 0u64;
+    let mut journaled: Vec<(SeriesId, i64, f64)> = Vec::with_capacity(n);
     // Large batches are applied in slices with a yield between them, so one
     // agent's big batch does not hold up a small one that opens a fault.
     for start in (0..n).step_by(APPLY_SLICE) {
@@ -411,7 +411,7 @@ async fn apply_batch(core: &Core, state: &mut SessionState, b: Batch) -> Result<
                 Err(Refused::OutOfOrder | Refused::UnknownSeries) => refused += 1,
             }
         }
-        accepted += state.samples.len() as u64;
+        journaled.extend_from_slice(&state.samples);
         let eval_start = Instant::now();
         core.engine
             .on_samples(&state.samples, now, &mut state.transitions);
@@ -419,11 +419,18 @@ async fn apply_batch(core: &Core, state: &mut SessionState, b: Batch) -> Result<
             .fetch_add(eval_start.elapsed().as_nanos() as u64, Ordering::Relaxed);
     }
     t.rule_evals.fetch_add(1, Ordering::Relaxed);
+    let accepted = journaled.len() as u64;
     t.samples_ingested.fetch_add(accepted, Ordering::Relaxed);
+    if b.late {
+        t.samples_late.fetch_add(accepted, Ordering::Relaxed);
+    }
     if refused > 0 {
         t.samples_refused.fetch_add(refused, Ordering::Relaxed);
         tracing::debug!(agent = %state.agent, sequence = b.sequence, refused, "samples refused");
     }
+    // The samples and the fault changes they caused are made durable
+    // together; only then is the batch acknowledged.
+    let journal = core.journal.append(state.agent.clone(), b.sequence, journaled);
     if !state.transitions.is_empty() {
         let changes = state.transitions.iter().any(Transition::is_state_change);
         let opens = state.transitions.iter().any(|t| matches!(t, Transition::Open(_)));
@@ -431,16 +438,25 @@ async fn apply_batch(core: &Core, state: &mut SessionState, b: Batch) -> Result<
         t.fault_transitions
             .fetch_add(commands.len() as u64, Ordering::Relaxed);
         if changes {
-            if let Err(e) = core.db.write(commands).await {
+            let (journaled, written) = tokio::join!(journal, core.db.write(commands));
+            if let Err(e) = written {
                 // Not acknowledged: the agent re-sends after reconnecting.
                 return Err(("unavailable", format!("cannot record fault changes: {e}")));
             }
+            journaled.map_err(|e| ("unavailable", format!("cannot journal samples: {e}")))?;
             if opens {
                 t.observe_detection(received.elapsed());
             }
         } else {
             core.db.write_later(commands).await;
+            journal
+                .await
+                .map_err(|e| ("unavailable", format!("cannot journal samples: {e}")))?;
         }
+    } else {
+        journal
+            .await
+            .map_err(|e| ("unavailable", format!("cannot journal samples: {e}")))?;
     }
     t.batches.fetch_add(1, Ordering::Relaxed);
     core.agents.applied(&state.agent, state.session, b.sequence, now);

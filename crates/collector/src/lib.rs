@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod ingest;
+pub mod journal;
 pub mod maintenance;
 pub mod matchers;
 pub mod notify;
@@ -65,6 +66,9 @@ pub enum StartError {
     /// The TLS certificate or key could not be used.
     #[error("tls: {0}")]
     Tls(String),
+    /// The samples journal could not be opened.
+    #[error(transparent)]
+    Journal(#[from] journal::JournalError),
     /// A listener could not bind.
     #[error("cannot listen on {addr} ({what}): {source}")]
     Bind {
@@ -87,6 +91,8 @@ pub struct Core {
     pub engine: Engine,
     /// Durable records.
     pub db: Database,
+    /// Applied samples, durable before their batch is acknowledged.
+    pub journal: journal::Journal,
     /// Known agents.
     pub agents: agents::AgentRegistry,
     /// Own metrics.
@@ -135,8 +141,20 @@ impl Collector {
             db.write(transitions.into_iter().map(Command::Fault).collect())
                 .await?;
         }
+        // After the open faults: binding a replayed series seeds its fault's state.
+        let (journal, replayed) =
+            journal::Journal::open(&config.data_dir.join("journal"), store.clone(), &engine)?;
+        if replayed.samples > 0 || !replayed.sequences.is_empty() {
+            tracing::info!(
+                samples = replayed.samples,
+                agents = replayed.sequences.len(),
+                quarantined = replayed.quarantined,
+                "hot store restored from the journal"
+            );
+        }
         let agents = agents::AgentRegistry::default();
         agents.load(db.agents().await?, now);
+        agents.restore_sequences(replayed.sequences, now);
         let grpc = TcpListener::bind(config.grpc_listen)
             .await
             .map_err(|source| StartError::Bind {
@@ -166,6 +184,7 @@ impl Collector {
             store,
             engine,
             db,
+            journal,
             agents,
             telemetry: Default::default(),
             clock,
@@ -275,12 +294,14 @@ impl Collector {
             .await
     }
 
-    /// Stops serving, closes agent streams and flushes agent state.
+    /// Stops serving: agent sessions finish the batch in hand, acknowledge
+    /// it and close; then the journal and agent state are flushed.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
         }
+        self.core.journal.sync().await;
         let seen = self.core.agents.take_seen();
         if !seen.is_empty() {
             let _ = self.core.db.write(vec![Command::AgentsSeen(seen)]).await;

@@ -23,6 +23,8 @@ pub struct Telemetry {
     pub batches: AtomicU64,
     /// Batches dropped as already applied (re-sent after a lost ack).
     pub duplicate_batches: AtomicU64,
+    /// Samples of late batches (replayed from an agent's spool).
+    pub samples_late: AtomicU64,
     /// Time spent evaluating rules, in nanoseconds.
     pub rule_eval_ns: AtomicU64,
     /// Rule evaluation passes (one per batch or tick).
@@ -84,6 +86,12 @@ impl Telemetry {
             "counter",
             "Batches dropped as already applied.",
             get(&self.duplicate_batches).to_string(),
+        );
+        metric(
+            "watchpost_samples_late_total",
+            "counter",
+            "Samples that arrived late, replayed from an agent's spool after a disconnection.",
+            get(&self.samples_late).to_string(),
         );
         metric(
             "watchpost_series",
