@@ -1,0 +1,362 @@
+//! Chaos: agents at a 1 s interval with disk spools stream through a TCP
+//! proxy to a `watchpost-collector` process that is killed with `kill -9`
+//! several times, and the proxy cuts the stream for 40 s (with one more
+//! crash inside the cut). Then, through the API: every round every agent
+//! made is present exactly once (`agent_rounds_total` runs 1, 2, 3, … with
+//! no gap and no repeat, and every other series of the round has the same
+//! timestamps), and each fault is recorded once: the always-firing rule one
+//! open record per agent, agent silence one record per agent for the cut,
+//! and a condition that held and cleared inside the cut one resolved record
+//! with the times it really held.
+//!
+//! `tests/chaos.sh` runs it longer: `WATCHPOST_CHAOS_KILLS` crashes before
+//! the cut (default 3) and `WATCHPOST_CHAOS_CUT_SECS` (default 40).
+
+use std::net::TcpListener as StdListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::AbortHandle;
+use watchpost_agent::AgentConfig;
+use watchpost_model::api::{Fault, FaultStatus, SeriesPoints};
+use watchpost_tests::{wait_for, write_textfile};
+
+const AGENTS: [&str; 2] = ["chaos-a", "chaos-b"];
+
+const RULES: &str = r#"
+[[rule]]
+name = "always"
+metric = "agent_rounds_total"
+when = "> 0"
+severity = "minor"
+
+[[rule]]
+name = "flag_raised"
+metric = "chaos_flag"
+when = "> 0"
+severity = "general"
+
+[[rule]]
+name = "agent_gone"
+kind = "agent_silent"
+for = "10s"
+severity = "general"
+"#;
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .expect("clock after 1970")
+}
+
+/// The collector process; dropped means killed.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct CollectorProcess {
+    config: std::path::PathBuf,
+    grpc: u16,
+    http: u16,
+}
+
+impl CollectorProcess {
+    fn start(&self) -> Process {
+        let child = Command::new(env!("CARGO_BIN_EXE_watchpost-collector"))
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--grpc-listen")
+            .arg(format!("127.0.0.1:{}", self.grpc))
+            .arg("--http-listen")
+            .arg(format!("127.0.0.1:{}", self.http))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start watchpost-collector");
+        Process(child)
+    }
+
+    fn api(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http)
+    }
+}
+
+/// `kill -9`: no flush, no goodbye.
+fn kill_9(p: Process) {
+    let status = Command::new("kill")
+        .arg("-9")
+        .arg(p.0.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    drop(p);
+}
+
+/// A TCP proxy that can cut every connection and refuse new ones.
+struct Proxy {
+    port: u16,
+    cut: Arc<Mutex<bool>>,
+    live: Arc<Mutex<Vec<AbortHandle>>>,
+}
+
+impl Proxy {
+    async fn start(to: u16) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let cut = Arc::new(Mutex::new(false));
+        let live: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
+        let (c, l) = (cut.clone(), live.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if *c.lock().expect("lock") {
+                    continue; // dropped: the agent sees the connection fail
+                }
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(("127.0.0.1", to)).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                l.lock().expect("lock").push(task.abort_handle());
+            }
+        });
+        Proxy { port, cut, live }
+    }
+
+    fn set_cut(&self, cut: bool) {
+        *self.cut.lock().expect("lock") = cut;
+        if cut {
+            for t in self.live.lock().expect("lock").drain(..) {
+                t.abort();
+            }
+        }
+    }
+}
+
+async fn get<T: serde::de::DeserializeOwned>(api: &str, path: &str) -> Option<T> {
+    let r = reqwest::get(format!("{api}{path}")).await.ok()?;
+    if !r.status().is_success() {
+        return None;
+    }
+    r.json().await.ok()
+}
+
+async fn points(api: &str, metric: &str, host: &str) -> Option<Vec<(i64, f64)>> {
+    let s: Vec<SeriesPoints> =
+        get(api, &format!("/api/v1/query?metric={metric}&host={host}&since=0")).await?;
+    s.into_iter().next().map(|s| s.points)
+}
+
+async fn faults(api: &str, rule: &str, host: &str) -> Vec<Fault> {
+    let all: Vec<Fault> = get(api, &format!("/api/v1/faults?rule={rule}&limit=1000"))
+        .await
+        .unwrap_or_default();
+    all.into_iter().filter(|f| f.host == host).collect()
+}
+
+fn ts(rfc3339: &str) -> i64 {
+    rfc3339
+        .parse::<jiff::Timestamp>()
+        .expect("RFC 3339 time")
+        .as_millisecond()
+}
+
+/// The collector has every round up to one made at or after `until_ms`.
+async fn caught_up(api: &str, until_ms: i64) {
+    wait_for(
+        "the agents' backlog to arrive",
+        Duration::from_secs(90),
+        || async {
+            for host in AGENTS {
+                let p = points(api, "agent_rounds_total", host).await?;
+                let last = p.last()?;
+                if last.0 < until_ms {
+                    return None;
+                }
+            }
+            Some(())
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_sample_arrives_once_through_crashes_and_a_cut() {
+    let kills = env_number("WATCHPOST_CHAOS_KILLS", 3);
+    let cut_secs = env_number("WATCHPOST_CHAOS_CUT_SECS", 40).max(30);
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("rules.toml"), RULES).expect("rules");
+    let config = dir.path().join("collector.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[collector]\nrules = [\"rules.toml\"]\ndata_dir = {:?}\n",
+            dir.path().join("data").to_string_lossy()
+        ),
+    )
+    .expect("config");
+    let collector = CollectorProcess {
+        config,
+        grpc: free_port(),
+        http: free_port(),
+    };
+    let api = collector.api();
+    let mut process = collector.start();
+    let proxy = Proxy::start(collector.grpc).await;
+
+    let mut agents = Vec::new();
+    for name in AGENTS {
+        let files = dir.path().join(format!("{name}-textfiles"));
+        std::fs::create_dir_all(&files).expect("mkdir");
+        write_textfile(&files, "chaos.prom", "chaos_flag 0\n");
+        let mut c = AgentConfig::local(&format!("http://127.0.0.1:{}", proxy.port));
+        c.hostname = Some(name.to_string());
+        c.interval = Duration::from_secs(1);
+        c.heartbeat = Duration::from_millis(300);
+        c.host.enabled = false;
+        c.textfile_dir = Some(files.clone());
+        c.spool.dir = Some(dir.path().join(format!("{name}-spool")));
+        let spool = watchpost_agent::spool::Spool::open(&c.spool).expect("spool opens");
+        agents.push((watchpost_agent::start_with(c, spool), files));
+    }
+    caught_up(&api, now_ms() - 1_000).await;
+
+    // Crashes with the stream up: the collector dies mid-batch, mid-commit.
+    for i in 0..kills {
+        tokio::time::sleep(Duration::from_millis(2_500 + 700 * i)).await;
+        kill_9(process);
+        tokio::time::sleep(Duration::from_millis(500 + 1_000 * (i % 3))).await;
+        process = collector.start();
+    }
+    caught_up(&api, now_ms() - 1_000).await;
+
+    // The cut: agents spool; a condition holds and clears meanwhile, and the
+    // collector crashes once more while nobody can reach it.
+    let cut_at = now_ms();
+    proxy.set_cut(true);
+    tokio::time::sleep(Duration::from_secs(cut_secs / 4)).await;
+    let raised = now_ms();
+    for (_, files) in &agents {
+        write_textfile(files, "chaos.prom", "chaos_flag 1\n");
+    }
+    tokio::time::sleep(Duration::from_secs(cut_secs / 4)).await;
+    let cleared = now_ms();
+    for (_, files) in &agents {
+        write_textfile(files, "chaos.prom", "chaos_flag 0\n");
+    }
+    kill_9(process);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    process = collector.start();
+    tokio::time::sleep(Duration::from_secs(cut_secs - 2 * (cut_secs / 4) - 2)).await;
+    proxy.set_cut(false);
+    let healed = now_ms();
+    caught_up(&api, healed + 2_000).await;
+
+    // One more crash once everything is in: the journal brings it all back.
+    kill_9(process);
+    let _process = collector.start();
+    caught_up(&api, now_ms()).await;
+    for (agent, _) in agents {
+        agent.stop().await;
+    }
+
+    for host in AGENTS {
+        let rounds = points(&api, "agent_rounds_total", host).await.expect("rounds");
+        let values: Vec<u64> = rounds.iter().map(|p| p.1 as u64).collect();
+        let expected: Vec<u64> = (1..=values.len() as u64).collect();
+        if values != expected {
+            let gaps: Vec<(u64, u64)> = values
+                .windows(2)
+                .filter(|w| w[1] != w[0] + 1)
+                .map(|w| (w[0], w[1]))
+                .collect();
+            panic!(
+                "{host}: rounds are not 1..={} exactly once; first {:?}, breaks {gaps:?}",
+                values.len(),
+                values.first()
+            );
+        }
+        let span_s = (rounds.last().expect("rounds").0 - rounds[0].0) / 1_000;
+        assert!(
+            values.len() as i64 >= span_s,
+            "{host}: {} rounds over {span_s} s",
+            values.len()
+        );
+        // Every series of a round arrived with it.
+        let round_times: Vec<i64> = rounds.iter().map(|p| p.0).collect();
+        for metric in ["agent_spool_pending_batches", "chaos_flag"] {
+            let p = points(&api, metric, host).await.expect(metric);
+            let times: Vec<i64> = p.iter().map(|p| p.0).collect();
+            assert_eq!(
+                times, round_times,
+                "{host}: {metric} has other timestamps than the rounds"
+            );
+        }
+        // The spool really held the cut's rounds.
+        let pending = points(&api, "agent_spool_pending_batches", host)
+            .await
+            .expect("pending");
+        let most = pending.iter().map(|p| p.1).fold(0.0, f64::max);
+        assert!(
+            most >= (cut_secs / 2) as f64,
+            "{host}: at most {most} batches pending during a {cut_secs} s cut"
+        );
+        let dropped = points(&api, "agent_spool_dropped_batches_total", host)
+            .await
+            .expect("dropped");
+        assert!(
+            dropped.iter().all(|p| p.1 == 0.0),
+            "{host}: the spool dropped batches"
+        );
+
+        // Faults: each recorded once.
+        let always = faults(&api, "always", host).await;
+        assert_eq!(always.len(), 1, "{host}: {always:?}");
+        assert_eq!(always[0].status, FaultStatus::Open);
+        let gone = faults(&api, "agent_gone", host).await;
+        assert_eq!(gone.len(), 1, "{host}: one silence fault for the cut: {gone:?}");
+        assert_eq!(gone[0].status, FaultStatus::Resolved);
+        let opened = ts(&gone[0].opened_at);
+        assert!(
+            opened > cut_at && opened < healed,
+            "{host}: silence opened outside the cut"
+        );
+        let flag = faults(&api, "flag_raised", host).await;
+        assert_eq!(flag.len(), 1, "{host}: {flag:?}");
+        let f = &flag[0];
+        assert_eq!(f.status, FaultStatus::Resolved);
+        // Recorded in the past, at the times the condition really held.
+        let opened = ts(&f.opened_at);
+        let resolved = ts(f.resolved_at.as_deref().expect("resolved_at"));
+        assert!(
+            (raised..raised + 2_500).contains(&opened),
+            "{host}: opened at {opened}, raised at {raised}"
+        );
+        assert!(
+            (cleared..cleared + 2_500).contains(&resolved),
+            "{host}: resolved at {resolved}, cleared at {cleared}"
+        );
+    }
+    drop(dir);
+}
