@@ -30,6 +30,7 @@ fn hello(id: &str) -> AgentMessage {
         auth_token: String::new(),
         protocol_version: PROTOCOL_VERSION,
         heartbeat_interval_ms: 1000,
+        enroll_token: String::new(),
     }))
 }
 

@@ -20,6 +20,8 @@ pub fn collector_config(data_dir: &Path) -> CollectorConfig {
         http_listen: "127.0.0.1:0".parse().expect("valid address"),
         data_dir: data_dir.to_path_buf(),
         heartbeat: Duration::from_millis(300),
+        // Most tests are about other things; tests/security.rs runs strict.
+        security: watchpost_collector::config::SecurityConfig::open(),
         ..Default::default()
     }
 }
@@ -185,6 +187,11 @@ pub fn collector_config_from(data_dir: &Path, toml: &str) -> CollectorConfig {
         http_listen: "127.0.0.1:0".parse().expect("valid address"),
         data_dir: data_dir.to_path_buf(),
         heartbeat: Duration::from_millis(300),
+        security: if toml.contains("[security]") {
+            parsed.security
+        } else {
+            watchpost_collector::config::SecurityConfig::open()
+        },
         ..parsed
     }
 }

@@ -95,6 +95,9 @@ struct RawAgent {
     labels: BTreeMap<String, String>,
     #[serde(default)]
     auth_token: String,
+    #[serde(default)]
+    enroll_token: String,
+    credential_file: Option<PathBuf>,
     #[serde(default = "default_heartbeat")]
     heartbeat: HumanDuration,
     #[serde(default = "default_buffer_batches")]
@@ -217,8 +220,14 @@ pub struct AgentConfig {
     pub interval: Duration,
     /// Labels added to every series.
     pub labels: BTreeMap<String, String>,
-    /// Sent in the hello for collectors that require it.
+    /// A credential given in the config (otherwise the one kept in
+    /// `credential_file` after enrolment is used).
     pub auth_token: String,
+    /// One-time enrolment token (`watchpostctl agents enroll`).
+    pub enroll_token: String,
+    /// Where the credential issued at enrolment is kept (default
+    /// `<spool_dir>/credential`).
+    pub credential_file: Option<PathBuf>,
     /// Heartbeat period; a collector silent for three of them is dead.
     pub heartbeat: Duration,
     /// Where unacknowledged batches are kept (disk, or memory without a
@@ -253,6 +262,17 @@ pub struct HostConfig {
 }
 
 impl AgentConfig {
+    /// The credential to present: the one kept from enrolment, else the
+    /// configured `auth_token`.
+    pub fn credential(&self) -> String {
+        self.credential_file
+            .as_deref()
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| self.auth_token.clone())
+    }
+
     /// A config for an agent that streams to `collector` with defaults
     /// everywhere else (used by `watchpost-collector --dev`).
     pub fn local(collector: &str) -> AgentConfig {
@@ -263,6 +283,8 @@ impl AgentConfig {
             interval: default_interval(),
             labels: BTreeMap::new(),
             auth_token: String::new(),
+            enroll_token: String::new(),
+            credential_file: None,
             heartbeat: default_heartbeat(),
             buffer_batches: default_buffer_batches(),
             spool_dir: None,
@@ -380,6 +402,10 @@ impl AgentConfig {
                 _ => return Err("keys agent.cert_file and agent.key_file go together".to_string()),
             },
         };
+        let spool_dir = a.spool_dir.map(|d| match base {
+            Some(b) if d.is_relative() => b.join(d),
+            _ => d,
+        });
         let spool_max_bytes =
             parse_size(&a.spool_max_size).map_err(|e| format!("key agent.spool_max_size: {e}"))?;
         if spool_max_bytes < 1 << 20 {
@@ -396,12 +422,17 @@ impl AgentConfig {
             interval: a.interval.0,
             labels: a.labels,
             auth_token: a.auth_token,
+            enroll_token: a.enroll_token,
+            credential_file: a
+                .credential_file
+                .map(|f| match base {
+                    Some(b) if f.is_relative() => b.join(f),
+                    _ => f,
+                })
+                .or_else(|| spool_dir.as_ref().map(|d| d.join("credential"))),
             heartbeat: a.heartbeat.0,
             spool: crate::spool::SpoolConfig {
-                dir: a.spool_dir.map(|d| match base {
-                    Some(b) if d.is_relative() => b.join(d),
-                    _ => d,
-                }),
+                dir: spool_dir,
                 max_bytes: spool_max_bytes,
                 memory_batches: a.buffer_batches,
             },

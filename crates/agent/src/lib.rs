@@ -110,7 +110,8 @@ pub fn start_with(config: AgentConfig, spool: spool::Spool) -> RunningAgent {
         hostname: hostname.clone(),
         version: VERSION.to_string(),
         labels: config.labels.clone().into_iter().collect(),
-        auth_token: config.auth_token.clone(),
+        auth_token: config.credential(),
+        enroll_token: config.enroll_token.clone(),
         protocol_version: PROTOCOL_VERSION,
         heartbeat_interval_ms: config.heartbeat.as_millis().min(u128::from(u32::MAX)) as u32,
     };
@@ -119,6 +120,7 @@ pub fn start_with(config: AgentConfig, spool: spool::Spool) -> RunningAgent {
         hello,
         heartbeat: config.heartbeat,
         tls: config.tls.clone(),
+        credential_file: config.credential_file.clone(),
     };
     let (round_tx, round_rx) = mpsc::channel::<Round>(16);
     let (shutdown, shutdown_rx) = watch::channel(false);

@@ -36,6 +36,27 @@ pub struct LinkConfig {
     pub heartbeat: Duration,
     /// TLS for an `https://` collector.
     pub tls: crate::config::ClientTls,
+    /// Where the credential the collector issues at enrolment is kept.
+    pub credential_file: Option<std::path::PathBuf>,
+}
+
+/// Keeps the credential a collector issued, readable by this user only.
+fn save_credential(file: &std::path::Path, credential: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = file.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut f = options.open(&tmp)?;
+    f.write_all(credential.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, file)
 }
 
 fn now_ms() -> i64 {
@@ -75,11 +96,12 @@ async fn run_until_stopped(
     shutdown: &mut watch::Receiver<bool>,
 ) {
     let mut backoff = Duration::from_millis(200);
+    let mut hello = config.hello.clone();
     loop {
         if *shutdown.borrow() {
             return;
         }
-        match session(config, outbox, rounds, shutdown).await {
+        match session(config, &mut hello, outbox, rounds, shutdown).await {
             Ended::Shutdown => return,
             Ended::Lost(why) => {
                 tracing::warn!(collector = %config.collector, reason = %why, retry_in = ?backoff, "collector connection lost");
@@ -103,11 +125,13 @@ async fn run_until_stopped(
 
 async fn session(
     config: &LinkConfig,
+    hello: &mut Hello,
     outbox: &mut Spool,
     rounds: &mut mpsc::Receiver<Round>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Ended {
-    let connect = async {
+    let first = hello.clone();
+    let connect = async move {
         let mut endpoint = Endpoint::from_shared(config.collector.clone())
             .map_err(|e| format!("bad collector URL: {e}"))?
             .connect_timeout(Duration::from_secs(5))
@@ -127,7 +151,7 @@ async fn session(
         let channel = endpoint.connect().await.map_err(|e| format!("connect: {e}"))?;
         let mut client = IngestClient::new(channel);
         let (tx, rx) = mpsc::channel::<AgentMessage>(64);
-        tx.send(msg(agent_message::Body::Hello(config.hello.clone())))
+        tx.send(msg(agent_message::Body::Hello(first)))
             .await
             .map_err(|_| "stream closed".to_string())?;
         let response = client
@@ -190,6 +214,7 @@ async fn session(
     };
     let ended = live(
         config,
+        hello,
         outbox,
         rounds,
         shutdown,
@@ -206,6 +231,7 @@ async fn session(
 #[allow(clippy::too_many_arguments)]
 async fn live(
     config: &LinkConfig,
+    hello: &mut Hello,
     outbox: &mut Spool,
     rounds: &mut mpsc::Receiver<Round>,
     shutdown: &mut watch::Receiver<bool>,
@@ -222,6 +248,21 @@ async fn live(
     let collector_heartbeat = match welcome {
         Ok(Some(collector_message::Body::Welcome(w))) => {
             outbox.welcome(w.last_sequence);
+            if !w.credential.is_empty() {
+                tracing::info!("enrolled: the collector issued this agent's credential");
+                hello.auth_token = w.credential;
+                hello.enroll_token.clear();
+                match &config.credential_file {
+                    Some(file) => {
+                        if let Err(e) = save_credential(file, &hello.auth_token) {
+                            tracing::error!(file = %file.display(), error = %e, "cannot keep the credential: the agent must be enrolled again after a restart");
+                        }
+                    }
+                    None => tracing::warn!(
+                        "no credential_file or spool_dir: the credential is lost when the agent stops"
+                    ),
+                }
+            }
             tracing::info!(collector = %config.collector, last_sequence = w.last_sequence, "connected to collector");
             Duration::from_millis(u64::from(w.heartbeat_interval_ms).max(100))
         }

@@ -191,7 +191,7 @@ async fn start_collector_with(rules_toml: &str, extra: &str) -> anyhow::Result<C
     std::fs::write(
         dir.path().join("collector.toml"),
         format!(
-            "[collector]\ngrpc_listen = \"127.0.0.1:{g}\"\nhttp_listen = \"127.0.0.1:{h}\"\ndata_dir = \"data\"\nrules = [\"rules/*.toml\"]\nwindow = \"1h\"\nmax_series_per_agent = 1000000\n{extra}"
+            "[collector]\ngrpc_listen = \"127.0.0.1:{g}\"\nhttp_listen = \"127.0.0.1:{h}\"\ndata_dir = \"data\"\nrules = [\"rules/*.toml\"]\nwindow = \"1h\"\nmax_series_per_agent = 1000000\n\n# Simulated agents and the bench's own reads: no enrolment, no users.\n[security]\nagents = \"open\"\napi = \"open\"\n\n{extra}"
         ),
     )?;
     let child = Command::new(sibling_binary("watchpost-collector")?)
@@ -245,6 +245,7 @@ impl SimAgent {
             auth_token: String::new(),
             protocol_version: PROTOCOL_VERSION,
             heartbeat_interval_ms: 3000,
+            enroll_token: String::new(),
         })))
         .await?;
         let mut inbound = client.stream(ReceiverStream::new(rx)).await?.into_inner();

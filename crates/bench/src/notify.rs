@@ -87,6 +87,7 @@ async fn setup(notify: &str, to: &str) -> anyhow::Result<Setup> {
         grpc_listen: "127.0.0.1:0".parse()?,
         http_listen: "127.0.0.1:0".parse()?,
         data_dir: data.path().to_path_buf(),
+        security: watchpost_collector::config::SecurityConfig::open(),
         ..parsed
     };
     let rules = RuleSet::parse(RULES, "bench.toml").map_err(|e| anyhow::anyhow!("{e:?}"))?;

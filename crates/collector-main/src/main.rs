@@ -43,6 +43,45 @@ struct Args {
 enum Cmd {
     /// Check the config and every rule file, then exit.
     Check,
+    /// Create the admin user (or give it a new password) and an API token,
+    /// print both once and exit: the first step on a new installation, or
+    /// the way back in when the admin password is lost. Works on the data
+    /// directory directly; the collector may be running.
+    ResetAdmin {
+        /// The admin's login name.
+        #[arg(long, default_value = "admin")]
+        name: String,
+    },
+}
+
+/// Resets the admin's password, makes a token, and prints both.
+async fn reset_admin(
+    access: &watchpost_collector::access::Access,
+    name: &str,
+    server: &str,
+) -> anyhow::Result<()> {
+    let now = now_ms();
+    let user = access.reset_admin(name, now).await?;
+    let token = access.create_token(name, "reset-admin", None, now).await?;
+    #[allow(clippy::print_stdout)]
+    {
+        println!("admin credential (shown once, stored only as hashes):");
+        println!("  user      {}", user.name);
+        println!("  password  {}", user.password);
+        println!("  API token {}", token.token);
+        println!(
+            "  export WATCHPOST_TOKEN={}; watchpostctl --server {server} whoami",
+            token.token
+        );
+    }
+    Ok(())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 fn load_config(args: &Args) -> anyhow::Result<CollectorConfig> {
@@ -88,8 +127,17 @@ fn main() -> anyhow::Result<()> {
         )
         .init();
     let config = load_config(&args)?;
+    if let Some(Cmd::ResetAdmin { name }) = &args.command {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let access = watchpost_collector::access::Access::open(&config.data_dir)?;
+        let server = format!("http://{}", config.http_listen);
+        return runtime.block_on(reset_admin(&access, name, &server));
+    }
     let rules = load_rules(&config, args.dev)?;
-    if let Some(Cmd::Check) = args.command {
+    if matches!(args.command, Some(Cmd::Check)) {
         let files = if rules.files.is_empty() {
             "built-in".to_string()
         } else {
@@ -114,9 +162,32 @@ async fn run(args: Args, config: CollectorConfig, rules: RuleSet) -> anyhow::Res
     }
     let collector = Collector::start(config.clone(), rules).await?;
     let agent = if args.dev {
+        let scheme = if config.tls.is_some() { "https" } else { "http" };
         let mut agent_config =
-            watchpost_agent::AgentConfig::local(&format!("http://{}", collector.grpc_addr()));
+            watchpost_agent::AgentConfig::local(&format!("{scheme}://{}", collector.grpc_addr()));
         agent_config.interval = std::time::Duration::from_secs(5);
+        let core = collector.core();
+        if core.config.security.agents_enrolled {
+            // The local agent is enrolled by the collector itself.
+            let hostname = watchpost_agent::os_hostname();
+            agent_config.auth_token = core
+                .access
+                .issue_credential(&hostname, &hostname, 365 * 24 * 3600 * 1000, now_ms())
+                .await?;
+        }
+        if core.config.security.api_users {
+            let scheme = if config.tls.as_ref().is_some_and(|t| t.http) {
+                "https"
+            } else {
+                "http"
+            };
+            reset_admin(
+                &core.access,
+                "admin",
+                &format!("{scheme}://{}", collector.http_addr()),
+            )
+            .await?;
+        }
         let agent = watchpost_agent::start(agent_config);
         tracing::info!(
             agent = %agent.id,

@@ -79,18 +79,79 @@ fn start_on(args: &[&str], data: &Path, g: u16, h: u16) -> (Running, String) {
     (Running(child), format!("http://127.0.0.1:{h}"))
 }
 
+/// `GET` with an API token.
+async fn get_as<T: serde::de::DeserializeOwned>(http: &str, path: &str, token: &str) -> Option<T> {
+    let r = reqwest::Client::new()
+        .get(format!("{http}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .ok()?;
+    if !r.status().is_success() {
+        return None;
+    }
+    r.json().await.ok()
+}
+
+/// Reads the child's standard output until the line holding `label`, and
+/// returns the word after it (bounded: gives up after `limit`).
+fn printed_after(child: &mut Child, label: &str, limit: Duration) -> String {
+    use std::io::BufRead;
+    let out = child.stdout.take().expect("stdout piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let wanted = label.to_string();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            // Keep draining after the line, so the collector never writes to a closed pipe.
+            if let Some(rest) = line.trim().strip_prefix(&wanted) {
+                let _ = tx.send(rest.trim().to_string());
+            }
+        }
+    });
+    rx.recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("the collector printed no {label:?} line"))
+}
+
 #[tokio::test]
 async fn dev_mode_shows_live_host_metrics_and_a_fault() {
     let data = tempfile::tempdir().expect("tempdir");
-    let (_c, http) = start(&["--dev"], data.path());
+    let (g, h) = (free_port(), free_port());
+    let mut child = collector()
+        .args([
+            "--dev",
+            "--grpc-listen",
+            &format!("127.0.0.1:{g}"),
+            "--http-listen",
+            &format!("127.0.0.1:{h}"),
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start watchpost-collector");
+    // The one-time admin credential is printed; the API answers nobody else.
+    let token = printed_after(&mut child, "API token", Duration::from_secs(30));
+    let _c = Running(child);
+    let http = format!("http://127.0.0.1:{h}");
+    assert!(token.starts_with("wpt_"), "{token}");
+    let anonymous = reqwest::get(format!("{http}/api/v1/faults"))
+        .await
+        .expect("request");
+    assert_eq!(anonymous.status(), reqwest::StatusCode::UNAUTHORIZED);
     let cpu: Vec<Series> = wait_for("local host metrics", Duration::from_secs(15), || async {
-        let s: Vec<Series> = get(&http, "/api/v1/series?metric=host_cpu_usage_percent&cpu=total").await?;
+        let s: Vec<Series> = get_as(
+            &http,
+            "/api/v1/series?metric=host_cpu_usage_percent&cpu=total",
+            &token,
+        )
+        .await?;
         s.first()?.last_value.is_some().then_some(s)
     })
     .await;
     assert_eq!(cpu.len(), 1);
     let fault: Fault = wait_for("the demo fault", Duration::from_secs(60), || async {
-        let f: Vec<Fault> = get(&http, "/api/v1/faults?status=open").await?;
+        let f: Vec<Fault> = get_as(&http, "/api/v1/faults?status=open", &token).await?;
         f.into_iter().find(|f| f.rule == "dev_demo_processes")
     })
     .await;
@@ -135,7 +196,11 @@ async fn sighup_reloads_rules_and_a_bad_reload_keeps_the_old_ones() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir(dir.path().join("rules")).expect("mkdir");
     let config = dir.path().join("collector.toml");
-    std::fs::write(&config, "[collector]\nrules = [\"rules/*.toml\"]\n").expect("write");
+    std::fs::write(
+        &config,
+        "[collector]\nrules = [\"rules/*.toml\"]\n[security]\nagents = \"open\"\napi = \"open\"\n",
+    )
+    .expect("write");
     let rule = |name: &str| {
         format!("[[rule]]\nname = \"{name}\"\nmetric = \"m\"\nwhen = \"> 1\"\nseverity = \"minor\"\n")
     };
@@ -203,6 +268,7 @@ async fn pending_notifications_are_delivered_exactly_once_after_kill_9() {
         &config,
         format!(
             "[collector]\nrules = [\"rules/*.toml\"]\noncall = \"oncall.toml\"\n\
+             [security]\nagents = \"open\"\napi = \"open\"\n\
              [notify]\ngroup_window = \"1s\"\nretry_first = \"500ms\"\nretry_max = \"1s\"\n\
              [[channel]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{}\"\n\
              [[route]]\nteam = \"ops\"\nchannels = [\"hook\"]\nescalate = [ {{ after = \"0s\", to = \"on_call\" }} ]\n",

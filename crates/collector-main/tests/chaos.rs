@@ -211,7 +211,7 @@ async fn every_sample_arrives_once_through_crashes_and_a_cut() {
     std::fs::write(
         &config,
         format!(
-            "[collector]\nrules = [\"rules.toml\"]\ndata_dir = {:?}\n",
+            "[collector]\nrules = [\"rules.toml\"]\ndata_dir = {:?}\n[security]\nagents = \"open\"\napi = \"open\"\n",
             dir.path().join("data").to_string_lossy()
         ),
     )

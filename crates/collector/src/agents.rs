@@ -21,17 +21,21 @@ struct Entry {
     flushed_seen_ms: i64,
     connected_since_ms: Option<i64>,
     session: u64,
-    kill: Option<oneshot::Sender<()>>,
+    kill: Option<oneshot::Sender<Kick>>,
     last_sequence: u64,
     series: u64,
 }
+
+/// Why a session must end: a wire error code and message.
+pub type Kick = (&'static str, String);
 
 /// A session's claim on an agent id.
 pub struct Session {
     /// Identifies this session among the agent's connections.
     pub id: u64,
-    /// Fires when a newer connection of the same agent replaces this one.
-    pub replaced: oneshot::Receiver<()>,
+    /// Fires when a newer connection of the same agent replaces this one,
+    /// or the agent is revoked: the wire code and message to close with.
+    pub replaced: oneshot::Receiver<Kick>,
     /// Highest batch sequence applied for the agent (for the welcome).
     pub last_sequence: u64,
 }
@@ -128,7 +132,10 @@ impl AgentRegistry {
             series: 0,
         });
         if let Some(old) = e.kill.take() {
-            let _ = old.send(());
+            let _ = old.send((
+                "replaced",
+                "a newer connection of this agent replaced this one".to_string(),
+            ));
         }
         e.hostname = hostname.to_string();
         e.version = version.to_string();
@@ -143,6 +150,15 @@ impl AgentRegistry {
             id: session,
             replaced,
             last_sequence: e.last_sequence,
+        }
+    }
+
+    /// Ends the agent's live session, if any (its credential was revoked).
+    pub fn kick(&self, id: &str, code: &'static str, why: &str) {
+        if let Some(e) = self.lock().get_mut(id)
+            && let Some(kill) = e.kill.take()
+        {
+            let _ = kill.send((code, why.to_string()));
         }
     }
 

@@ -57,6 +57,8 @@ struct RawFile {
     #[serde(default)]
     parents: std::collections::BTreeMap<String, String>,
     tls: Option<RawTls>,
+    #[serde(default)]
+    security: RawSecurity,
 }
 
 #[derive(Deserialize)]
@@ -179,6 +181,56 @@ pub struct CollectorConfig {
     pub notify: Arc<NotifyConfig>,
     /// TLS (and optionally mTLS) on the gRPC ingest; `None` is plaintext.
     pub tls: Option<TlsConfig>,
+    /// Who may stream and who may use the API.
+    pub security: SecurityConfig,
+}
+
+/// `[security]`: whether agents must be enrolled and the API needs users.
+/// Both default to the strict choice; `open` is for a lab or a test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecurityConfig {
+    /// Agents need a credential from enrolment (`agents = "enrolled"`).
+    pub agents_enrolled: bool,
+    /// The API needs a user or token (`api = "users"`).
+    pub api_users: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSecurity {
+    agents: Option<String>,
+    api: Option<String>,
+}
+
+impl SecurityConfig {
+    fn check(raw: RawSecurity) -> Result<SecurityConfig, String> {
+        let agents_enrolled = match raw.agents.as_deref() {
+            None | Some("enrolled") => true,
+            Some("open") => false,
+            Some(o) => {
+                return Err(format!(
+                    "key security.agents: {o:?}: expected \"enrolled\" or \"open\""
+                ));
+            }
+        };
+        let api_users = match raw.api.as_deref() {
+            None | Some("users") => true,
+            Some("open") => false,
+            Some(o) => return Err(format!("key security.api: {o:?}: expected \"users\" or \"open\"")),
+        };
+        Ok(SecurityConfig {
+            agents_enrolled,
+            api_users,
+        })
+    }
+
+    /// Everything open (tests, labs).
+    pub fn open() -> SecurityConfig {
+        SecurityConfig {
+            agents_enrolled: false,
+            api_users: false,
+        }
+    }
 }
 
 impl Default for CollectorConfig {
@@ -289,6 +341,7 @@ impl CollectorConfig {
             reopen_within: c.reopen_within.map_or(Duration::from_secs(600), |d| d.0),
             notify: Arc::new(notify),
             tls: raw.tls.map(|t| TlsConfig::check(t, base)).transpose()?,
+            security: SecurityConfig::check(raw.security)?,
         })
     }
 }

@@ -1,13 +1,18 @@
 //! The HTTP side: JSON API under `/api/v1/`, `/metrics`, `/healthz`.
 //! Errors are `{"error": {"code", "message"}}` with a fitting status.
+//! Every request but `/healthz` passes [`guard`] (who, which role, the audit
+//! log); [`admin`] holds users, tokens, agent enrolment and the audit log.
 //! Writes are people's actions (fault actions, maintenance windows), checked
 //! by the database writer; fault changes themselves come from the rule engine.
+
+mod admin;
+pub mod guard;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -27,9 +32,9 @@ const MAX_FAULTS: usize = 10_000;
 
 /// An API error.
 pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
+    pub(crate) status: StatusCode,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
 }
 
 impl ApiError {
@@ -90,9 +95,12 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/api/v1/oncall", get(oncall))
         .route("/api/v1/silences", get(windows).post(add_window))
         .route("/api/v1/notifications", get(notifications))
+        .merge(admin::routes())
         .fallback(|| async {
             ApiError::not_found("no such endpoint; see /api/v1/agents, /series, /query, /faults")
         })
+        .layer(axum::extract::DefaultBodyLimit::max(guard::MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(core.clone(), guard::guard))
         .with_state(core)
 }
 
@@ -394,8 +402,18 @@ fn required(field: Option<String>, name: &str, action: &str) -> Result<String, A
     }
 }
 
+/// Who acts: the signed-in user, or with an open API the declared `by`.
+fn actor(core: &Core, caller: &guard::Caller, by: String, what: &str) -> Result<String, ApiError> {
+    if core.config.security.api_users {
+        Ok(caller.0.user.clone())
+    } else {
+        required(Some(by), "by", what)
+    }
+}
+
 async fn fault_action(
     State(core): State<Arc<Core>>,
+    Extension(caller): Extension<guard::Caller>,
     Path((id, action)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Json<api::Fault>, ApiError> {
@@ -403,7 +421,7 @@ async fn fault_action(
     let id = fault_id(&id)?;
     let b: api::FaultActionBody =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("request body: {e}")))?;
-    let by = required(Some(b.by), "by", &action)?;
+    let by = actor(&core, &caller, b.by, &action)?;
     let act = match action.as_str() {
         "ack" => FaultAction::Ack {
             comment: b.comment.filter(|c| !c.trim().is_empty()),
@@ -478,11 +496,12 @@ async fn windows(State(core): State<Arc<Core>>) -> Result<Json<Vec<api::Maintena
 
 async fn add_window(
     State(core): State<Arc<Core>>,
+    Extension(caller): Extension<guard::Caller>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<api::MaintenanceWindow>), ApiError> {
     let b: api::MaintenanceBody =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("request body: {e}")))?;
-    let by = required(Some(b.by), "by", "a maintenance window")?;
+    let by = actor(&core, &caller, b.by, "a maintenance window")?;
     let reason = required(Some(b.reason), "reason", "a maintenance window")?;
     let ticket = required(
         Some(b.ticket),

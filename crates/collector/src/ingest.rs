@@ -141,6 +141,32 @@ async fn run_session(
         return;
     }
     let now = core.clock.now_ms();
+    let mut credential = String::new();
+    if core.config.security.agents_enrolled {
+        match core
+            .access
+            .authenticate_agent(
+                &hello.agent_id,
+                &hello.hostname,
+                &hello.auth_token,
+                &hello.enroll_token,
+                now,
+            )
+            .await
+        {
+            Ok(issued) => {
+                if let Some(c) = issued {
+                    tracing::info!(agent = %hello.agent_id, host = %hello.hostname, "agent enrolled");
+                    credential = c;
+                }
+            }
+            Err(why) => {
+                tracing::warn!(address = %address, agent = %hello.agent_id, reason = %why, "agent refused");
+                let _ = tx.send(wire_error("unauthenticated", why)).await;
+                return;
+            }
+        }
+    }
     let labels: BTreeMap<String, String> = hello.labels.clone().into_iter().collect();
     let claim = core.agents.connect(
         &hello.agent_id,
@@ -165,6 +191,7 @@ async fn run_session(
     let welcome = Welcome {
         last_sequence: claim.last_sequence,
         heartbeat_interval_ms: heartbeat.as_millis().min(u128::from(u32::MAX)) as u32,
+        credential,
     };
     if tx
         .send(out(collector_message::Body::Welcome(welcome)))
@@ -240,9 +267,10 @@ async fn run_session(
                     break "stream closed".to_string();
                 }
             }
-            _ = &mut replaced => {
-                let _ = tx.try_send(wire_error("replaced", "a newer connection of this agent replaced this one".into()));
-                break "replaced by a newer connection".to_string();
+            kicked = &mut replaced => {
+                let (code, why) = kicked.unwrap_or(("replaced", "a newer connection of this agent replaced this one".to_string()));
+                let _ = tx.try_send(wire_error(code, why.clone()));
+                break why;
             }
             _ = shutdown.changed() => {
                 let _ = tx.try_send(wire_error("shutting_down", "the collector is shutting down".into()));

@@ -6,6 +6,7 @@
 //! [`http`] reads from the store, the agent registry and the database.
 //! [`Collector::start`] wires the stages; the binary only parses flags.
 
+pub mod access;
 pub mod agents;
 pub mod config;
 pub mod db;
@@ -66,6 +67,9 @@ pub enum StartError {
     /// The TLS certificate or key could not be used.
     #[error("tls: {0}")]
     Tls(String),
+    /// The access database could not be opened.
+    #[error(transparent)]
+    Access(#[from] access::AccessError),
     /// The samples journal could not be opened.
     #[error(transparent)]
     Journal(#[from] journal::JournalError),
@@ -95,6 +99,8 @@ pub struct Core {
     pub journal: journal::Journal,
     /// Known agents.
     pub agents: agents::AgentRegistry,
+    /// Users, tokens, agent credentials and the audit log.
+    pub access: access::Access,
     /// Own metrics.
     pub telemetry: telemetry::Telemetry,
     /// Time source.
@@ -152,6 +158,7 @@ impl Collector {
                 "hot store restored from the journal"
             );
         }
+        let access = access::Access::open(&config.data_dir)?;
         let agents = agents::AgentRegistry::default();
         agents.load(db.agents().await?, now);
         agents.restore_sequences(replayed.sequences, now);
@@ -186,6 +193,7 @@ impl Collector {
             db,
             journal,
             agents,
+            access,
             telemetry: Default::default(),
             clock,
         });
@@ -227,7 +235,7 @@ impl Collector {
             tasks.push(tokio::spawn(serve_https(http, app, acceptor, stop)));
         } else {
             tasks.push(tokio::spawn(async move {
-                let result = axum::serve(http, app)
+                let result = axum::serve(http, app.into_make_service_with_connect_info::<SocketAddr>())
                     .with_graceful_shutdown(async move {
                         let _ = stop.wait_for(|s| *s).await;
                     })
@@ -394,6 +402,7 @@ async fn serve_https(
                 }
                 Err(_) => return,
             };
+            let app = app.layer(axum::Extension(axum::extract::ConnectInfo(peer)));
             let service = hyper_util::service::TowerToHyperService::new(app);
             let conn = hyper::server::conn::http1::Builder::new()
                 .serve_connection(hyper_util::rt::TokioIo::new(tls), service);

@@ -9,8 +9,9 @@ use clap::{Parser, Subcommand};
 use serde::de::DeserializeOwned;
 use watchpost_model::Severity;
 use watchpost_model::api::{
-    Agent, DeadlineAnswer, ErrorBody, Fault, FaultActionBody, MaintenanceBody, MaintenanceWindow,
-    Notification, OnCall, Series, SeriesPoints,
+    Agent, AgentCredential, ApiToken, AuditEntry, CreatedToken, CreatedUser, DeadlineAnswer, EnrollBody,
+    Enrollment, ErrorBody, Fault, FaultActionBody, MaintenanceBody, MaintenanceWindow, NewToken, NewUser,
+    Notification, OnCall, Series, SeriesPoints, User, Whoami,
 };
 
 mod table;
@@ -36,17 +37,50 @@ struct Args {
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
     json: bool,
-    /// Who you are, recorded on the fault's timeline for actions.
+    /// Who you are, recorded on the fault's timeline for actions (only
+    /// with an open API: with users, the collector records who signed in).
     #[arg(long, global = true, env = "WATCHPOST_USER")]
     by: Option<String>,
+    /// API token (`watchpostctl tokens create`), sent as a bearer token.
+    #[arg(long, global = true, env = "WATCHPOST_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Sign in as this user instead of a token; the password is read from
+    /// WATCHPOST_PASSWORD (e.g. to create your first token).
+    #[arg(long, global = true, env = "WATCHPOST_LOGIN", conflicts_with = "token")]
+    login: Option<String>,
     #[command(subcommand)]
     command: Cmd,
 }
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// List agents: hostname, version, address, connected since, last seen.
-    Agents,
+    /// List agents (hostname, version, address, connected since, last
+    /// seen), or enrol and revoke them.
+    Agents {
+        #[command(subcommand)]
+        command: Option<AgentsCmd>,
+    },
+    /// Who the collector says you are.
+    Whoami,
+    /// API users and their roles (admin).
+    Users {
+        #[command(subcommand)]
+        command: Option<UsersCmd>,
+    },
+    /// Your API tokens (an admin sees everyone's).
+    Tokens {
+        #[command(subcommand)]
+        command: Option<TokensCmd>,
+    },
+    /// The audit log: every write through the API, newest first (admin).
+    Audit {
+        /// Only this user's ("-": requests without a valid credential).
+        #[arg(long)]
+        actor: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
     /// List series with their latest value.
     Series {
         /// Metric name.
@@ -119,6 +153,79 @@ enum Cmd {
         /// At most this many, newest first.
         #[arg(long, default_value_t = 100)]
         limit: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgentsCmd {
+    /// List agents (the default).
+    List,
+    /// Make a one-time enrolment token for an agent id; put it in the
+    /// agent's `enroll_token`. The agent exchanges it for its own credential.
+    Enroll {
+        /// Agent id (its `id`, default its hostname).
+        id: String,
+        /// How long the token can be used.
+        #[arg(long, default_value = "24h")]
+        token_valid_for: String,
+        /// Lifetime of the credential the agent receives.
+        #[arg(long, default_value = "365d")]
+        credential_valid_for: String,
+    },
+    /// Revoke an agent's credential: its stream ends now and it cannot reconnect.
+    Revoke {
+        /// Agent id.
+        id: String,
+    },
+    /// Enrolled agents and their credentials (never the secrets).
+    Credentials,
+}
+
+#[derive(Subcommand)]
+enum UsersCmd {
+    /// List users (the default).
+    List,
+    /// Create a user; prints the password once (generated unless
+    /// --password-stdin).
+    Add {
+        /// Login name.
+        name: String,
+        /// viewer, operator or admin.
+        #[arg(long)]
+        role: String,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable a user: no login, tokens stop working.
+    Disable {
+        /// Login name.
+        name: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        /// Login name.
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokensCmd {
+    /// List tokens (the default).
+    List,
+    /// Create a token for yourself; prints it once.
+    Create {
+        /// What it is for.
+        #[arg(long)]
+        name: String,
+        /// Lifetime, e.g. 90d; default: no expiry.
+        #[arg(long)]
+        expires_in: Option<String>,
+    },
+    /// Revoke a token.
+    Revoke {
+        /// Token id.
+        id: i64,
     },
 }
 
@@ -201,9 +308,16 @@ enum FaultCmd {
     },
 }
 
+enum Auth {
+    None,
+    Bearer(String),
+    Basic(String, String),
+}
+
 struct Client {
     base: String,
     http: reqwest::Client,
+    auth: Auth,
 }
 
 impl Client {
@@ -211,9 +325,24 @@ impl Client {
         format!("{}{}", self.base.trim_end_matches('/'), path)
     }
 
+    fn signed(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.auth {
+            Auth::None => r,
+            Auth::Bearer(t) => r.bearer_auth(t),
+            Auth::Basic(u, p) => r.basic_auth(u, Some(p)),
+        }
+    }
+
     async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(String, String)]) -> anyhow::Result<T> {
         let url = self.url(path);
         self.answer(self.http.get(&url).query(query), &url).await
+    }
+
+    /// A POST whose answer has no body (204).
+    async fn post_empty<B: serde::Serialize>(&self, path: &str, body: &B) -> anyhow::Result<()> {
+        let url = self.url(path);
+        let _: serde_json::Value = self.answer(self.http.post(&url).json(body), &url).await?;
+        Ok(())
     }
 
     async fn post<T: DeserializeOwned, B: serde::Serialize>(
@@ -231,7 +360,7 @@ impl Client {
         request: reqwest::RequestBuilder,
         url: &str,
     ) -> anyhow::Result<T> {
-        let resp = request.send().await.with_context(|| {
+        let resp = self.signed(request).send().await.with_context(|| {
             format!(
                 "cannot reach the collector at {} (is it running? see --server)",
                 self.base
@@ -245,15 +374,18 @@ impl Client {
                 Err(_) => bail!("{}: {}", status, String::from_utf8_lossy(&body)),
             }
         }
-        serde_json::from_slice(&body).with_context(|| format!("unexpected answer from {url}"))
+        let body: &[u8] = if body.is_empty() { b"null" } else { &body };
+        serde_json::from_slice(body).with_context(|| format!("unexpected answer from {url}"))
     }
 }
 
-/// Who acts: --by, WATCHPOST_USER, or the login name.
+/// Who acts with an open API: --by, WATCHPOST_USER, or the login name
+/// (a collector with users records the signed-in user instead).
 fn actor(by: Option<String>) -> anyhow::Result<String> {
-    by.or_else(|| std::env::var("USER").ok())
+    Ok(by
+        .or_else(|| std::env::var("USER").ok())
         .filter(|b| !b.trim().is_empty())
-        .context("say who you are with --by NAME (or WATCHPOST_USER)")
+        .unwrap_or_default())
 }
 
 fn matcher_params(matchers: &[String]) -> anyhow::Result<Vec<(String, String)>> {
@@ -304,12 +436,220 @@ async fn run(args: Args) -> anyhow::Result<()> {
             builder = builder.add_root_certificate(c);
         }
     }
+    let auth = match (&args.token, &args.login) {
+        (Some(t), _) => Auth::Bearer(t.clone()),
+        (None, Some(user)) => {
+            let password = std::env::var("WATCHPOST_PASSWORD")
+                .context("--login needs the password in WATCHPOST_PASSWORD")?;
+            Auth::Basic(user.clone(), password)
+        }
+        (None, None) => Auth::None,
+    };
     let client = Client {
         base: args.server.clone(),
         http: builder.build().context("cannot build the HTTP client")?,
+        auth,
     };
     match args.command {
-        Cmd::Agents => {
+        Cmd::Whoami => {
+            let me: Whoami = client.get("/api/v1/whoami", &[]).await?;
+            emit(args.json, &me, || {
+                let mut t = Table::new(&["USER", "ROLE"]);
+                t.row(vec![me.user.clone(), me.role.as_str().to_string()]);
+                t
+            })
+        }
+        Cmd::Users {
+            command: None | Some(UsersCmd::List),
+        } => {
+            let users: Vec<User> = client.get("/api/v1/users", &[]).await?;
+            emit(args.json, &users, || {
+                let mut t = Table::new(&["NAME", "ROLE", "CREATED", "STATE"]);
+                for u in &users {
+                    t.row(vec![
+                        u.name.clone(),
+                        u.role.as_str().to_string(),
+                        u.created_at.clone(),
+                        if u.disabled {
+                            "disabled".into()
+                        } else {
+                            "active".into()
+                        },
+                    ]);
+                }
+                t
+            })
+        }
+        Cmd::Users {
+            command:
+                Some(UsersCmd::Add {
+                    name,
+                    role,
+                    password_stdin,
+                }),
+        } => {
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("reading the password from standard input")?;
+                Some(line.trim_end_matches(['\r', '\n']).to_string())
+            } else {
+                None
+            };
+            let created: CreatedUser = client
+                .post("/api/v1/users", &NewUser { name, role, password })
+                .await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&created)?);
+            } else {
+                println!("user {} ({}) created", created.name, created.role.as_str());
+                if !password_stdin {
+                    println!("password (shown once): {}", created.password);
+                }
+            }
+            Ok(())
+        }
+        Cmd::Users {
+            command: Some(cmd @ (UsersCmd::Disable { .. } | UsersCmd::Enable { .. })),
+        } => {
+            let (name, action) = match cmd {
+                UsersCmd::Disable { name } => (name, "disable"),
+                UsersCmd::Enable { name } => (name, "enable"),
+                _ => unreachable!("matched above"),
+            };
+            client
+                .post_empty(&format!("/api/v1/users/{}/{action}", path_segment(&name)), &())
+                .await?;
+            println!("user {name}: {action}d");
+            Ok(())
+        }
+        Cmd::Tokens {
+            command: None | Some(TokensCmd::List),
+        } => {
+            let tokens: Vec<ApiToken> = client.get("/api/v1/tokens", &[]).await?;
+            emit(args.json, &tokens, || {
+                let mut t = Table::new(&["ID", "USER", "NAME", "CREATED", "EXPIRES", "REVOKED", "LAST USED"]);
+                for k in &tokens {
+                    t.row(vec![
+                        k.id.to_string(),
+                        k.user.clone(),
+                        k.name.clone(),
+                        k.created_at.clone(),
+                        k.expires_at.clone().unwrap_or_else(|| "never".into()),
+                        k.revoked_at.clone().unwrap_or_else(|| "-".into()),
+                        k.last_used_at.clone().unwrap_or_else(|| "-".into()),
+                    ]);
+                }
+                t
+            })
+        }
+        Cmd::Tokens {
+            command: Some(TokensCmd::Create { name, expires_in }),
+        } => {
+            let created: CreatedToken = client
+                .post("/api/v1/tokens", &NewToken { name, expires_in })
+                .await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&created)?);
+            } else {
+                println!("token {} (shown once; keep it secret):", created.id);
+                println!("{}", created.token);
+                println!("use it with: export WATCHPOST_TOKEN=<token>");
+            }
+            Ok(())
+        }
+        Cmd::Tokens {
+            command: Some(TokensCmd::Revoke { id }),
+        } => {
+            client
+                .post_empty(&format!("/api/v1/tokens/{id}/revoke"), &())
+                .await?;
+            println!("token {id} revoked");
+            Ok(())
+        }
+        Cmd::Audit { actor, limit } => {
+            let mut q = vec![("limit".to_string(), limit.to_string())];
+            if let Some(a) = actor {
+                q.push(("actor".into(), a));
+            }
+            let entries: Vec<AuditEntry> = client.get("/api/v1/audit", &q).await?;
+            emit(args.json, &entries, || {
+                let mut t = Table::new(&["ID", "AT", "ACTOR", "ROLE", "FROM", "REQUEST", "STATUS", "DETAIL"]);
+                for e in &entries {
+                    t.row(vec![
+                        e.id.to_string(),
+                        e.at.clone(),
+                        e.actor.clone(),
+                        e.role.map_or("-", |r| r.as_str()).to_string(),
+                        e.address.clone(),
+                        format!("{} {}", e.method, e.path),
+                        e.status.to_string(),
+                        e.detail.clone(),
+                    ]);
+                }
+                t
+            })
+        }
+        Cmd::Agents {
+            command:
+                Some(AgentsCmd::Enroll {
+                    id,
+                    token_valid_for,
+                    credential_valid_for,
+                }),
+        } => {
+            let e: Enrollment = client
+                .post(
+                    &format!("/api/v1/agents/{}/enroll", path_segment(&id)),
+                    &EnrollBody {
+                        token_valid_for: Some(token_valid_for),
+                        credential_valid_for: Some(credential_valid_for),
+                    },
+                )
+                .await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&e)?);
+            } else {
+                println!(
+                    "enrolment token for agent {} (works once, until {}):",
+                    e.agent, e.expires_at
+                );
+                println!("{}", e.token);
+                println!("put it in the agent's config: [agent] enroll_token = \"<token>\"");
+            }
+            Ok(())
+        }
+        Cmd::Agents {
+            command: Some(AgentsCmd::Revoke { id }),
+        } => {
+            client
+                .post_empty(&format!("/api/v1/agents/{}/revoke", path_segment(&id)), &())
+                .await?;
+            println!("agent {id}: credential revoked");
+            Ok(())
+        }
+        Cmd::Agents {
+            command: Some(AgentsCmd::Credentials),
+        } => {
+            let creds: Vec<AgentCredential> = client.get("/api/v1/agent-credentials", &[]).await?;
+            emit(args.json, &creds, || {
+                let mut t = Table::new(&["AGENT", "HOST", "ISSUED", "EXPIRES", "REVOKED"]);
+                for c in &creds {
+                    t.row(vec![
+                        c.agent.clone(),
+                        c.hostname.clone(),
+                        c.issued_at.clone(),
+                        c.expires_at.clone().unwrap_or_else(|| "never".into()),
+                        c.revoked_at.clone().unwrap_or_else(|| "-".into()),
+                    ]);
+                }
+                t
+            })
+        }
+        Cmd::Agents {
+            command: None | Some(AgentsCmd::List),
+        } => {
             let agents: Vec<Agent> = client.get("/api/v1/agents", &[]).await?;
             emit(args.json, &agents, || {
                 let mut t = Table::new(&[
@@ -741,6 +1081,16 @@ fn local_deadline(
 }
 
 /// Formats ms since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (civil-from-days, UTC).
+/// Percent-encodes one path segment (an agent id or user name).
+fn path_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 fn utc_time(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let millis = ms.rem_euclid(1000);

@@ -252,7 +252,9 @@ pub struct DeadlineAnswer {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultActionBody {
-    /// Who acts (until users and tokens arrive, as the caller declares).
+    /// Who acts. With API users (the default) the collector records the
+    /// authenticated user and ignores this; an open API records it as given.
+    #[serde(default)]
     pub by: String,
     /// Optional with `ack`, required with `resolve`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -315,7 +317,8 @@ pub struct OnCall {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MaintenanceBody {
-    /// Who creates it.
+    /// Who creates it (with API users: the signed-in user; this is ignored).
+    #[serde(default)]
     pub by: String,
     /// Only this host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -394,4 +397,186 @@ pub struct Notification {
     pub message_id: Option<String>,
     /// Last failure, or why it was cancelled.
     pub last_error: Option<String>,
+}
+
+/// What a user may do. Each role includes the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads everything but users, credentials and the audit log.
+    Viewer,
+    /// Also acknowledges, assigns, resolves and closes faults, writes
+    /// notes and maintenance windows.
+    Operator,
+    /// Also manages users, agents (enrolment, revocation) and reads the audit log.
+    Admin,
+}
+
+impl Role {
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses the lowercase name.
+    pub fn parse(s: &str) -> Option<Role> {
+        Some(match s {
+            "viewer" => Role::Viewer,
+            "operator" => Role::Operator,
+            "admin" => Role::Admin,
+            _ => return None,
+        })
+    }
+}
+
+/// `GET /api/v1/whoami`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Whoami {
+    /// User name.
+    pub user: String,
+    /// Role.
+    pub role: Role,
+}
+
+/// `GET /api/v1/users`: one user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    /// Login name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Created at (RFC 3339).
+    pub created_at: String,
+    /// Disabled users cannot log in and their tokens stop working.
+    pub disabled: bool,
+}
+
+/// `POST /api/v1/users`: a user to create.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    /// Login name.
+    pub name: String,
+    /// Role.
+    pub role: String,
+    /// Password; absent: the collector generates one and answers it once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+/// The answer to creating a user: the password, shown this once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreatedUser {
+    /// Login name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// The password (generated or as given).
+    pub password: String,
+}
+
+/// `POST /api/v1/tokens`: an API token to create for the caller.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// What it is for ("backup script").
+    pub name: String,
+    /// Lifetime ("90d"); absent: does not expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<String>,
+}
+
+/// `GET /api/v1/tokens`: one API token (never its secret).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiToken {
+    /// Token id.
+    pub id: i64,
+    /// Owner.
+    pub user: String,
+    /// What it is for.
+    pub name: String,
+    /// Created at.
+    pub created_at: String,
+    /// Expires at, if it does.
+    pub expires_at: Option<String>,
+    /// Revoked at, if it was.
+    pub revoked_at: Option<String>,
+    /// Last used at.
+    pub last_used_at: Option<String>,
+}
+
+/// The answer to creating a token: its secret, shown this once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreatedToken {
+    /// Token id.
+    pub id: i64,
+    /// The secret to send as `Authorization: Bearer …`.
+    pub token: String,
+    /// Expires at, if it does.
+    pub expires_at: Option<String>,
+}
+
+/// `POST /api/v1/agents/{id}/enroll`: optional lifetimes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollBody {
+    /// How long the enrolment token can be used ("24h" when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_valid_for: Option<String>,
+    /// Lifetime of the credential the agent receives ("365d" when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_valid_for: Option<String>,
+}
+
+/// The answer to enrolling an agent: a one-time token for its config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Enrollment {
+    /// The agent id the token is for.
+    pub agent: String,
+    /// Goes in the agent's `enroll_token`; works once.
+    pub token: String,
+    /// The token must be used before this.
+    pub expires_at: String,
+}
+
+/// `GET /api/v1/agent-credentials`: an agent's credential (never its secret).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentCredential {
+    /// Agent id.
+    pub agent: String,
+    /// The host it is bound to: its series carry this `host`.
+    pub hostname: String,
+    /// Issued at.
+    pub issued_at: String,
+    /// Expires at.
+    pub expires_at: Option<String>,
+    /// Revoked at.
+    pub revoked_at: Option<String>,
+}
+
+/// `GET /api/v1/audit`: one write through the API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Entry id (increasing).
+    pub id: i64,
+    /// When.
+    pub at: String,
+    /// Who (`-` when the request carried no valid credential).
+    pub actor: String,
+    /// Their role then.
+    pub role: Option<Role>,
+    /// From where (peer address).
+    pub address: String,
+    /// HTTP method.
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// Response status.
+    pub status: u16,
+    /// The request body, with passwords and secrets replaced by "***".
+    pub detail: String,
 }
