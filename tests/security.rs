@@ -57,7 +57,13 @@ enum As<'a> {
     Password(&'a str, &'a str),
 }
 
-async fn call(c: &Collector, who: &As<'_>, method: &str, path: &str, body: Option<&str>) -> (StatusCode, String) {
+async fn call(
+    c: &Collector,
+    who: &As<'_>,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (StatusCode, String) {
     let url = format!("http://{}{}", c.http_addr(), path);
     let client = reqwest::Client::new();
     let mut r = match method {
@@ -74,7 +80,8 @@ async fn call(c: &Collector, who: &As<'_>, method: &str, path: &str, body: Optio
     if let Some(b) = body {
         r = r.header("content-type", "application/json").body(b.to_string());
     }
-    let resp = r.send().await.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    let shown = &path[..path.len().min(120)];
+    let resp = r.send().await.unwrap_or_else(|e| panic!("{method} {shown}: {e}"));
     let status = resp.status();
     (status, resp.text().await.expect("body"))
 }
@@ -98,7 +105,15 @@ fn error_code(body: &str) -> String {
 
 /// An agent of `id` reading textfiles from `files`, keeping its spool and
 /// credential in `state`.
-fn agent(c: &Collector, id: &str, hostname: &str, files: &Path, state: &Path, enroll: &str, credential: &str) -> RunningAgent {
+fn agent(
+    c: &Collector,
+    id: &str,
+    hostname: &str,
+    files: &Path,
+    state: &Path,
+    enroll: &str,
+    credential: &str,
+) -> RunningAgent {
     let mut a = AgentConfig::local(&format!("http://{}", c.grpc_addr()));
     a.id = Some(id.to_string());
     a.hostname = Some(hostname.to_string());
@@ -114,7 +129,8 @@ fn agent(c: &Collector, id: &str, hostname: &str, files: &Path, state: &Path, en
 }
 
 async fn hosts_with_series(c: &Collector, token: &str) -> Vec<String> {
-    let series: Vec<api::Series> = get_as(c, &As::Token(token), "/api/v1/series?metric=app_queue_depth").await;
+    let series: Vec<api::Series> =
+        get_as(c, &As::Token(token), "/api/v1/series?metric=app_queue_depth").await;
     let mut hosts: Vec<String> = series
         .into_iter()
         .filter_map(|s| s.labels.get("host").cloned())
@@ -133,14 +149,27 @@ async fn the_api_needs_users_and_roles_and_audits_every_write() {
     // Without a credential: only /healthz.
     let (s, _) = call(&c, &As::Nobody, "GET", "/healthz", None).await;
     assert_eq!(s, StatusCode::OK);
-    for path in ["/api/v1/faults", "/api/v1/series?metric=x", "/metrics", "/api/v1/agents", "/api/v1/audit"] {
+    for path in [
+        "/api/v1/faults",
+        "/api/v1/series?metric=x",
+        "/metrics",
+        "/api/v1/agents",
+        "/api/v1/audit",
+    ] {
         let (s, body) = call(&c, &As::Nobody, "GET", path, None).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{path}: {body}");
         assert_eq!(error_code(&body), "unauthenticated");
     }
     let (s, _) = call(&c, &As::Token("wpt_forged"), "GET", "/api/v1/faults", None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
-    let (s, _) = call(&c, &As::Password("admin", "not the password"), "GET", "/api/v1/faults", None).await;
+    let (s, _) = call(
+        &c,
+        &As::Password("admin", "not the password"),
+        "GET",
+        "/api/v1/faults",
+        None,
+    )
+    .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     let (s, _) = call(
         &c,
@@ -163,9 +192,26 @@ async fn the_api_needs_users_and_roles_and_audits_every_write() {
     )
     .await;
     assert_eq!(operator.role, Role::Operator);
-    let (s, body) = call(&c, &admin, "POST", "/api/v1/users", Some(r#"{"name":"li","role":"viewer"}"#)).await;
-    assert_eq!((s, error_code(&body).as_str()), (StatusCode::CONFLICT, "conflict"));
-    let (s, _) = call(&c, &admin, "POST", "/api/v1/users", Some(r#"{"name":"x","role":"root"}"#)).await;
+    let (s, body) = call(
+        &c,
+        &admin,
+        "POST",
+        "/api/v1/users",
+        Some(r#"{"name":"li","role":"viewer"}"#),
+    )
+    .await;
+    assert_eq!(
+        (s, error_code(&body).as_str()),
+        (StatusCode::CONFLICT, "conflict")
+    );
+    let (s, _) = call(
+        &c,
+        &admin,
+        "POST",
+        "/api/v1/users",
+        Some(r#"{"name":"x","role":"root"}"#),
+    )
+    .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 
     // The viewer signs in with the password and makes a token for scripts.
@@ -176,7 +222,11 @@ async fn the_api_needs_users_and_roles_and_audits_every_write() {
     assert_eq!((me.user.as_str(), me.role), ("wang", Role::Viewer));
     let _: Vec<api::Fault> = get_as(&c, &wang_token, "/api/v1/faults").await;
     for (method, path, body) in [
-        ("POST", "/api/v1/silences", Some(r#"{"reason":"x","ticket":"T-1","ends_at":"2099-01-01T00:00:00Z"}"#)),
+        (
+            "POST",
+            "/api/v1/silences",
+            Some(r#"{"reason":"x","ticket":"T-1","ends_at":"2099-01-01T00:00:00Z"}"#),
+        ),
         ("POST", "/api/v1/faults/1/ack", Some(r#"{"comment":"mine"}"#)),
         ("POST", "/api/v1/users", Some(r#"{"name":"evil","role":"admin"}"#)),
         ("POST", "/api/v1/agents/web-1/enroll", None),
@@ -216,11 +266,25 @@ async fn the_api_needs_users_and_roles_and_audits_every_write() {
     )
     .await;
     assert_eq!(acked.acknowledged_by.as_deref(), Some("li"));
-    assert!(acked.timeline.iter().any(|e| e.actor == "li" && e.kind == "acknowledged"), "{:?}", acked.timeline);
+    assert!(
+        acked
+            .timeline
+            .iter()
+            .any(|e| e.actor == "li" && e.kind == "acknowledged"),
+        "{:?}",
+        acked.timeline
+    );
     assert!(acked.timeline.iter().all(|e| e.actor != "mallory"));
 
     // Revoked tokens and disabled users stop working.
-    let (s, _) = call(&c, &wang_token, "POST", &format!("/api/v1/tokens/{}/revoke", token.id), None).await;
+    let (s, _) = call(
+        &c,
+        &wang_token,
+        "POST",
+        &format!("/api/v1/tokens/{}/revoke", token.id),
+        None,
+    )
+    .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, _) = call(&c, &wang_token, "GET", "/api/v1/faults", None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
@@ -240,7 +304,10 @@ async fn the_api_needs_users_and_roles_and_audits_every_write() {
     let created = find("admin", "/api/v1/users", 201);
     assert_eq!(created.method, "POST");
     assert!(created.address.starts_with("127.0.0.1:"), "{}", created.address);
-    assert!(log.iter().all(|e| !e.detail.contains("correct horse")), "a password reached the log");
+    assert!(
+        log.iter().all(|e| !e.detail.contains("correct horse")),
+        "a password reached the log"
+    );
     assert!(log.iter().any(|e| e.detail.contains("\"password\":\"***\"")));
     find("-", "/api/v1/silences", 401);
     find("wang", "/api/v1/silences", 403);
@@ -267,14 +334,33 @@ async fn agents_enrol_once_are_bound_to_their_host_and_can_be_revoked() {
 
     // Unknown agents are refused.
     let stranger_state = tempfile::tempdir().expect("tempdir");
-    let stranger = agent(&c, "stranger", "stranger", files.path(), stranger_state.path(), "", "");
+    let stranger = agent(
+        &c,
+        "stranger",
+        "stranger",
+        files.path(),
+        stranger_state.path(),
+        "",
+        "",
+    );
 
     // Enrolment: a one-time token exchanged for the agent's own credential.
     let enrol: api::Enrollment = post_as(&c, &admin, "/api/v1/agents/web-1/enroll", "{}").await;
     let web_state = tempfile::tempdir().expect("tempdir");
-    let web = agent(&c, "web-1", "web-1", files.path(), web_state.path(), &enrol.token, "");
+    let web = agent(
+        &c,
+        "web-1",
+        "web-1",
+        files.path(),
+        web_state.path(),
+        &enrol.token,
+        "",
+    );
     wait_for("web-1's series", 15 * SECOND, || async {
-        hosts_with_series(&c, &token).await.contains(&"web-1".to_string()).then_some(())
+        hosts_with_series(&c, &token)
+            .await
+            .contains(&"web-1".to_string())
+            .then_some(())
     })
     .await;
     let credential_file = web_state.path().join("spool/credential");
@@ -283,24 +369,58 @@ async fn agents_enrol_once_are_bound_to_their_host_and_can_be_revoked() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&credential_file).expect("meta").permissions().mode();
-        assert_eq!(mode & 0o777, 0o600, "the credential is readable by its owner only");
+        let mode = std::fs::metadata(&credential_file)
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "the credential is readable by its owner only"
+        );
     }
 
     // The token works once; another agent's credential writes nothing, and
     // a credential is bound to its host.
     let reuse_state = tempfile::tempdir().expect("tempdir");
-    let reuse = agent(&c, "web-1", "web-9", files.path(), reuse_state.path(), &enrol.token, "");
+    let reuse = agent(
+        &c,
+        "web-1",
+        "web-9",
+        files.path(),
+        reuse_state.path(),
+        &enrol.token,
+        "",
+    );
     let thief_state = tempfile::tempdir().expect("tempdir");
-    let thief = agent(&c, "db-1", "db-1", files.path(), thief_state.path(), "", &credential);
+    let thief = agent(
+        &c,
+        "db-1",
+        "db-1",
+        files.path(),
+        thief_state.path(),
+        "",
+        &credential,
+    );
     let spoof_state = tempfile::tempdir().expect("tempdir");
-    let spoof = agent(&c, "web-1", "db-2", files.path(), spoof_state.path(), "", &credential);
+    let spoof = agent(
+        &c,
+        "web-1",
+        "db-2",
+        files.path(),
+        spoof_state.path(),
+        "",
+        &credential,
+    );
     tokio::time::sleep(3 * SECOND).await;
     assert_eq!(hosts_with_series(&c, &token).await, ["web-1"]);
     let agents: Vec<api::Agent> = get_as(&c, &admin, "/api/v1/agents").await;
     let ids: Vec<&str> = agents.iter().map(|a| a.id.as_str()).collect();
     assert_eq!(ids, ["web-1"], "refused agents are not registered");
-    assert_eq!(agents[0].hostname, "web-1", "a refused hello did not take over web-1");
+    assert_eq!(
+        agents[0].hostname, "web-1",
+        "a refused hello did not take over web-1"
+    );
     for a in [stranger, reuse, thief, spoof] {
         a.stop().await;
     }
@@ -315,7 +435,10 @@ async fn agents_enrol_once_are_bound_to_their_host_and_can_be_revoked() {
     .await;
     let creds: Vec<api::AgentCredential> = get_as(&c, &admin, "/api/v1/agent-credentials").await;
     assert_eq!(creds.len(), 1);
-    assert_eq!((creds[0].agent.as_str(), creds[0].hostname.as_str()), ("web-1", "web-1"));
+    assert_eq!(
+        (creds[0].agent.as_str(), creds[0].hostname.as_str()),
+        ("web-1", "web-1")
+    );
 
     // Revocation ends the stream at once and for good.
     let (s, _) = call(&c, &admin, "POST", "/api/v1/agents/web-1/revoke", None).await;
@@ -352,7 +475,7 @@ async fn injection_and_oversized_input_through_every_parameter_change_nothing() 
     .await;
     let before: Vec<api::Fault> = get_as(&c, &admin, "/api/v1/faults").await;
 
-    let long = "a".repeat(100_000);
+    let long = "a".repeat(10_000);
     let nasty = [
         "' OR '1'='1",
         "1; DROP TABLE faults; --",
@@ -376,7 +499,9 @@ async fn injection_and_oversized_input_through_every_parameter_change_nothing() 
     let enc = |s: &str| -> String {
         s.bytes()
             .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'%' => (b as char).to_string(),
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'%' => {
+                    (b as char).to_string()
+                }
                 _ => format!("%{b:02X}"),
             })
             .collect()
@@ -392,7 +517,7 @@ async fn injection_and_oversized_input_through_every_parameter_change_nothing() 
                     v.len(),
                     &body[..body.len().min(300)]
                 );
-                if s == StatusCode::OK && path == "/api/v1/faults" && p != "limit" {
+                if s == StatusCode::OK && path == "/api/v1/faults" && *p != "limit" {
                     let f: Vec<api::Fault> = serde_json::from_str(&body).expect("faults");
                     assert!(f.is_empty(), "{p}={v:?} matched faults: injection");
                 }
@@ -408,22 +533,63 @@ async fn injection_and_oversized_input_through_every_parameter_change_nothing() 
             format!("/api/v1/tokens/{}/revoke", enc(v)),
             format!("/api/v1/agents/{}/revoke", enc(v)),
         ] {
-            let method = if path.starts_with("/api/v1/faults/") && !path.contains("/1/") { "GET" } else { "POST" };
+            let method = if path.starts_with("/api/v1/faults/") && !path.contains("/1/") {
+                "GET"
+            } else {
+                "POST"
+            };
             let (s, body) = call(&c, &admin, method, &path, Some("{}")).await;
-            assert!(s.is_client_error(), "{method} <{} bytes>: {s}: {}", path.len(), &body[..body.len().min(300)]);
+            assert!(
+                s.is_client_error(),
+                "{method} <{} bytes>: {s}: {}",
+                path.len(),
+                &body[..body.len().min(300)]
+            );
         }
         let user = serde_json::json!({"name": v, "role": "viewer"}).to_string();
         let (s, _) = call(&c, &admin, "POST", "/api/v1/users", Some(&user)).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "user name {v:?}");
         let note = serde_json::json!({"text": v}).to_string();
-        let (s, _) = call(&c, &admin, "POST", &format!("/api/v1/faults/{}/notes", before[0].id), Some(&note)).await;
+        let (s, _) = call(
+            &c,
+            &admin,
+            "POST",
+            &format!("/api/v1/faults/{}/notes", before[0].id),
+            Some(&note),
+        )
+        .await;
         assert!(s.is_success(), "a note is text, whatever it says");
     }
+    // A request line far past what the server reads is refused outright
+    // (an error status or a closed connection), and the server goes on.
+    let url = format!(
+        "http://{}/api/v1/faults?host={}",
+        c.http_addr(),
+        "a".repeat(1 << 20)
+    );
+    if let Ok(r) = reqwest::Client::new().get(&url).bearer_auth(&token).send().await {
+        assert!(r.status().is_client_error(), "{}", r.status());
+    }
+    let _: Vec<api::Fault> = get_as(&c, &admin, "/api/v1/faults").await;
     let huge = format!("{{\"text\":\"{}\"}}", "x".repeat(400_000));
-    let (s, _) = call(&c, &admin, "POST", &format!("/api/v1/faults/{}/notes", before[0].id), Some(&huge)).await;
+    let (s, _) = call(
+        &c,
+        &admin,
+        "POST",
+        &format!("/api/v1/faults/{}/notes", before[0].id),
+        Some(&huge),
+    )
+    .await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
     for bad in ["{", "[]", "null", "{\"text\": 5}", "\u{0}"] {
-        let (s, _) = call(&c, &admin, "POST", &format!("/api/v1/faults/{}/notes", before[0].id), Some(bad)).await;
+        let (s, _) = call(
+            &c,
+            &admin,
+            "POST",
+            &format!("/api/v1/faults/{}/notes", before[0].id),
+            Some(bad),
+        )
+        .await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "body {bad:?}");
     }
 

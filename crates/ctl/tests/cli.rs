@@ -469,3 +469,165 @@ async fn watchpostctl_talks_to_a_tls_collector_when_given_its_ca() {
     let (ok, _, stderr) = run(&server, &["--ca-file", "/nonexistent.pem", "agents"]).await;
     assert!(!ok && stderr.contains("--ca-file /nonexistent.pem"), "{stderr}");
 }
+
+/// `ctl` with extra environment (a token, a password).
+async fn run_env(server: &str, env: &[(&str, &str)], args: &[&str]) -> (bool, String, String) {
+    let server = server.to_string();
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new(env!("CARGO_BIN_EXE_watchpostctl"))
+            .arg("--server")
+            .arg(&server)
+            .args(&args)
+            .env_remove("WATCHPOST_TOKEN")
+            .envs(env)
+            .output()
+            .expect("run watchpostctl");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        )
+    })
+    .await
+    .expect("join")
+}
+
+/// The first word after `label` in `text`.
+fn after<'a>(text: &'a str, label: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(label))
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no {label:?} in {text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_tokens_enrolment_and_the_audit_log_from_the_command_line() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let config = watchpost_collector::CollectorConfig {
+        security: watchpost_collector::config::SecurityConfig {
+            agents_enrolled: true,
+            api_users: true,
+        },
+        ..collector_config(data.path())
+    };
+    let collector = watchpost_collector::Collector::start(
+        config,
+        watchpost_collector::rules::RuleSet::parse("", "none").expect("rules"),
+    )
+    .await
+    .expect("collector");
+    let server = format!("http://{}", collector.http_addr());
+    // The bootstrap: `watchpost-collector reset-admin` does this on the data directory.
+    let admin = collector
+        .core()
+        .access
+        .create_token(
+            &collector
+                .core()
+                .access
+                .reset_admin("admin", 1)
+                .await
+                .expect("admin")
+                .name,
+            "cli",
+            None,
+            1,
+        )
+        .await
+        .expect("token")
+        .token;
+
+    let (ok, _, err) = run_env(&server, &[], &["faults"]).await;
+    assert!(!ok);
+    assert!(err.contains("401") && err.contains("WATCHPOST_TOKEN"), "{err}");
+
+    let (ok, out, err) = run_env(
+        &server,
+        &[("WATCHPOST_TOKEN", &admin)],
+        &["users", "add", "li", "--role", "operator"],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let password = after(&out, "password (shown once):").to_string();
+    let (ok, out, err) = run_env(
+        &server,
+        &[("WATCHPOST_LOGIN", "li"), ("WATCHPOST_PASSWORD", &password)],
+        &["tokens", "create", "--name", "laptop", "--expires-in", "90d"],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let li_token = out
+        .lines()
+        .find(|l| l.starts_with("wpt_"))
+        .unwrap_or_else(|| panic!("no token in {out}"))
+        .to_string();
+    let (ok, out, _) = run_env(&server, &[("WATCHPOST_TOKEN", &li_token)], &["whoami"]).await;
+    assert!(ok && out.contains("li") && out.contains("operator"), "{out}");
+    let (ok, _, err) = run_env(
+        &server,
+        &[("WATCHPOST_TOKEN", &li_token)],
+        &["agents", "enroll", "web-1"],
+    )
+    .await;
+    assert!(!ok && err.contains("403") && err.contains("admin"), "{err}");
+
+    let (ok, out, err) = run_env(
+        &server,
+        &[("WATCHPOST_TOKEN", &admin)],
+        &["agents", "enroll", "web-1"],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let enroll = out
+        .lines()
+        .find(|l| l.starts_with("wpe_"))
+        .unwrap_or_else(|| panic!("no enrolment token in {out}"))
+        .to_string();
+    let state = tempfile::tempdir().expect("tempdir");
+    let mut a = watchpost_agent::AgentConfig::local(&format!("http://{}", collector.grpc_addr()));
+    a.id = Some("web-1".into());
+    a.hostname = Some("web-1".into());
+    a.interval = Duration::from_millis(300);
+    a.host.enabled = false;
+    a.spool.dir = Some(state.path().join("spool"));
+    a.credential_file = Some(state.path().join("spool/credential"));
+    a.enroll_token = enroll;
+    let agent = watchpost_agent::start(a);
+    wait_for("web-1 enrolled", Duration::from_secs(15), || async {
+        let (ok, out, _) = run_env(
+            &server,
+            &[("WATCHPOST_TOKEN", &admin)],
+            &["agents", "credentials"],
+        )
+        .await;
+        (ok && out.contains("web-1")).then_some(())
+    })
+    .await;
+    let (ok, _, err) = run_env(
+        &server,
+        &[("WATCHPOST_TOKEN", &admin)],
+        &["agents", "revoke", "web-1"],
+    )
+    .await;
+    assert!(ok, "{err}");
+
+    let (ok, out, err) = run_env(&server, &[("WATCHPOST_TOKEN", &admin)], &["audit", "--json"]).await;
+    assert!(ok, "{err}");
+    let log: Vec<api::AuditEntry> = serde_json::from_str(&out).expect("audit json");
+    let seen = |actor: &str, path: &str, status: u16| {
+        log.iter()
+            .any(|e| e.actor == actor && e.path == path && e.status == status)
+    };
+    assert!(seen("admin", "/api/v1/users", 201), "{log:#?}");
+    assert!(seen("li", "/api/v1/tokens", 201), "{log:#?}");
+    assert!(seen("li", "/api/v1/agents/web-1/enroll", 403), "{log:#?}");
+    assert!(seen("admin", "/api/v1/agents/web-1/enroll", 201), "{log:#?}");
+    assert!(seen("admin", "/api/v1/agents/web-1/revoke", 204), "{log:#?}");
+    assert!(!out.contains(&password), "the password reached the audit log");
+    let (ok, _, err) = run_env(&server, &[("WATCHPOST_TOKEN", &li_token)], &["audit"]).await;
+    assert!(!ok && err.contains("403"), "{err}");
+    agent.stop().await;
+    collector.shutdown().await;
+}
