@@ -330,6 +330,10 @@ async fn live(
                     // Some of our series were refused; the rest keep flowing.
                     tracing::warn!(reason = %e.message, "collector refused series");
                 }
+                Some(collector_message::Body::Error(e)) if e.code == "refused_samples" => {
+                    // E.g. this host's clock is off: the batches are acknowledged.
+                    tracing::warn!(reason = %e.message, "collector refused samples");
+                }
                 Some(collector_message::Body::Error(e)) => {
                     return Ended::Lost(format!("{} ({})", e.message, e.code));
                 }

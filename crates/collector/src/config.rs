@@ -127,6 +127,7 @@ struct RawCollector {
     heartbeat: Option<HumanDuration>,
     max_series_per_agent: Option<usize>,
     max_series_total: Option<usize>,
+    max_samples_per_batch: Option<usize>,
     calendar: Option<PathBuf>,
     reopen_within: Option<HumanDuration>,
     oncall: Option<PathBuf>,
@@ -170,6 +171,9 @@ pub struct CollectorConfig {
     /// Series the collector holds in all: past it, new series of any agent
     /// are refused (with a notice to that agent), existing ones keep flowing.
     pub max_series_total: usize,
+    /// Most samples one batch may carry; a larger batch is refused whole
+    /// (with a notice naming the limit) and acknowledged so it is not resent.
+    pub max_samples_per_batch: usize,
     /// Response and resolve durations per severity.
     pub policy: SeverityPolicy,
     /// The working calendar deadlines are counted on.
@@ -336,6 +340,7 @@ impl CollectorConfig {
             heartbeat,
             max_series_per_agent: c.max_series_per_agent.unwrap_or(100_000),
             max_series_total: c.max_series_total.unwrap_or(5_000_000),
+            max_samples_per_batch: c.max_samples_per_batch.unwrap_or(1_000_000).max(1),
             policy,
             calendar,
             reopen_within: c.reopen_within.map_or(Duration::from_secs(600), |d| d.0),

@@ -33,6 +33,66 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_FUTURE_MS: i64 = 10 * 60 * 1000;
 /// Samples applied between yields to the runtime.
 const APPLY_SLICE: usize = 512;
+/// At most one notice about refused samples per session this often.
+const SAMPLE_NOTICE_EVERY: Duration = Duration::from_secs(10);
+
+/// Why samples of a batch were not stored, counted for the agent's notice.
+#[derive(Default, Clone, Copy)]
+struct RefusedSamples {
+    undefined: u64,
+    out_of_order: u64,
+    ahead: u64,
+    too_old: u64,
+    over_limit: u64,
+}
+
+impl RefusedSamples {
+    fn total(&self) -> u64 {
+        self.undefined + self.out_of_order + self.ahead + self.too_old + self.over_limit
+    }
+
+    fn add(&mut self, o: &RefusedSamples) {
+        self.undefined += o.undefined;
+        self.out_of_order += o.out_of_order;
+        self.ahead += o.ahead;
+        self.too_old += o.too_old;
+        self.over_limit += o.over_limit;
+    }
+
+    /// What the agent is told: each reason with its count and limit.
+    fn describe(&self, window: Duration, batch_limit: usize) -> String {
+        let mut parts = Vec::new();
+        if self.undefined > 0 {
+            parts.push(format!("{} of series never defined (or refused)", self.undefined));
+        }
+        if self.out_of_order > 0 {
+            parts.push(format!(
+                "{} not newer than the series' last sample",
+                self.out_of_order
+            ));
+        }
+        if self.ahead > 0 {
+            parts.push(format!(
+                "{} more than {} min ahead of the collector's clock",
+                self.ahead,
+                MAX_FUTURE_MS / 60_000
+            ));
+        }
+        if self.too_old > 0 {
+            parts.push(format!(
+                "{} older than the collector's window ({window:?}, collector.window)",
+                self.too_old
+            ));
+        }
+        if self.over_limit > 0 {
+            parts.push(format!(
+                "{} in batches over {batch_limit} samples (collector.max_samples_per_batch)",
+                self.over_limit
+            ));
+        }
+        format!("{} samples refused: {}", self.total(), parts.join("; "))
+    }
+}
 
 /// The tonic service.
 pub struct IngestService {
@@ -214,6 +274,9 @@ async fn run_session(
         transitions: Vec::new(),
     };
     let mut replaced = claim.replaced;
+    // Refused samples since the last notice, and when it went.
+    let mut unreported = RefusedSamples::default();
+    let mut last_notice: Option<Instant> = None;
     let mut ticker = tokio::time::interval(heartbeat);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut unsent_ack: Option<u64> = None;
@@ -222,7 +285,13 @@ async fn run_session(
             m = tokio::time::timeout(dead_after, inbound.message()) => {
                 let m = match m {
                     Err(_) => break format!("nothing heard for {dead_after:?}"),
-                    Ok(Err(status)) => break format!("stream error: {}", status.message()),
+                    Ok(Err(status)) => {
+                        // An undecodable or oversized message: say which, then close.
+                        let why = format!("cannot read the agent's message: {}", status.message());
+                        let code = if status.message().contains("message length too large") { "limit" } else { "protocol" };
+                        let _ = tx.try_send(wire_error(code, why.clone()));
+                        break why;
+                    }
                     Ok(Ok(None)) => break "agent closed the stream".to_string(),
                     Ok(Ok(Some(m))) => m,
                 };
@@ -238,10 +307,20 @@ async fn run_session(
                         }
                     }
                     Some(agent_message::Body::Batch(b)) => match apply_batch(&core, &mut state, b).await {
-                        Ok(seq) => {
+                        Ok((seq, refused)) => {
                             let ack = out(collector_message::Body::Ack(watchpost_proto::v1::Ack { sequence: seq }));
                             // Acks are cumulative: if the agent is slow to read, a later one covers this.
                             unsent_ack = tx.try_send(ack).err().map(|_| seq);
+                            unreported.add(&refused);
+                            if unreported.total() > 0 && last_notice.is_none_or(|t| t.elapsed() >= SAMPLE_NOTICE_EVERY) {
+                                // Not fatal, and not per batch: an agent with a wrong clock
+                                // gets one line every few seconds, not one per batch.
+                                let text = unreported.describe(core.config.window, core.config.max_samples_per_batch);
+                                tracing::warn!(agent = %state.agent, reason = %text, "samples refused");
+                                let _ = tx.try_send(wire_error("refused_samples", text));
+                                unreported = RefusedSamples::default();
+                                last_notice = Some(Instant::now());
+                            }
                         }
                         Err((code, why)) => {
                             tracing::warn!(agent = %state.agent, reason = %why, "closing agent stream");
@@ -389,8 +468,13 @@ fn define(
     refused
 }
 
-/// Applies a batch; returns the sequence to acknowledge, or why the stream must close.
-async fn apply_batch(core: &Core, state: &mut SessionState, b: Batch) -> Result<u64, (&'static str, String)> {
+/// Applies a batch; returns the sequence to acknowledge and what was
+/// refused, or why the stream must close.
+async fn apply_batch(
+    core: &Core,
+    state: &mut SessionState,
+    b: Batch,
+) -> Result<(u64, RefusedSamples), (&'static str, String)> {
     let received = Instant::now();
     let n = b.series_ids.len();
     if b.values.len() != n || !(b.timestamp_offsets_ms.is_empty() || b.timestamp_offsets_ms.len() == n) {
@@ -407,12 +491,24 @@ async fn apply_batch(core: &Core, state: &mut SessionState, b: Batch) -> Result<
     }
     if b.sequence <= core.agents.last_sequence(&state.agent) {
         core.telemetry.duplicate_batches.fetch_add(1, Ordering::Relaxed);
-        return Ok(core.agents.last_sequence(&state.agent));
+        return Ok((core.agents.last_sequence(&state.agent), RefusedSamples::default()));
     }
     let now = core.clock.now_ms();
     let t = &core.telemetry;
     state.transitions.clear();
-    let mut refused = 0u64;
+    let mut why = RefusedSamples::default();
+    if n > core.config.max_samples_per_batch {
+        // Refused whole, and acknowledged so that it is not resent forever.
+        why.over_limit = n as u64;
+        t.samples_refused.fetch_add(n as u64, Ordering::Relaxed);
+        core.journal
+            .append(state.agent.clone(), b.sequence, Vec::new())
+            .await
+            .map_err(|e| ("unavailable", format!("cannot journal: {e}")))?;
+        core.agents.applied(&state.agent, state.session, b.sequence, now);
+        return Ok((b.sequence, why));
+    }
+    let oldest = now - core.config.window.as_millis() as i64;
     let mut journaled: Vec<(SeriesId, i64, f64)> = Vec::with_capacity(n);
     // Large batches are applied in slices with a yield between them, so one
     // agent's big batch does not hold up a small one that opens a fault.
@@ -427,16 +523,23 @@ async fn apply_batch(core: &Core, state: &mut SessionState, b: Batch) -> Result<
                 .saturating_add(b.timestamp_offsets_ms.get(i).map_or(0, |o| i64::from(*o)));
             let v = b.values[i];
             let Some(Some(id)) = state.map.get(b.series_ids[i] as usize).copied() else {
-                refused += 1;
+                why.undefined += 1;
                 continue;
             };
-            if !v.is_finite() || ts > now + MAX_FUTURE_MS {
-                refused += 1;
+            // NaN and ±Inf are stored as they are (a sensor's "no reading");
+            // the rules skip NaN.
+            if ts > now + MAX_FUTURE_MS {
+                why.ahead += 1;
+                continue;
+            }
+            if ts < oldest {
+                why.too_old += 1;
                 continue;
             }
             match core.store.append(id, ts, v) {
                 Ok(()) => state.samples.push((id, ts, v)),
-                Err(Refused::OutOfOrder | Refused::UnknownSeries) => refused += 1,
+                Err(Refused::OutOfOrder) => why.out_of_order += 1,
+                Err(Refused::UnknownSeries) => why.undefined += 1,
             }
         }
         journaled.extend_from_slice(&state.samples);
@@ -452,9 +555,8 @@ async fn apply_batch(core: &Core, state: &mut SessionState, b: Batch) -> Result<
     if b.late {
         t.samples_late.fetch_add(accepted, Ordering::Relaxed);
     }
-    if refused > 0 {
-        t.samples_refused.fetch_add(refused, Ordering::Relaxed);
-        tracing::debug!(agent = %state.agent, sequence = b.sequence, refused, "samples refused");
+    if why.total() > 0 {
+        t.samples_refused.fetch_add(why.total(), Ordering::Relaxed);
     }
     // The samples and the fault changes they caused are made durable
     // together; only then is the batch acknowledged.
@@ -488,5 +590,5 @@ async fn apply_batch(core: &Core, state: &mut SessionState, b: Batch) -> Result<
     }
     t.batches.fetch_add(1, Ordering::Relaxed);
     core.agents.applied(&state.agent, state.session, b.sequence, now);
-    Ok(b.sequence)
+    Ok((b.sequence, why))
 }

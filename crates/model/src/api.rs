@@ -59,7 +59,8 @@ pub struct Series {
     pub labels: BTreeMap<String, String>,
     /// Timestamp of the latest sample (ms since the epoch), if any.
     pub last_timestamp_ms: Option<i64>,
-    /// The latest value, if any.
+    /// The latest value, if any (NaN and ±Inf as the strings "NaN", "+Inf", "-Inf").
+    #[serde(with = "float::option")]
     pub last_value: Option<f64>,
 }
 
@@ -70,7 +71,9 @@ pub struct SeriesPoints {
     pub metric: String,
     /// All labels, `host` included.
     pub labels: BTreeMap<String, String>,
-    /// `[timestamp_ms, value]`, oldest first.
+    /// `[timestamp_ms, value]`, oldest first (NaN and ±Inf as the strings
+    /// "NaN", "+Inf", "-Inf": JSON has no numbers for them).
+    #[serde(with = "float::points")]
     pub points: Vec<(i64, f64)>,
 }
 
@@ -579,4 +582,110 @@ pub struct AuditEntry {
     pub status: u16,
     /// The request body, with passwords and secrets replaced by "***".
     pub detail: String,
+}
+
+/// Values in JSON: finite numbers as numbers, NaN and ±Inf as the strings
+/// "NaN", "+Inf" and "-Inf" (as Prometheus writes them), which JSON numbers
+/// cannot hold; both forms are read back.
+pub mod float {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Wire<'a> {
+        Number(f64),
+        Text(std::borrow::Cow<'a, str>),
+    }
+
+    fn to_wire(v: f64) -> Wire<'static> {
+        if v.is_nan() {
+            Wire::Text("NaN".into())
+        } else if v == f64::INFINITY {
+            Wire::Text("+Inf".into())
+        } else if v == f64::NEG_INFINITY {
+            Wire::Text("-Inf".into())
+        } else {
+            Wire::Number(v)
+        }
+    }
+
+    fn from_wire<E: serde::de::Error>(w: Wire<'_>) -> Result<f64, E> {
+        match w {
+            Wire::Number(v) => Ok(v),
+            Wire::Text(t) => match t.as_ref() {
+                "NaN" => Ok(f64::NAN),
+                "+Inf" | "Inf" => Ok(f64::INFINITY),
+                "-Inf" => Ok(f64::NEG_INFINITY),
+                other => Err(E::custom(format!("{other:?} is not a number, NaN, +Inf or -Inf"))),
+            },
+        }
+    }
+
+    /// `Option<f64>`.
+    pub mod option {
+        use super::*;
+
+        /// Serializes.
+        pub fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+            v.map(to_wire).serialize(s)
+        }
+
+        /// Deserializes.
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+            Option::<Wire<'de>>::deserialize(d)?.map(from_wire).transpose()
+        }
+    }
+
+    /// `Vec<(i64, f64)>`.
+    pub mod points {
+        use super::*;
+
+        /// Serializes.
+        pub fn serialize<S: Serializer>(v: &[(i64, f64)], s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(v.iter().map(|(t, x)| (t, to_wire(*x))))
+        }
+
+        /// Deserializes.
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(i64, f64)>, D::Error> {
+            Vec::<(i64, Wire<'de>)>::deserialize(d)?
+                .into_iter()
+                .map(|(t, w)| from_wire(w).map(|x| (t, x)))
+                .collect::<Result<_, D::Error>>()
+                .map_err(D::Error::custom)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct P {
+            #[serde(with = "super::points")]
+            p: Vec<(i64, f64)>,
+            #[serde(with = "super::option")]
+            o: Option<f64>,
+        }
+
+        #[test]
+        fn non_finite_values_round_trip_as_strings() {
+            let p = P {
+                p: vec![
+                    (1, 1.5),
+                    (2, f64::NAN),
+                    (3, f64::INFINITY),
+                    (4, f64::NEG_INFINITY),
+                ],
+                o: Some(f64::NAN),
+            };
+            let text = serde_json::to_string(&p).expect("json");
+            assert_eq!(
+                text,
+                r#"{"p":[[1,1.5],[2,"NaN"],[3,"+Inf"],[4,"-Inf"]],"o":"NaN"}"#
+            );
+            let back: P = serde_json::from_str(&text).expect("back");
+            assert_eq!(back.p[0], (1, 1.5));
+            assert!(back.p[1].1.is_nan() && back.p[2].1 == f64::INFINITY && back.p[3].1 == f64::NEG_INFINITY);
+            assert!(serde_json::from_str::<P>(r#"{"p":[[1,"x"]],"o":null}"#).is_err());
+        }
+    }
 }

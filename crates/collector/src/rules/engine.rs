@@ -525,6 +525,11 @@ impl Engine {
                                 None => continue,
                             }
                         };
+                        if x.is_nan() {
+                            // A NaN reading (a sensor's "no value") says nothing
+                            // about the condition: no state changes on it.
+                            continue;
+                        }
                         // State is kept only while something is pending or firing:
                         // most series never cross a threshold and cost nothing here.
                         let mut states = lock(&self.thresholds[shard]);
