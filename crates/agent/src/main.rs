@@ -32,6 +32,7 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 // async-snmp logs every device timeout as an error; the

@@ -199,6 +199,12 @@ fn decode_all(bytes: &[u8]) -> (Vec<Record>, Option<(usize, String)>) {
     (records, None)
 }
 
+/// Reads a segment's bytes as the spool does at start, returning how many
+/// whole records it holds (for the fuzz target in `tests/fuzz`).
+pub fn check_segment(bytes: &[u8]) -> usize {
+    decode_all(bytes).0.len()
+}
+
 fn segment_name(first: u64) -> String {
     format!("{first:020}.seg")
 }

@@ -12,6 +12,9 @@
 //! - `notify`: fault opened → webhook received, and a storm of faults to a
 //!   team: how many messages, how long until all are delivered.
 //!
+//! - `spool`: an hour of a 1 s interval in an agent's disk spool (disk,
+//!   memory), then replayed by the real agent to a real collector.
+//!
 //! Build everything first: `cargo build --release --workspace`.
 
 #![allow(clippy::print_stdout)]
@@ -19,6 +22,7 @@
 mod notify;
 mod proc;
 mod snmp;
+mod spool;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -81,6 +85,15 @@ enum What {
         series: usize,
         /// Rounds per agent.
         #[arg(long, default_value_t = 360)]
+        rounds: usize,
+    },
+    /// An hour of a 1 s interval spooled to disk, then replayed to a collector.
+    Spool {
+        /// Series per round.
+        #[arg(long, default_value_t = 200)]
+        series: usize,
+        /// Rounds (3600 = 1 h at 1 s).
+        #[arg(long, default_value_t = 3_600)]
         rounds: usize,
     },
     /// Agent, ingest and notify, with defaults.
@@ -191,7 +204,7 @@ async fn start_collector_with(rules_toml: &str, extra: &str) -> anyhow::Result<C
     std::fs::write(
         dir.path().join("collector.toml"),
         format!(
-            "[collector]\ngrpc_listen = \"127.0.0.1:{g}\"\nhttp_listen = \"127.0.0.1:{h}\"\ndata_dir = \"data\"\nrules = [\"rules/*.toml\"]\nwindow = \"1h\"\nmax_series_per_agent = 1000000\n\n# Simulated agents and the bench's own reads: no enrolment, no users.\n[security]\nagents = \"open\"\napi = \"open\"\n\n{extra}"
+            "[collector]\ngrpc_listen = \"127.0.0.1:{g}\"\nhttp_listen = \"127.0.0.1:{h}\"\ndata_dir = \"data\"\nrules = [\"rules/*.toml\"]\nwindow = \"2h\"\nmax_series_per_agent = 1000000\n\n# Simulated agents and the bench's own reads: no enrolment, no users.\n[security]\nagents = \"open\"\napi = \"open\"\n\n{extra}"
         ),
     )?;
     let child = Command::new(sibling_binary("watchpost-collector")?)
@@ -794,6 +807,7 @@ async fn main() -> anyhow::Result<()> {
         }
         What::Notify { faults, storm } => notify::run(faults, storm).await,
         What::Snmp { polls } => snmp::run(polls).await,
+        What::Spool { series, rounds } => spool::run(series, rounds).await,
         What::Tls {
             agents,
             series,

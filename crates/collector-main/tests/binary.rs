@@ -342,3 +342,77 @@ async fn pending_notifications_are_delivered_exactly_once_after_kill_9() {
     assert_eq!(f.len(), 3, "the faults themselves are kept across the kill");
     drop(collector);
 }
+
+/// Runs the collector on `data` until it exits by itself or `limit` passes
+/// (then it is stopped: true) and returns that and its standard error.
+fn run_until_exit(data: &Path, limit: Duration) -> (bool, String) {
+    let mut child = collector()
+        .args([
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(data)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start watchpost-collector");
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            let out = child.wait_with_output().expect("output");
+            return (out.status.success(), String::from_utf8_lossy(&out.stderr).into());
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            return (true, String::from_utf8_lossy(&out.stderr).into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn unreadable_databases_are_named_and_a_damaged_journal_segment_is_quarantined() {
+    // A fault database that is not SQLite: the collector refuses to start
+    // and says which file and why.
+    let data = tempfile::tempdir().expect("tempdir");
+    std::fs::write(data.path().join("watchpost.db"), vec![0x5a; 8192]).expect("write");
+    let (ok, err) = run_until_exit(data.path(), Duration::from_secs(20));
+    assert!(!ok, "started on a broken database");
+    assert!(
+        err.contains("watchpost.db") && err.contains("not a database"),
+        "{err}"
+    );
+
+    // The same for the access database.
+    let data = tempfile::tempdir().expect("tempdir");
+    std::fs::write(data.path().join("access.db"), vec![0x5a; 8192]).expect("write");
+    let (ok, err) = run_until_exit(data.path(), Duration::from_secs(20));
+    assert!(!ok, "started on a broken access database");
+    assert!(
+        err.contains("access.db") && err.contains("not a database"),
+        "{err}"
+    );
+
+    // A journal segment damaged in the middle: quarantined, named in the
+    // log, and the collector runs.
+    let data = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(data.path().join("journal")).expect("mkdir");
+    std::fs::write(
+        data.path().join("journal/0000000000000001.wal"),
+        b"this is not a journal segment",
+    )
+    .expect("write");
+    std::fs::write(data.path().join("journal/0000000000000002.wal"), b"").expect("write");
+    let (still_running, err) = run_until_exit(data.path(), Duration::from_secs(4));
+    assert!(still_running, "the collector stopped: {err}");
+    assert!(
+        err.contains("0000000000000001.wal") && err.contains("quarantined"),
+        "{err}"
+    );
+    assert!(data.path().join("journal/0000000000000001.corrupt").exists());
+}

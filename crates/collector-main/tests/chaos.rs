@@ -9,6 +9,8 @@
 //! and a condition that held and cleared inside the cut one resolved record
 //! with the times it really held.
 //!
+//! A SIGTERM along the way must end the collector cleanly within 15 s.
+//!
 //! `tests/chaos.sh` runs it longer: `WATCHPOST_CHAOS_KILLS` crashes before
 //! the cut (default 3) and `WATCHPOST_CHAOS_CUT_SECS` (default 40).
 
@@ -112,6 +114,29 @@ fn kill_9(p: Process) {
         .expect("kill");
     assert!(status.success());
     drop(p);
+}
+
+/// SIGTERM: the collector finishes the batches in hand, acknowledges them,
+/// syncs its journal and exits 0, promptly.
+fn terminate(mut p: Process) {
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(p.0.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(exit) = p.0.try_wait().expect("wait") {
+            assert!(exit.success(), "the collector exited with {exit} after SIGTERM");
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the collector did not exit within 15 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// A TCP proxy that can cut every connection and refuse new ones.
@@ -273,7 +298,11 @@ async fn every_sample_arrives_once_through_crashes_and_a_cut() {
     let healed = now_ms();
     caught_up(&api, healed + 2_000).await;
 
-    // One more crash once everything is in: the journal brings it all back.
+    // A graceful stop, then one more crash once everything is in: the
+    // journal brings it all back.
+    terminate(process);
+    process = collector.start();
+    caught_up(&api, now_ms()).await;
     kill_9(process);
     let _process = collector.start();
     caught_up(&api, now_ms()).await;

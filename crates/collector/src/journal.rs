@@ -186,6 +186,20 @@ impl Journal {
     }
 }
 
+/// Replays a segment's bytes into an empty store, as the collector does at
+/// start; returns the samples restored (for the fuzz target in `tests/fuzz`).
+pub fn check_segment(bytes: &[u8]) -> u64 {
+    let store = Arc::new(HotStore::new(3_600_000));
+    let engine = Engine::new(store.clone(), crate::rules::RuleSet::default());
+    let mut ids = HashMap::new();
+    let mut replayed = Replayed::default();
+    let mut newest = i64::MIN;
+    let _ = read_records(bytes, |kind, body| {
+        replay(kind, body, &store, &engine, &mut ids, &mut replayed, &mut newest)
+    });
+    replayed.samples
+}
+
 /// Calls `f(kind, body)` for each whole record; returns where and why the
 /// bytes stop making sense, if they do.
 fn read_records(bytes: &[u8], mut f: impl FnMut(u8, &[u8]) -> Result<(), String>) -> Option<(usize, String)> {

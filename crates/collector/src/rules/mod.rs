@@ -7,7 +7,7 @@
 
 pub mod condition;
 pub mod engine;
-mod template;
+pub mod template;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
