@@ -285,7 +285,9 @@ impl Spool {
             _lock: lock,
             segments: VecDeque::new(),
             current: None,
-            segment_max: (max_bytes / 16).clamp(16 << 10, 16 << 20),
+            // Replay reads one segment into memory at a time: small
+            // segments keep the agent small while it drains a backlog.
+            segment_max: (max_bytes / 64).clamp(16 << 10, 4 << 20),
             max_bytes: max_bytes.max(32 << 10),
             total_bytes: 0,
             replay: None,

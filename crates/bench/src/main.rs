@@ -745,7 +745,7 @@ async fn tls(agents: usize, series: usize, rounds: usize) -> anyhow::Result<()> 
     }
     let _ = BENCH_CA.set(std::fs::read(certs.path().join("ca.pem"))?);
     let tls_toml = format!(
-        "\n[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+        "\n[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n# The bench reads the API in plaintext; gRPC is what is measured.\nhttp = false\n",
         certs.path().join("collector.pem").display(),
         certs.path().join("collector.key").display()
     );

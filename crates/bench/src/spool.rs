@@ -32,10 +32,52 @@ async fn counter(http: &str, name: &str) -> anyhow::Result<u64> {
         .unwrap_or(0))
 }
 
+/// The real agent (host metrics at 1 s) with no collector to talk to:
+/// what it holds in memory and writes to disk per round while it spools.
+async fn spooling_agent(seconds: u64) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let spool_dir = dir.path().join("spool");
+    let cfg = dir.path().join("agent.toml");
+    // Port 1 on loopback: nothing listens, every connect is refused.
+    std::fs::write(
+        &cfg,
+        format!(
+            "[agent]\ncollector = \"http://127.0.0.1:1\"\ninterval = \"1s\"\nid = \"bench-offline\"\nspool_dir = \"{}\"\n",
+            spool_dir.display()
+        ),
+    )?;
+    let child = Command::new(sibling_binary("watchpost-agent")?)
+        .arg("--config")
+        .arg(&cfg)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let agent = Proc(child);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let disk0 = dir_bytes(&spool_dir);
+    let (rss0, anon0) = (proc::rss_bytes(agent.0.id()), proc::anon_bytes(agent.0.id()));
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let disk = dir_bytes(&spool_dir) - disk0;
+    let (rss, anon) = (proc::rss_bytes(agent.0.id()), proc::anon_bytes(agent.0.id()));
+    let per_round = disk as f64 / seconds as f64;
+    println!(
+        "offline   the real agent (host metrics, 1 s) spooling with no collector: RSS {} -> {} (anonymous {} -> {}) over {seconds} s; disk {:.1} KiB per round, so {} per hour",
+        proc::mib(rss0),
+        proc::mib(rss),
+        proc::mib(anon0),
+        proc::mib(anon),
+        per_round / 1024.0,
+        proc::mib((per_round * 3600.0) as u64)
+    );
+    Ok(())
+}
+
 pub async fn run(series: usize, rounds: usize) -> anyhow::Result<()> {
     println!(
-        "== agent spool: {rounds} rounds x {series} series (1 s interval) spooled to disk, then replayed to a real collector"
+        "== agent spool: the real agent spooling offline; then {rounds} rounds x {series} series (1 s interval) spooled to disk and replayed to a real collector"
     );
+    spooling_agent(30).await?;
     let dir = tempfile::tempdir()?;
     let spool_dir = dir.path().join("spool");
     let me = std::process::id();
