@@ -613,25 +613,31 @@ fn store(series: usize, samples: usize) {
     );
 }
 
+/// Starts the real `watchpost-agent` with `config` (TOML) written into `dir`.
+fn spawn_agent(dir: &std::path::Path, config: &str) -> anyhow::Result<Proc> {
+    let cfg = dir.join("agent.toml");
+    std::fs::write(&cfg, config)?;
+    let child = Command::new(sibling_binary("watchpost-agent")?)
+        .arg("--config")
+        .arg(&cfg)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    Ok(Proc(child))
+}
+
 /// Runs `watchpost-agent` at `interval` for `rounds` rounds; returns (RSS, anonymous RSS, CPU ns per round).
 async fn measure_agent(grpc: &str, interval: Duration, rounds: u32) -> anyhow::Result<(u64, u64, f64)> {
     let dir = tempfile::tempdir()?;
-    let cfg = dir.path().join("agent.toml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let p = spawn_agent(
+        dir.path(),
+        &format!(
             "[agent]\ncollector = \"{grpc}\"\ninterval = \"{}ms\"\nid = \"bench-agent-{}\"\n",
             interval.as_millis(),
             interval.as_millis()
         ),
     )?;
-    let child = Command::new(sibling_binary("watchpost-agent")?)
-        .arg("--config")
-        .arg(&cfg)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()?;
-    let p = Proc(child);
     let pid = p.0.id();
     // Warm up: connect, define series, two rounds for the rates.
     tokio::time::sleep(interval * 2 + Duration::from_millis(500)).await;

@@ -2,14 +2,13 @@
 //! (disk bytes, memory held), then replayed by the real `watchpost-agent`
 //! to a real collector (how fast the backlog drains, the agent's RSS).
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use watchpost_agent::series::Round;
 use watchpost_agent::spool::{Spool, SpoolConfig};
 use watchpost_proto::v1::{Label, SeriesDefinition};
 
-use crate::{Proc, now_ms, proc, sibling_binary, start_collector};
+use crate::{now_ms, proc, spawn_agent, start_collector};
 
 fn dir_bytes(dir: &std::path::Path) -> u64 {
     std::fs::read_dir(dir)
@@ -37,23 +36,14 @@ async fn counter(http: &str, name: &str) -> anyhow::Result<u64> {
 async fn spooling_agent(seconds: u64) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let spool_dir = dir.path().join("spool");
-    let cfg = dir.path().join("agent.toml");
     // Port 1 on loopback: nothing listens, every connect is refused.
-    std::fs::write(
-        &cfg,
-        format!(
+    let agent = spawn_agent(
+        dir.path(),
+        &format!(
             "[agent]\ncollector = \"http://127.0.0.1:1\"\ninterval = \"1s\"\nid = \"bench-offline\"\nspool_dir = \"{}\"\n",
             spool_dir.display()
         ),
     )?;
-    let child = Command::new(sibling_binary("watchpost-agent")?)
-        .arg("--config")
-        .arg(&cfg)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let agent = Proc(child);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let disk0 = dir_bytes(&spool_dir);
     let (rss0, anon0) = (proc::rss_bytes(agent.0.id()), proc::anon_bytes(agent.0.id()));
@@ -123,25 +113,17 @@ pub async fn run(series: usize, rounds: usize) -> anyhow::Result<()> {
     }
 
     let c = start_collector("").await?;
-    let cfg = dir.path().join("agent.toml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let total = (rounds * series) as u64;
+    let late0 = counter(&c.http, "watchpost_samples_late_total ").await?;
+    let t0 = Instant::now();
+    let agent = spawn_agent(
+        dir.path(),
+        &format!(
             "[agent]\ncollector = \"{}\"\ninterval = \"1s\"\nid = \"bench-spool\"\nspool_dir = \"{}\"\n[host]\nenabled = false\n",
             c.grpc,
             spool_dir.display()
         ),
     )?;
-    let total = (rounds * series) as u64;
-    let late0 = counter(&c.http, "watchpost_samples_late_total ").await?;
-    let t0 = Instant::now();
-    let child = Command::new(sibling_binary("watchpost-agent")?)
-        .arg("--config")
-        .arg(&cfg)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()?;
-    let agent = Proc(child);
     let mut peak_rss = 0;
     let mut peak_anon = 0;
     let deadline = Instant::now() + Duration::from_secs(600);

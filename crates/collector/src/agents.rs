@@ -26,6 +26,26 @@ struct Entry {
     series: u64,
 }
 
+impl Entry {
+    /// An agent first heard of at `now_ms`.
+    fn new(hostname: String, now_ms: i64) -> Entry {
+        Entry {
+            hostname,
+            version: String::new(),
+            address: String::new(),
+            labels: BTreeMap::new(),
+            first_seen_ms: now_ms,
+            last_seen_ms: now_ms,
+            flushed_seen_ms: 0,
+            connected_since_ms: None,
+            session: 0,
+            kill: None,
+            last_sequence: 0,
+            series: 0,
+        }
+    }
+}
+
 /// Why a session must end: a wire error code and message.
 pub type Kick = (&'static str, String);
 
@@ -82,20 +102,7 @@ impl AgentRegistry {
     pub fn restore_sequences(&self, sequences: HashMap<String, u64>, now_ms: i64) {
         let mut agents = self.lock();
         for (id, seq) in sequences {
-            let e = agents.entry(id.clone()).or_insert_with(|| Entry {
-                hostname: id,
-                version: String::new(),
-                address: String::new(),
-                labels: BTreeMap::new(),
-                first_seen_ms: now_ms,
-                last_seen_ms: now_ms,
-                flushed_seen_ms: 0,
-                connected_since_ms: None,
-                session: 0,
-                kill: None,
-                last_sequence: 0,
-                series: 0,
-            });
+            let e = agents.entry(id.clone()).or_insert_with(|| Entry::new(id, now_ms));
             e.last_sequence = e.last_sequence.max(seq);
         }
     }
@@ -117,20 +124,9 @@ impl AgentRegistry {
         };
         let (kill, replaced) = oneshot::channel();
         let mut agents = self.lock();
-        let e = agents.entry(id.to_string()).or_insert_with(|| Entry {
-            hostname: String::new(),
-            version: String::new(),
-            address: String::new(),
-            labels: BTreeMap::new(),
-            first_seen_ms: now_ms,
-            last_seen_ms: now_ms,
-            flushed_seen_ms: 0,
-            connected_since_ms: None,
-            session: 0,
-            kill: None,
-            last_sequence: 0,
-            series: 0,
-        });
+        let e = agents
+            .entry(id.to_string())
+            .or_insert_with(|| Entry::new(String::new(), now_ms));
         if let Some(old) = e.kill.take() {
             let _ = old.send((
                 "replaced",
