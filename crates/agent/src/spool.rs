@@ -126,6 +126,9 @@ pub struct Spool {
     disk: Option<Disk>,
     stats: Arc<SpoolStats>,
     state_dirty: bool,
+    /// Batches the disk refused (full, read-only): in the tail only, and
+    /// lost, counted, if they leave it before being acknowledged.
+    unwritten: std::collections::HashSet<u64>,
 }
 
 fn key_hash(d: &SeriesDefinition) -> u64 {
@@ -226,6 +229,7 @@ impl Spool {
             disk: None,
             stats: Arc::default(),
             state_dirty: false,
+            unwritten: std::collections::HashSet::new(),
         };
         if let Some(dir) = &config.dir {
             spool.open_dir(dir, config.max_bytes)?;
@@ -448,6 +452,7 @@ impl Spool {
             // The batch stays in memory and is still sent; only its safety
             // across an agent restart is lost.
             tracing::error!(dir = %disk.dir.display(), error = %e, "cannot write to the spool");
+            self.unwritten.insert(batch.sequence);
         }
         self.tail.push_back(batch);
         let limit = if self.disk.is_some() {
@@ -457,7 +462,8 @@ impl Spool {
         };
         while self.tail.len() > limit {
             let old = self.tail.pop_front().expect("longer than the limit");
-            if self.disk.is_none() && old.sequence > self.acked {
+            let on_disk = self.disk.is_some() && !self.unwritten.remove(&old.sequence);
+            if !on_disk && old.sequence > self.acked {
                 self.count_dropped(1, old.series_ids.len() as u64);
             }
         }
@@ -546,7 +552,8 @@ impl Spool {
         }
         self.acked = local;
         self.state_dirty = true;
-        while self.tail.front().is_some_and(|b| b.sequence <= local) {
+        while let Some(b) = self.tail.front().filter(|b| b.sequence <= local) {
+            self.unwritten.remove(&b.sequence);
             self.tail.pop_front();
         }
         if let Some(disk) = self.disk.as_mut() {
@@ -922,6 +929,30 @@ mod tests {
         // Every batch that comes back is whole, and the series is still known.
         assert!(b.iter().all(|b| b.values.len() == 200));
         assert_eq!(s.definitions().len(), 1);
+    }
+
+    #[test]
+    fn batches_the_disk_refuses_are_counted_when_they_leave_memory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spool_dir = dir.path().join("spool");
+        let mut s = disk(&spool_dir, 1 << 20);
+        s.push(round(vec![def(1, "x")], vec![(1, 0.0)]));
+        // The directory vanishes (a disk pulled, a mistaken cleanup): the
+        // next segment cannot be created.
+        fs::remove_dir_all(&spool_dir).expect("remove");
+        let samples: Vec<(u32, f64)> = (0..2_000).map(|i| (1, f64::from(i))).collect();
+        for _ in 0..(MEMORY_TAIL + 20) {
+            s.push(round(vec![], samples.clone()));
+        }
+        let st = s.stats();
+        let dropped = st.dropped_batches.load(Ordering::Relaxed);
+        // All that left memory, but for the one or two written to the last segment
+        // before the directory went.
+        assert!((18..=21).contains(&dropped), "{dropped} dropped");
+        assert_eq!(st.dropped_samples.load(Ordering::Relaxed), dropped * 2_000);
+        // What is still in memory is still sent.
+        s.welcome(0);
+        assert!(drain(&mut s).len() >= MEMORY_TAIL);
     }
 
     #[test]
