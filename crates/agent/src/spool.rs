@@ -572,7 +572,13 @@ impl Spool {
         }
         let mut batch = match self.tail.front() {
             Some(f) if f.sequence <= want => self.tail.get((want - f.sequence) as usize).cloned(),
-            _ => self.disk.as_mut().and_then(|d| d.read(want)),
+            // Older than the memory tail: from disk, or, if the disk has
+            // lost it, on with what memory still holds.
+            _ => self
+                .disk
+                .as_mut()
+                .and_then(|d| d.read(want))
+                .or_else(|| self.tail.front().cloned()),
         }?;
         batch.sequence = (batch.sequence as i64 + offset) as u64;
         Some(batch)
