@@ -144,6 +144,11 @@ pub fn new_secret(prefix: &str) -> String {
     )
 }
 
+/// A new random password (URL-safe base64, about 120 bits).
+fn generated_password() -> String {
+    new_secret("")[..GENERATED_PASSWORD_CHARS].to_string()
+}
+
 fn sha256_hex(secret: &str) -> String {
     let digest = Sha256::digest(secret.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
@@ -233,16 +238,6 @@ impl Access {
         }
     }
 
-    /// Whether any user exists.
-    pub async fn has_users(&self) -> Result<bool, AccessError> {
-        let db = self.db_err();
-        self.run(move |c| {
-            c.query_row("SELECT EXISTS (SELECT 1 FROM users)", [], |r| r.get(0))
-                .map_err(db)
-        })
-        .await
-    }
-
     /// Creates a user; without a password one is generated. The answer
     /// holds the password, shown this once.
     pub async fn add_user(
@@ -260,7 +255,7 @@ impl Access {
                 )));
             }
             Some(p) => p,
-            None => new_secret("")[..GENERATED_PASSWORD_CHARS].to_string(),
+            None => generated_password(),
         };
         let hash = hash_password(&password)?;
         let (name, db) = (name.to_string(), self.db_err());
@@ -284,7 +279,7 @@ impl Access {
     /// password and the admin role (`--dev`, and the bootstrap command).
     pub async fn reset_admin(&self, name: &str, now_ms: i64) -> Result<api::CreatedUser, AccessError> {
         check_user_name(name)?;
-        let password = new_secret("")[..GENERATED_PASSWORD_CHARS].to_string();
+        let password = generated_password();
         let hash = hash_password(&password)?;
         let (name, db) = (name.to_string(), self.db_err());
         self.run(move |c| {
@@ -534,12 +529,9 @@ impl Access {
     ) -> Result<Option<String>, String> {
         let (agent, hostname) = (agent.to_string(), hostname.to_string());
         let (credential, enroll_token) = (credential.to_string(), enroll_token.to_string());
+        let db = self.db_err();
         let answer = self
             .run(move |c| {
-                let db = |e: rusqlite::Error| AccessError::Db {
-                    path: PathBuf::from("access.db"),
-                    message: e.to_string(),
-                };
                 if !credential.is_empty() {
                     let row: Option<(String, String, Option<i64>, Option<i64>)> = c
                         .query_row(
@@ -548,7 +540,7 @@ impl Access {
                             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                         )
                         .optional()
-                        .map_err(db)?;
+                        .map_err(&db)?;
                     let Some((bound_host, hash, expires, revoked)) = row else {
                         return Ok(Err(format!("agent {agent:?} is not enrolled")));
                     };
@@ -580,7 +572,7 @@ impl Access {
                         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                     )
                     .optional()
-                    .map_err(db)?;
+                    .map_err(&db)?;
                 let Some((for_agent, expires, valid_ms, used)) = row else {
                     return Ok(Err("unknown enrolment token".to_string()));
                 };
@@ -598,7 +590,7 @@ impl Access {
                     "UPDATE agent_enrollments SET used_ms = ?2 WHERE secret_sha256 = ?1",
                     params![sha256_hex(&enroll_token), now_ms],
                 )
-                .map_err(db)?;
+                .map_err(&db)?;
                 c.execute(
                     "INSERT INTO agent_credentials (agent_id, hostname, secret_sha256, issued_ms, expires_ms)
                      VALUES (?1, ?2, ?3, ?4, ?5)
@@ -606,7 +598,7 @@ impl Access {
                        issued_ms = excluded.issued_ms, expires_ms = excluded.expires_ms, revoked_ms = NULL, revoked_by = NULL",
                     params![agent, hostname, sha256_hex(&secret), now_ms, now_ms + valid_ms],
                 )
-                .map_err(db)?;
+                .map_err(&db)?;
                 Ok(Ok(Some(secret)))
             })
             .await;

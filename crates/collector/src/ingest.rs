@@ -288,7 +288,8 @@ async fn run_session(
                     Ok(Err(status)) => {
                         // An undecodable or oversized message: say which, then close.
                         let why = format!("cannot read the agent's message: {}", status.message());
-                        let code = if status.message().contains("message length too large") { "limit" } else { "protocol" };
+                        // tonic answers a message over max_decoding_message_size with OutOfRange.
+                        let code = if status.code() == tonic::Code::OutOfRange { "limit" } else { "protocol" };
                         let _ = tx.try_send(wire_error(code, why.clone()));
                         break why;
                     }
@@ -561,32 +562,28 @@ async fn apply_batch(
     // The samples and the fault changes they caused are made durable
     // together; only then is the batch acknowledged.
     let journal = core.journal.append(state.agent.clone(), b.sequence, journaled);
-    if !state.transitions.is_empty() {
-        let changes = state.transitions.iter().any(Transition::is_state_change);
-        let opens = state.transitions.iter().any(|t| matches!(t, Transition::Open(_)));
-        let commands: Vec<Command> = state.transitions.drain(..).map(Command::Fault).collect();
-        t.fault_transitions
-            .fetch_add(commands.len() as u64, Ordering::Relaxed);
+    let changes = state.transitions.iter().any(Transition::is_state_change);
+    let opens = state.transitions.iter().any(|t| matches!(t, Transition::Open(_)));
+    let commands: Vec<Command> = state.transitions.drain(..).map(Command::Fault).collect();
+    t.fault_transitions
+        .fetch_add(commands.len() as u64, Ordering::Relaxed);
+    let faults = async {
         if changes {
-            let (journaled, written) = tokio::join!(journal, core.db.write(commands));
-            if let Err(e) = written {
-                // Not acknowledged: the agent re-sends after reconnecting.
-                return Err(("unavailable", format!("cannot record fault changes: {e}")));
-            }
-            journaled.map_err(|e| ("unavailable", format!("cannot journal samples: {e}")))?;
-            if opens {
-                t.observe_detection(received.elapsed());
-            }
+            core.db.write(commands).await
         } else {
-            core.db.write_later(commands).await;
-            journal
-                .await
-                .map_err(|e| ("unavailable", format!("cannot journal samples: {e}")))?;
+            // Only values and counts of open faults: not worth waiting for.
+            if !commands.is_empty() {
+                core.db.write_later(commands).await;
+            }
+            Ok(())
         }
-    } else {
-        journal
-            .await
-            .map_err(|e| ("unavailable", format!("cannot journal samples: {e}")))?;
+    };
+    // Not acknowledged on failure: the agent re-sends after reconnecting.
+    let (journaled, written) = tokio::join!(journal, faults);
+    written.map_err(|e| ("unavailable", format!("cannot record fault changes: {e}")))?;
+    journaled.map_err(|e| ("unavailable", format!("cannot journal samples: {e}")))?;
+    if opens {
+        t.observe_detection(received.elapsed());
     }
     t.batches.fetch_add(1, Ordering::Relaxed);
     core.agents.applied(&state.agent, state.session, b.sequence, now);

@@ -424,12 +424,12 @@ impl Writer {
     }
 
     fn write_and_sync(&mut self, buf: &[u8]) -> Result<(), String> {
-        let Some(cur) = self.current.as_mut() else {
-            return Ok(());
-        };
         if buf.is_empty() {
             return Ok(());
         }
+        let Some(cur) = self.current.as_mut() else {
+            return Err(format!("{}: no journal segment is open", self.dir.display()));
+        };
         let r = cur.file.write_all(buf).and_then(|()| cur.file.sync_data());
         cur.bytes += buf.len() as u64;
         r.map_err(|e| format!("{}: {e}", cur.path.display()))

@@ -511,19 +511,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Users {
-            command: Some(cmd @ (UsersCmd::Disable { .. } | UsersCmd::Enable { .. })),
-        } => {
-            let (name, action) = match cmd {
-                UsersCmd::Disable { name } => (name, "disable"),
-                UsersCmd::Enable { name } => (name, "enable"),
-                _ => unreachable!("matched above"),
-            };
-            client
-                .post_empty(&format!("/api/v1/users/{}/{action}", path_segment(&name)), &())
-                .await?;
-            println!("user {name}: {action}d");
-            Ok(())
-        }
+            command: Some(UsersCmd::Disable { name }),
+        } => set_user_state(&client, &name, "disable").await,
+        Cmd::Users {
+            command: Some(UsersCmd::Enable { name }),
+        } => set_user_state(&client, &name, "enable").await,
         Cmd::Tokens {
             command: None | Some(TokensCmd::List),
         } => {
@@ -1081,6 +1073,16 @@ fn local_deadline(
 }
 
 /// Formats ms since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (civil-from-days, UTC).
+/// `users disable|enable NAME`.
+#[allow(clippy::print_stdout)]
+async fn set_user_state(client: &Client, name: &str, action: &str) -> anyhow::Result<()> {
+    client
+        .post_empty(&format!("/api/v1/users/{}/{action}", path_segment(name)), &())
+        .await?;
+    println!("user {name}: {action}d");
+    Ok(())
+}
+
 /// Percent-encodes one path segment (an agent id or user name).
 fn path_segment(s: &str) -> String {
     s.bytes()
