@@ -187,9 +187,13 @@ async fn get<T: serde::de::DeserializeOwned>(api: &str, path: &str) -> Option<T>
     r.json().await.ok()
 }
 
-async fn points(api: &str, metric: &str, host: &str) -> Option<Vec<(i64, f64)>> {
-    let s: Vec<SeriesPoints> =
-        get(api, &format!("/api/v1/query?metric={metric}&host={host}&since=0")).await?;
+/// The points of one series up to `until_ms`.
+async fn points(api: &str, metric: &str, host: &str, until_ms: i64) -> Option<Vec<(i64, f64)>> {
+    let s: Vec<SeriesPoints> = get(
+        api,
+        &format!("/api/v1/query?metric={metric}&host={host}&since=0&until={until_ms}"),
+    )
+    .await?;
     s.into_iter().next().map(|s| s.points)
 }
 
@@ -214,7 +218,7 @@ async fn caught_up(api: &str, until_ms: i64) {
         Duration::from_secs(90),
         || async {
             for host in AGENTS {
-                let p = points(api, "agent_rounds_total", host).await?;
+                let p = points(api, "agent_rounds_total", host, i64::MAX).await?;
                 let last = p.last()?;
                 if last.0 < until_ms {
                     return None;
@@ -305,13 +309,16 @@ async fn every_sample_arrives_once_through_crashes_and_a_cut() {
     caught_up(&api, now_ms()).await;
     kill_9(process);
     let _process = collector.start();
-    caught_up(&api, now_ms()).await;
-    for (agent, _) in agents {
-        agent.stop().await;
-    }
+    // The agents keep running through the checks (a stopped agent falls
+    // silent and its silence fault would reopen), so every series is read
+    // up to one instant that has fully arrived: batches are whole and in order.
+    let until = now_ms();
+    caught_up(&api, until).await;
 
     for host in AGENTS {
-        let rounds = points(&api, "agent_rounds_total", host).await.expect("rounds");
+        let rounds = points(&api, "agent_rounds_total", host, until)
+            .await
+            .expect("rounds");
         let values: Vec<u64> = rounds.iter().map(|p| p.1 as u64).collect();
         let expected: Vec<u64> = (1..=values.len() as u64).collect();
         if values != expected {
@@ -335,7 +342,7 @@ async fn every_sample_arrives_once_through_crashes_and_a_cut() {
         // Every series of a round arrived with it.
         let round_times: Vec<i64> = rounds.iter().map(|p| p.0).collect();
         for metric in ["agent_spool_pending_batches", "chaos_flag"] {
-            let p = points(&api, metric, host).await.expect(metric);
+            let p = points(&api, metric, host, until).await.expect(metric);
             let times: Vec<i64> = p.iter().map(|p| p.0).collect();
             assert_eq!(
                 times, round_times,
@@ -343,7 +350,7 @@ async fn every_sample_arrives_once_through_crashes_and_a_cut() {
             );
         }
         // The spool really held the cut's rounds.
-        let pending = points(&api, "agent_spool_pending_batches", host)
+        let pending = points(&api, "agent_spool_pending_batches", host, until)
             .await
             .expect("pending");
         let most = pending.iter().map(|p| p.1).fold(0.0, f64::max);
@@ -351,7 +358,7 @@ async fn every_sample_arrives_once_through_crashes_and_a_cut() {
             most >= (cut_secs / 2) as f64,
             "{host}: at most {most} batches pending during a {cut_secs} s cut"
         );
-        let dropped = points(&api, "agent_spool_dropped_batches_total", host)
+        let dropped = points(&api, "agent_spool_dropped_batches_total", host, until)
             .await
             .expect("dropped");
         assert!(
@@ -386,6 +393,11 @@ async fn every_sample_arrives_once_through_crashes_and_a_cut() {
             (cleared..cleared + 2_500).contains(&resolved),
             "{host}: resolved at {resolved}, cleared at {cleared}"
         );
+    }
+    // Stopped only now: a stopped agent falls silent, and its silence
+    // fault would reopen while the checks above run.
+    for (agent, _) in agents {
+        agent.stop().await;
     }
     drop(dir);
 }
