@@ -73,7 +73,10 @@ fn msg(body: agent_message::Body) -> AgentMessage {
 /// How a connection ended.
 enum Ended {
     Shutdown,
+    /// Never got as far as the collector's welcome.
     Lost(String),
+    /// Welcomed, then lost.
+    Dropped(String),
 }
 
 /// Runs the link until `shutdown` turns true. Rounds keep being accepted
@@ -101,9 +104,20 @@ async fn run_until_stopped(
         if *shutdown.borrow() {
             return;
         }
+        let began = std::time::Instant::now();
         match session(config, &mut hello, outbox, rounds, shutdown).await {
             Ended::Shutdown => return,
             Ended::Lost(why) => {
+                tracing::warn!(collector = %config.collector, reason = %why, retry_in = ?backoff, "cannot reach the collector");
+            }
+            Ended::Dropped(why) => {
+                // It worked for a while (then a collector restart, a network
+                // blip): try again soon, not after the longest backoff. A
+                // stream that keeps dropping at once (two agents sharing an
+                // id replace each other) still backs off.
+                if began.elapsed() >= Duration::from_secs(1) {
+                    backoff = Duration::from_millis(200);
+                }
                 tracing::warn!(collector = %config.collector, reason = %why, retry_in = ?backoff, "collector connection lost");
             }
         }
@@ -272,86 +286,95 @@ async fn live(
         Ok(_) => return Ended::Lost("stream closed before welcome".into()),
         Err(_) => return Ended::Lost("no welcome within 10s".into()),
     };
-    for chunk in outbox.definitions().chunks(DEFINITIONS_PER_MESSAGE) {
-        let defs = SeriesDefinitions {
-            series: chunk.to_vec(),
-        };
-        if let Err(e) = send(msg(agent_message::Body::Definitions(defs))).await {
-            return e;
+    // Everything past the welcome: a loss from here on is a dropped
+    // connection, and the next attempt starts from a short backoff.
+    let streamed = async {
+        for chunk in outbox.definitions().chunks(DEFINITIONS_PER_MESSAGE) {
+            let defs = SeriesDefinitions {
+                series: chunk.to_vec(),
+            };
+            if let Err(e) = send(msg(agent_message::Body::Definitions(defs))).await {
+                return e;
+            }
         }
-    }
-    // Everything unacknowledged goes again, oldest first; batches made
-    // before this connection are late. New rounds queue behind them, so
-    // the collector sees every series in time order.
-    let live_from = outbox.next_sequence();
-    let backlog = live_from.saturating_sub(outbox.acked() + 1);
-    if backlog > 0 {
-        tracing::info!(batches = backlog, "replaying batches spooled while disconnected");
-    }
-    let mut sent = outbox.acked();
+        // Everything unacknowledged goes again, oldest first; batches made
+        // before this connection are late. New rounds queue behind them, so
+        // the collector sees every series in time order.
+        let live_from = outbox.next_sequence();
+        let backlog = live_from.saturating_sub(outbox.acked() + 1);
+        if backlog > 0 {
+            tracing::info!(batches = backlog, "replaying batches spooled while disconnected");
+        }
+        let mut sent = outbox.acked();
 
-    let dead_after = (collector_heartbeat * 3).max(config.heartbeat * 3);
-    let mut heartbeat = tokio::time::interval(config.heartbeat);
-    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut state_saved = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        let unsent = sent + 1 < outbox.next_sequence();
-        tokio::select! {
-            permit = tx.reserve(), if unsent => {
-                let Ok(permit) = permit else { return Ended::Lost("stream closed".into()) };
-                match outbox.next_after(sent) {
-                    Some(mut b) => {
-                        let local = outbox.local_of(b.sequence);
-                        b.late = local < live_from;
-                        sent = local;
-                        permit.send(msg(agent_message::Body::Batch(b)));
+        let dead_after = (collector_heartbeat * 3).max(config.heartbeat * 3);
+        let mut heartbeat = tokio::time::interval(config.heartbeat);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut state_saved = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            let unsent = sent + 1 < outbox.next_sequence();
+            tokio::select! {
+                permit = tx.reserve(), if unsent => {
+                    let Ok(permit) = permit else { return Ended::Lost("stream closed".into()) };
+                    match outbox.next_after(sent) {
+                        Some(mut b) => {
+                            let local = outbox.local_of(b.sequence);
+                            b.late = local < live_from;
+                            sent = local;
+                            permit.send(msg(agent_message::Body::Batch(b)));
+                        }
+                        None => sent = outbox.next_sequence() - 1,
                     }
-                    None => sent = outbox.next_sequence() - 1,
                 }
+                r = rounds.recv() => {
+                    let Some(r) = r else { return Ended::Shutdown };
+                    let fresh = outbox.push(r);
+                    if !fresh.is_empty()
+                        && let Err(e) = send(msg(agent_message::Body::Definitions(SeriesDefinitions { series: fresh }))).await
+                    {
+                        return e;
+                    }
+                }
+                changed = ack_rx.changed() => {
+                    if changed.is_err() {
+                        return Ended::Lost("stream closed".into());
+                    }
+                    let seq = *ack_rx.borrow_and_update();
+                    outbox.ack(seq);
+                }
+                ctl = ctl_rx.recv() => match ctl {
+                    Some(collector_message::Body::Error(e)) if e.code == "limit" || e.code == "invalid_series" => {
+                        // Some of our series were refused; the rest keep flowing.
+                        tracing::warn!(reason = %e.message, "collector refused series");
+                    }
+                    Some(collector_message::Body::Error(e)) if e.code == "refused_samples" => {
+                        // E.g. this host's clock is off: the batches are acknowledged.
+                        tracing::warn!(reason = %e.message, "collector refused samples");
+                    }
+                    Some(collector_message::Body::Error(e)) => {
+                        return Ended::Lost(format!("{} ({})", e.message, e.code));
+                    }
+                    Some(_) => {}
+                    None => return Ended::Lost("stream closed".into()),
+                },
+                _ = state_saved.tick() => outbox.save_state(false),
+                _ = heartbeat.tick() => {
+                    let silent_ms = now_ms() - last_heard.load(Ordering::Relaxed);
+                    if silent_ms > dead_after.as_millis() as i64 {
+                        return Ended::Lost(format!("collector silent for {silent_ms} ms"));
+                    }
+                    let hb = Heartbeat { sent_at_ms: now_ms() };
+                    if let Err(e) = send(msg(agent_message::Body::Heartbeat(hb))).await {
+                        return e;
+                    }
+                }
+                _ = shutdown.changed() => return Ended::Shutdown,
             }
-            r = rounds.recv() => {
-                let Some(r) = r else { return Ended::Shutdown };
-                let fresh = outbox.push(r);
-                if !fresh.is_empty()
-                    && let Err(e) = send(msg(agent_message::Body::Definitions(SeriesDefinitions { series: fresh }))).await
-                {
-                    return e;
-                }
-            }
-            changed = ack_rx.changed() => {
-                if changed.is_err() {
-                    return Ended::Lost("stream closed".into());
-                }
-                let seq = *ack_rx.borrow_and_update();
-                outbox.ack(seq);
-            }
-            ctl = ctl_rx.recv() => match ctl {
-                Some(collector_message::Body::Error(e)) if e.code == "limit" || e.code == "invalid_series" => {
-                    // Some of our series were refused; the rest keep flowing.
-                    tracing::warn!(reason = %e.message, "collector refused series");
-                }
-                Some(collector_message::Body::Error(e)) if e.code == "refused_samples" => {
-                    // E.g. this host's clock is off: the batches are acknowledged.
-                    tracing::warn!(reason = %e.message, "collector refused samples");
-                }
-                Some(collector_message::Body::Error(e)) => {
-                    return Ended::Lost(format!("{} ({})", e.message, e.code));
-                }
-                Some(_) => {}
-                None => return Ended::Lost("stream closed".into()),
-            },
-            _ = state_saved.tick() => outbox.save_state(false),
-            _ = heartbeat.tick() => {
-                let silent_ms = now_ms() - last_heard.load(Ordering::Relaxed);
-                if silent_ms > dead_after.as_millis() as i64 {
-                    return Ended::Lost(format!("collector silent for {silent_ms} ms"));
-                }
-                let hb = Heartbeat { sent_at_ms: now_ms() };
-                if let Err(e) = send(msg(agent_message::Body::Heartbeat(hb))).await {
-                    return e;
-                }
-            }
-            _ = shutdown.changed() => return Ended::Shutdown,
         }
+    }
+    .await;
+    match streamed {
+        Ended::Lost(why) => Ended::Dropped(why),
+        other => other,
     }
 }

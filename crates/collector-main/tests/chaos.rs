@@ -43,7 +43,7 @@ severity = "general"
 [[rule]]
 name = "agent_gone"
 kind = "agent_silent"
-for = "10s"
+for = "15s"
 severity = "general"
 "#;
 
