@@ -106,7 +106,7 @@ fn every_snmp_profile_loads() {
     for entry in std::fs::read_dir(&dir).expect("dir") {
         let path = entry.expect("entry").path();
         let name = path.file_stem().and_then(|s| s.to_str()).expect("name");
-        let p = watchpost_agent::snmp::Profile::load(&dir, name).unwrap_or_else(|e| panic!("{e}"));
+        let p = watchpost_agent::sources::snmp::Profile::load(&dir, name).unwrap_or_else(|e| panic!("{e}"));
         assert!(!p.metrics.is_empty() && !p.description.is_empty(), "{name}");
         n += 1;
     }

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 use watchpost_collector::Collector;
@@ -42,7 +42,7 @@ rotation = { every = "day", handover = "09:00", start = "2026-01-01", order = ["
 "#;
 
 fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("key");
+    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("key");
     m.update(msg);
     m.finalize().into_bytes().to_vec()
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use watchpost_agent::probe::{Probe, ProbeKind};
+use watchpost_agent::sources::probe::{Probe, ProbeKind};
 use watchpost_collector::Collector;
 use watchpost_tests::api::Series;
 use watchpost_tests::*;

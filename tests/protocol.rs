@@ -7,64 +7,24 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use watchpost_model::api::{Fault, Series};
 use watchpost_proto::v1::{
-    AgentMessage, Batch, CollectorMessage, Hello, Label, PROTOCOL_VERSION, SeriesDefinition,
-    SeriesDefinitions, agent_message, collector_message, ingest_client::IngestClient,
+    AgentMessage, Batch, CollectorMessage, Hello, Label, SeriesDefinition, SeriesDefinitions, agent_message,
+    collector_message,
 };
+use watchpost_tests::raw_agent::{RawAgent, agent_message, hello as raw_hello};
 use watchpost_tests::*;
 
-struct RawAgent {
-    tx: mpsc::Sender<AgentMessage>,
-    rx: tonic::Streaming<CollectorMessage>,
-}
-
 fn msg(body: agent_message::Body) -> AgentMessage {
-    AgentMessage { body: Some(body) }
+    agent_message(body)
 }
 
 fn hello(id: &str) -> AgentMessage {
-    msg(agent_message::Body::Hello(Hello {
-        agent_id: id.into(),
-        hostname: id.into(),
-        version: "test".into(),
-        labels: Default::default(),
-        auth_token: String::new(),
-        protocol_version: PROTOCOL_VERSION,
-        heartbeat_interval_ms: 1000,
-        enroll_token: String::new(),
-    }))
+    raw_hello(id, "test", 1000)
 }
 
 async fn open(collector: &watchpost_collector::Collector, first: AgentMessage) -> RawAgent {
-    let mut client = IngestClient::connect(format!("http://{}", collector.grpc_addr()))
+    RawAgent::open(&format!("http://{}", collector.grpc_addr()), None, first)
         .await
-        .expect("connect");
-    let (tx, rx) = mpsc::channel(16);
-    tx.send(first).await.expect("send");
-    let rx = client
-        .stream(ReceiverStream::new(rx))
-        .await
-        .expect("stream")
-        .into_inner();
-    RawAgent { tx, rx }
-}
-
-impl RawAgent {
-    /// Next message that is not a heartbeat.
-    async fn next(&mut self) -> Option<collector_message::Body> {
-        loop {
-            let m = tokio::time::timeout(Duration::from_secs(10), self.rx.message())
-                .await
-                .expect("collector answers");
-            match m.ok().flatten()?.body {
-                Some(collector_message::Body::Heartbeat(_)) => continue,
-                other => return other,
-            }
-        }
-    }
-
-    async fn send(&self, body: agent_message::Body) {
-        self.tx.send(msg(body)).await.expect("send");
-    }
+        .expect("connect")
 }
 
 fn batch(sequence: u64, ts: i64, ids: &[u32], values: &[f64]) -> agent_message::Body {
@@ -78,12 +38,7 @@ fn batch(sequence: u64, ts: i64, ids: &[u32], values: &[f64]) -> agent_message::
     })
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as i64
-}
+use watchpost_collector::time::now_ms;
 
 const RULE: &str = r#"
 [[rule]]

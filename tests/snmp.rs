@@ -290,12 +290,7 @@ retries = 0
     assert_eq!(got, (expected_speed > 0.0).then_some(expected_speed));
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+use watchpost_collector::time::now_ms;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulated_switches_and_a_ups_follow_their_profiles() {

@@ -2,6 +2,9 @@
 //! this process, on loopback ports the OS picks, with temporary data
 //! directories. Waiting is always on a condition with a deadline.
 
+pub mod process;
+pub mod raw_agent;
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -70,11 +70,11 @@ struct RawFile {
     host: RawHost,
     textfile: Option<RawTextfile>,
     #[serde(default)]
-    probe: Vec<crate::probe::RawProbe>,
+    probe: Vec<crate::sources::probe::RawProbe>,
     #[serde(default)]
-    snmp: crate::snmp::RawSnmp,
+    snmp: crate::sources::snmp::RawSnmp,
     #[serde(default)]
-    modbus: crate::modbus::RawModbus,
+    modbus: crate::sources::modbus::RawModbus,
 }
 
 #[derive(Deserialize)]
@@ -146,6 +146,13 @@ struct RawHost {
     exclude_interfaces: Vec<String>,
     #[serde(default = "default_hwmon_dir")]
     hwmon_dir: PathBuf,
+    /// How long one filesystem's statvfs may take (a hung network mount).
+    #[serde(default = "default_stat_timeout")]
+    stat_timeout: HumanDuration,
+}
+
+fn default_stat_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(5))
 }
 
 impl Default for RawHost {
@@ -155,6 +162,7 @@ impl Default for RawHost {
             exclude_fstypes: None,
             exclude_interfaces: default_excluded_interfaces(),
             hwmon_dir: default_hwmon_dir(),
+            stat_timeout: default_stat_timeout(),
         }
     }
 }
@@ -241,11 +249,11 @@ pub struct AgentConfig {
     /// relative to the config file).
     pub textfile_dir: Option<PathBuf>,
     /// Ping, TCP and HTTP probes.
-    pub probes: Vec<crate::probe::Probe>,
+    pub probes: Vec<crate::sources::probe::Probe>,
     /// SNMP devices and traps.
-    pub snmp: crate::snmp::SnmpConfig,
+    pub snmp: crate::sources::snmp::SnmpConfig,
     /// Modbus TCP sensors.
-    pub modbus: crate::modbus::ModbusConfig,
+    pub modbus: crate::sources::modbus::ModbusConfig,
 }
 
 /// What the host collector reads.
@@ -259,6 +267,9 @@ pub struct HostConfig {
     pub exclude_interfaces: Vec<String>,
     /// Where hwmon temperature sensors are read (`/sys/class/hwmon`).
     pub hwmon_dir: PathBuf,
+    /// How long one filesystem's statvfs may take before the mount is
+    /// reported as `host_filesystem_stat_timeout 1` (default 5 s).
+    pub stat_timeout: Duration,
 }
 
 impl AgentConfig {
@@ -444,16 +455,17 @@ impl AgentConfig {
                     .unwrap_or_else(|| DEFAULT_EXCLUDED_FSTYPES.iter().map(|s| s.to_string()).collect()),
                 exclude_interfaces: host.exclude_interfaces,
                 hwmon_dir: host.hwmon_dir,
+                stat_timeout: host.stat_timeout.0,
             },
             textfile_dir: raw.textfile.map(|t| t.directory),
             probes: raw
                 .probe
                 .into_iter()
                 .enumerate()
-                .map(|(i, p)| crate::probe::Probe::check(p, i, base))
+                .map(|(i, p)| crate::sources::probe::Probe::check(p, i, base))
                 .collect::<Result<_, _>>()?,
-            snmp: crate::snmp::SnmpConfig::check(raw.snmp, a.interval.0, base)?,
-            modbus: crate::modbus::ModbusConfig::check(raw.modbus, a.interval.0)?,
+            snmp: crate::sources::snmp::SnmpConfig::check(raw.snmp, a.interval.0, base)?,
+            modbus: crate::sources::modbus::ModbusConfig::check(raw.modbus, a.interval.0)?,
         })
     }
 }

@@ -1,24 +1,20 @@
 //! The Watchpost agent: collects the host's metrics (and `*.prom` text
 //! files) on a fixed interval and streams them to a collector.
 //!
-//! Two parts with one channel between them: a collection thread (blocking
-//! reads of `/proc` and `statvfs` stay off the async runtime, and a hung
-//! mount cannot stall the stream) and the [`link`] task that owns the gRPC
-//! stream, numbering, buffering and acknowledgements.
+//! Two parts with one channel between them: a collection thread that
+//! gathers rounds from the [`sources`] (blocking reads of `/proc` stay off
+//! the async runtime) and the [`link`] task that owns the gRPC stream,
+//! numbering, the [`spool`] and acknowledgements.
 
 pub mod config;
-pub mod host;
 pub mod link;
-pub mod modbus;
-pub mod probe;
 pub mod series;
-pub mod snmp;
+pub mod sources;
 pub mod spool;
-pub mod textfile;
-pub mod x509;
+pub mod time;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
@@ -26,6 +22,8 @@ use watchpost_proto::v1::{Hello, PROTOCOL_VERSION};
 
 pub use config::AgentConfig;
 use series::{Round, SeriesRegistry};
+use sources::{Mode, Sources};
+use time::now_ms;
 
 /// The agent's software version, sent in its hello.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -80,13 +78,6 @@ pub(crate) fn spawn_runtime_thread(name: &str, task: impl std::future::Future<Ou
     }
 }
 
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// Starts an agent: the collection thread and the link task. A spool
 /// directory that cannot be opened is logged and replaced by a memory
 /// buffer; [`start_with`] lets the caller refuse to run instead.
@@ -139,26 +130,13 @@ fn spawn_collection(config: AgentConfig, rounds: mpsc::Sender<Round>, spool: Arc
         .name("watchpost-collect".into())
         .spawn(move || {
             let mut registry = SeriesRegistry::new(config.labels.clone());
-            let mut host = config
-                .host
-                .enabled
-                .then(|| host::HostCollector::new(config.host.clone(), &mut registry));
-            let mut textfile = config.textfile_dir.as_deref().map(textfile::TextfileSource::new);
             let mut own = OwnMetrics::new(&mut registry, spool);
-            let mut probes = (!config.probes.is_empty())
-                .then(|| probe::ProbeSource::start(config.probes.clone(), config.interval));
-            // Sources on their own schedule (SNMP) publish here and wake us.
+            // Sources on their own schedule (probes, SNMP, Modbus) publish
+            // here and wake us.
             let (wake_tx, wake) = std::sync::mpsc::sync_channel::<()>(1);
             let published = series::Published::new(wake_tx);
             let mut reader = series::PublishedReader::default();
-            let stop_sources = Arc::new(AtomicBool::new(false));
-            let _stop_on_exit = StopOnDrop(stop_sources.clone());
-            if !config.snmp.is_empty() {
-                snmp::start(config.snmp.clone(), published.clone(), stop_sources.clone());
-            }
-            if !config.modbus.devices.is_empty() {
-                modbus::start(config.modbus.clone(), published.clone(), stop_sources.clone());
-            }
+            let mut sources = Sources::start(&config, &mut registry, &published, Mode::Stream);
             let mut next = Instant::now();
             let mut capacity = 64;
             let mut full_round = true;
@@ -179,15 +157,7 @@ fn spawn_collection(config: AgentConfig, rounds: mpsc::Sender<Round>, spool: Arc
                     full_round = wait(&wake, next);
                     continue;
                 }
-                if let Some(h) = host.as_mut() {
-                    h.collect(&mut registry, &mut round);
-                }
-                if let Some(t) = textfile.as_mut() {
-                    t.collect(&mut registry, &mut round);
-                }
-                if let Some(p) = probes.as_mut() {
-                    p.collect(&mut registry, &mut round);
-                }
+                sources.collect(&mut registry, &mut round);
                 reader.collect(&published, &mut registry, &mut round);
                 own.collect(&mut round);
                 round.definitions = registry.take_new();
@@ -222,27 +192,13 @@ pub fn collect_once(config: AgentConfig, wait: Duration) -> Vec<String> {
     let mut registry = SeriesRegistry::new(config.labels.clone());
     let (wake_tx, _wake) = std::sync::mpsc::sync_channel::<()>(1);
     let published = series::Published::new(wake_tx);
-    let stop = Arc::new(AtomicBool::new(false));
-    let _stop_on_exit = StopOnDrop(stop.clone());
-    if !config.snmp.devices.is_empty() {
-        let mut snmp = config.snmp.clone();
-        snmp.trap_listen = None;
-        snmp::start(snmp, published.clone(), stop.clone());
-    }
-    if !config.modbus.devices.is_empty() {
-        modbus::start(config.modbus.clone(), published.clone(), stop.clone());
-    }
-    let mut probes =
-        (!config.probes.is_empty()).then(|| probe::ProbeSource::start(config.probes.clone(), wait));
-    let mut host = config
-        .host
-        .enabled
-        .then(|| host::HostCollector::new(config.host.clone(), &mut registry));
+    let mut sources = Sources::start(&config, &mut registry, &published, Mode::Once { wait });
     let mut round = Round {
         timestamp_ms: now_ms(),
         ..Default::default()
     };
-    if let Some(h) = host.as_mut() {
+    // Host rates need two readings: this first one only primes them.
+    if let Some(h) = sources.host.as_mut() {
         h.collect(&mut registry, &mut round);
     }
     let mut expected: Vec<(&str, String)> = config
@@ -268,8 +224,11 @@ pub fn collect_once(config: AgentConfig, wait: Duration) -> Vec<String> {
                 .iter()
                 .any(|m| m.metric == *metric && m.labels.iter().any(|(k, v)| k == "device" && v == device))
         });
-        let probes_done = probes.as_ref().is_none_or(probe::ProbeSource::has_results);
-        let host_done = host.is_none() || started.elapsed() >= Duration::from_secs(1);
+        let probes_done = sources
+            .probes
+            .as_ref()
+            .is_none_or(sources::probe::ProbeSource::has_results);
+        let host_done = sources.host.is_none() || started.elapsed() >= Duration::from_secs(1);
         if (devices_done && probes_done && host_done) || Instant::now() >= deadline {
             break;
         }
@@ -279,15 +238,8 @@ pub fn collect_once(config: AgentConfig, wait: Duration) -> Vec<String> {
         timestamp_ms: now_ms(),
         ..Default::default()
     };
-    if let Some(h) = host.as_mut() {
-        h.collect(&mut registry, &mut round);
-    }
-    if let Some(t) = config.textfile_dir.as_deref() {
-        textfile::TextfileSource::new(t).collect(&mut registry, &mut round);
-    }
-    if let Some(p) = probes.as_mut() {
-        p.collect(&mut registry, &mut round);
-    }
+    sources.collect(&mut registry, &mut round);
+    measured.extend(published.take_all());
     series::PublishedReader::default().add(measured, &mut registry, &mut round);
     let definitions: std::collections::HashMap<u32, watchpost_proto::v1::SeriesDefinition> =
         registry.take_new().into_iter().map(|d| (d.id, d)).collect();
@@ -381,15 +333,6 @@ impl OwnMetrics {
                 round.push_at(*id, v as f64, at);
             }
         }
-    }
-}
-
-/// Tells the source threads to stop when the collection thread ends.
-struct StopOnDrop(Arc<AtomicBool>);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
     }
 }
 

@@ -21,6 +21,7 @@ use watchpost_proto::v1::{
 
 use crate::series::Round;
 use crate::spool::Spool;
+use crate::time::now_ms;
 
 /// Definitions are sent in messages of at most this many.
 const DEFINITIONS_PER_MESSAGE: usize = 2_000;
@@ -57,13 +58,6 @@ fn save_credential(file: &std::path::Path, credential: &str) -> std::io::Result<
     f.write_all(credential.as_bytes())?;
     f.sync_all()?;
     std::fs::rename(&tmp, file)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 fn msg(body: agent_message::Body) -> AgentMessage {

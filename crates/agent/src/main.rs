@@ -2,6 +2,7 @@
 //! streams them to a collector.
 
 use std::path::PathBuf;
+use watchpost_agent::sources::snmp::session;
 
 use anyhow::Context;
 use clap::Parser;
@@ -35,9 +36,11 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                // async-snmp logs every device timeout as an error; the
-                // agent reports devices going down and up itself.
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_snmp=off")),
+                // The SNMP library logs every device timeout as an error;
+                // the agent reports devices going down and up itself.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new(format!("info,{}", session::LIBRARY_LOG_OFF))
+                }),
         )
         .init();
     let config = watchpost_agent::AgentConfig::load(&args.config)?;

@@ -40,9 +40,7 @@ summary = "{target} does not answer"
 
 type Seen = Arc<Mutex<Vec<(i64, Value)>>>;
 
-fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
-}
+use watchpost_collector::time::now_ms;
 
 async fn receiver() -> anyhow::Result<(String, Seen)> {
     let seen: Seen = Arc::default();

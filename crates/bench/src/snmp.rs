@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use super::{Proc, free_port, proc, sibling_binary, start_collector, wait_http};
+use watchpost_tests::process::{ChildProcess, free_port, wait_http_ok};
+
+use crate::harness::{sibling_binary, start_collector};
+use crate::proc;
 
 const COMMUNITY: &str = "cisco-n5k";
 
@@ -80,7 +83,7 @@ fn exporter_config() -> String {
 }
 
 async fn wait_snmp(port: u16) -> anyhow::Result<()> {
-    use watchpost_agent::snmp::session::{AsyncSnmp, Credentials, Oid, Session, SessionConfig};
+    use watchpost_agent::sources::snmp::session::{AsyncSnmp, Credentials, Oid, Session, SessionConfig};
     let config = SessionConfig {
         address: format!("127.0.0.1:{port}"),
         credentials: Credentials::V2c {
@@ -109,8 +112,8 @@ async fn wait_snmp(port: u16) -> anyhow::Result<()> {
 pub async fn run(polls: u32) -> anyhow::Result<()> {
     println!("== SNMP polling: one switch with 1,000 interfaces (snmpsim), IF-MIB, max-repetitions 25");
     let peers = peers()?;
-    let sim_port = free_port()?;
-    let sim = Proc(
+    let sim_port = free_port();
+    let sim = ChildProcess(
         Command::new(peers.join("venv/bin/snmpsim-command-responder"))
             .arg(format!("--data-dir={}", peers.join("snmprec").display()))
             .arg(format!("--agent-udpv4-endpoint=127.0.0.1:{sim_port}"))
@@ -138,7 +141,7 @@ pub async fn run(polls: u32) -> anyhow::Result<()> {
             c.grpc
         ),
     )?;
-    let agent = Proc(
+    let agent = ChildProcess(
         Command::new(sibling_binary("watchpost-agent")?)
             .arg("--config")
             .arg(&cfg)
@@ -219,8 +222,8 @@ pub async fn run(polls: u32) -> anyhow::Result<()> {
     }
     let yml = dir.path().join("snmp.yml");
     std::fs::write(&yml, exporter_config())?;
-    let port = free_port()?;
-    let exporter = Proc(
+    let port = free_port();
+    let exporter = ChildProcess(
         Command::new(&bin)
             .arg(format!("--config.file={}", yml.display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
@@ -229,11 +232,12 @@ pub async fn run(polls: u32) -> anyhow::Result<()> {
             .spawn()
             .context("starting snmp_exporter")?,
     );
-    wait_http(
+    wait_http_ok(
         &format!("http://127.0.0.1:{port}/metrics"),
         Duration::from_secs(10),
     )
-    .await?;
+    .await
+    .map_err(anyhow::Error::msg)?;
     let url = format!("http://127.0.0.1:{port}/snmp?target=127.0.0.1:{sim_port}&module=if_mib");
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(120))

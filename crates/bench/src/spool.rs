@@ -8,7 +8,11 @@ use watchpost_agent::series::Round;
 use watchpost_agent::spool::{Spool, SpoolConfig};
 use watchpost_proto::v1::{Label, SeriesDefinition};
 
-use crate::{now_ms, proc, spawn_agent, start_collector};
+use watchpost_collector::time::now_ms;
+
+use crate::agent::spawn_agent;
+use crate::harness::start_collector;
+use crate::proc;
 
 fn dir_bytes(dir: &std::path::Path) -> u64 {
     std::fs::read_dir(dir)

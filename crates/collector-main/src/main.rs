@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use watchpost_collector::rules::RuleSet;
+use watchpost_collector::time::now_ms;
 use watchpost_collector::{Collector, CollectorConfig};
 
 /// The default host rules, built in so `--dev` works from any directory.
@@ -75,13 +76,6 @@ async fn reset_admin(
         );
     }
     Ok(())
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 fn load_config(args: &Args) -> anyhow::Result<CollectorConfig> {

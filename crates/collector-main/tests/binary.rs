@@ -1,30 +1,14 @@
 //! The `watchpost-collector` binary as a user runs it: `--dev`, `check`,
 //! a rule reload on SIGHUP, and `kill -9` while notifications are pending.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use watchpost_tests::process::{ChildProcess, CollectorProcess, free_port};
 use watchpost_tests::{Receiver, start_agent_to, wait_for, write_textfile};
 
 use watchpost_model::api::{Fault, Notification, Series};
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
 
 fn collector() -> Command {
     Command::new(env!("CARGO_BIN_EXE_watchpost-collector"))
@@ -48,35 +32,18 @@ fn check(config: &Path) -> std::process::Output {
         .expect("run watchpost-collector check")
 }
 
-/// Sends SIGHUP, as an operator's `kill -HUP` does.
-fn hup(c: &Running) {
-    let status = Command::new("kill")
-        .arg("-HUP")
-        .arg(c.0.id().to_string())
-        .status()
-        .expect("kill");
-    assert!(status.success());
-}
-
-fn start(args: &[&str], data: &Path) -> (Running, String) {
+fn start(args: &[&str], data: &Path) -> (ChildProcess, String) {
     start_on(args, data, free_port(), free_port())
 }
 
 /// Starts the binary on given gRPC and HTTP ports (a restart keeps them).
-fn start_on(args: &[&str], data: &Path, g: u16, h: u16) -> (Running, String) {
-    let child = collector()
-        .args(args)
-        .arg("--grpc-listen")
-        .arg(format!("127.0.0.1:{g}"))
-        .arg("--http-listen")
-        .arg(format!("127.0.0.1:{h}"))
-        .arg("--data-dir")
-        .arg(data)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start watchpost-collector");
-    (Running(child), format!("http://127.0.0.1:{h}"))
+fn start_on(args: &[&str], data: &Path, g: u16, h: u16) -> (ChildProcess, String) {
+    let data = data.to_string_lossy().to_string();
+    let mut args = args.to_vec();
+    args.extend(["--data-dir", &data]);
+    let mut c = CollectorProcess::new(env!("CARGO_BIN_EXE_watchpost-collector"), &args);
+    (c.grpc, c.http) = (g, h);
+    (c.start(), c.api())
 }
 
 /// `GET` with an API token.
@@ -132,7 +99,7 @@ async fn dev_mode_shows_live_host_metrics_and_a_fault() {
         .expect("start watchpost-collector");
     // The one-time admin credential is printed; the API answers nobody else.
     let token = printed_after(&mut child, "API token", Duration::from_secs(30));
-    let _c = Running(child);
+    let _c = ChildProcess(child);
     let http = format!("http://127.0.0.1:{h}");
     assert!(token.starts_with("wpt_"), "{token}");
     let anonymous = reqwest::get(format!("{http}/api/v1/faults"))
@@ -225,14 +192,14 @@ async fn sighup_reloads_rules_and_a_bad_reload_keeps_the_old_ones() {
     assert_eq!(n, "2", "one rule plus the built-in agent silence");
 
     std::fs::write(dir.path().join("rules/b.toml"), rule("b")).expect("write");
-    hup(&c);
+    c.signal("HUP");
     wait_for("the reload", Duration::from_secs(15), || async {
         (count(http.clone()).await? == "3").then_some(())
     })
     .await;
 
     std::fs::write(dir.path().join("rules/c.toml"), "[[rule]]\nname = 1\n").expect("write");
-    hup(&c);
+    c.signal("HUP");
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(
         count(http.clone()).await.as_deref(),

@@ -14,8 +14,6 @@
 //! `tests/chaos.sh` runs it longer: `WATCHPOST_CHAOS_KILLS` crashes before
 //! the cut (default 3) and `WATCHPOST_CHAOS_CUT_SECS` (default 40).
 
-use std::net::TcpListener as StdListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,6 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
 use watchpost_agent::AgentConfig;
 use watchpost_model::api::{Fault, FaultStatus, SeriesPoints};
+use watchpost_tests::process::{ChildProcess, CollectorProcess};
 use watchpost_tests::{wait_for, write_textfile};
 
 const AGENTS: [&str; 2] = ["chaos-a", "chaos-b"];
@@ -47,13 +46,6 @@ for = "15s"
 severity = "general"
 "#;
 
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -61,82 +53,13 @@ fn env_number(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .expect("clock after 1970")
-}
-
-/// The collector process; dropped means killed.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-struct CollectorProcess {
-    config: std::path::PathBuf,
-    grpc: u16,
-    http: u16,
-}
-
-impl CollectorProcess {
-    fn start(&self) -> Process {
-        let child = Command::new(env!("CARGO_BIN_EXE_watchpost-collector"))
-            .arg("--config")
-            .arg(&self.config)
-            .arg("--grpc-listen")
-            .arg(format!("127.0.0.1:{}", self.grpc))
-            .arg("--http-listen")
-            .arg(format!("127.0.0.1:{}", self.http))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start watchpost-collector");
-        Process(child)
-    }
-
-    fn api(&self) -> String {
-        format!("http://127.0.0.1:{}", self.http)
-    }
-}
-
-/// `kill -9`: no flush, no goodbye.
-fn kill_9(p: Process) {
-    let status = Command::new("kill")
-        .arg("-9")
-        .arg(p.0.id().to_string())
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    drop(p);
-}
+use watchpost_collector::time::now_ms;
 
 /// SIGTERM: the collector finishes the batches in hand, acknowledges them,
 /// syncs its journal and exits 0, promptly.
-fn terminate(mut p: Process) {
-    let status = Command::new("kill")
-        .arg("-TERM")
-        .arg(p.0.id().to_string())
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(exit) = p.0.try_wait().expect("wait") {
-            assert!(exit.success(), "the collector exited with {exit} after SIGTERM");
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the collector did not exit within 15 s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn terminate(p: ChildProcess) {
+    let exit = p.terminate(Duration::from_secs(15));
+    assert!(exit.success(), "the collector exited with {exit} after SIGTERM");
 }
 
 /// A TCP proxy that can cut every connection and refuse new ones.
@@ -245,11 +168,8 @@ async fn every_sample_arrives_once_through_crashes_and_a_cut() {
         ),
     )
     .expect("config");
-    let collector = CollectorProcess {
-        config,
-        grpc: free_port(),
-        http: free_port(),
-    };
+    let config = config.to_string_lossy().to_string();
+    let collector = CollectorProcess::new(env!("CARGO_BIN_EXE_watchpost-collector"), &["--config", &config]);
     let api = collector.api();
     let mut process = collector.start();
     let proxy = Proxy::start(collector.grpc).await;
@@ -274,7 +194,7 @@ async fn every_sample_arrives_once_through_crashes_and_a_cut() {
     // Crashes with the stream up: the collector dies mid-batch, mid-commit.
     for i in 0..kills {
         tokio::time::sleep(Duration::from_millis(2_500 + 700 * i)).await;
-        kill_9(process);
+        process.kill_9();
         tokio::time::sleep(Duration::from_millis(500 + 1_000 * (i % 3))).await;
         process = collector.start();
     }
@@ -294,7 +214,7 @@ async fn every_sample_arrives_once_through_crashes_and_a_cut() {
     for (_, files) in &agents {
         write_textfile(files, "chaos.prom", "chaos_flag 0\n");
     }
-    kill_9(process);
+    process.kill_9();
     tokio::time::sleep(Duration::from_secs(2)).await;
     process = collector.start();
     tokio::time::sleep(Duration::from_secs(cut_secs - 2 * (cut_secs / 4) - 2)).await;
@@ -307,7 +227,7 @@ async fn every_sample_arrives_once_through_crashes_and_a_cut() {
     terminate(process);
     process = collector.start();
     caught_up(&api, now_ms()).await;
-    kill_9(process);
+    process.kill_9();
     let _process = collector.start();
     // The agents keep running through the checks (a stopped agent falls
     // silent and its silence fault would reopen), so every series is read

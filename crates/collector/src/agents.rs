@@ -8,8 +8,9 @@ use std::sync::Mutex;
 use tokio::sync::oneshot;
 use watchpost_model::api;
 
-use crate::db::{AgentRow, rfc3339};
+use crate::db::AgentRow;
 use crate::rules::engine::AgentStatus;
+use crate::time::rfc3339;
 
 struct Entry {
     hostname: String,

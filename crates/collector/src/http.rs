@@ -115,7 +115,7 @@ async fn metrics(State(core): State<Arc<Core>>) -> impl IntoResponse {
     let text = core.telemetry.render(
         core.store.len(),
         core.agents.connected(),
-        core.db.open_fault_count(),
+        core.faults.open_fault_count(),
         core.engine.rule_count(),
     );
     (
@@ -417,7 +417,7 @@ async fn fault_action(
     Path((id, action)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Json<api::Fault>, ApiError> {
-    use crate::db::{ActionError, FaultAction};
+    use crate::faults::{ActionError, FaultAction};
     let id = fault_id(&id)?;
     let b: api::FaultActionBody =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("request body: {e}")))?;
@@ -445,7 +445,7 @@ async fn fault_action(
             )));
         }
     };
-    match core.db.act(id, &by, core.clock.now_ms(), act).await {
+    match core.faults.act(id, &by, core.clock.now_ms(), act).await {
         Ok(()) => {}
         Err(ActionError::NotFound(id)) => return Err(ApiError::not_found(format!("no fault {id}"))),
         Err(ActionError::Conflict(why)) => return Err(ApiError::conflict(why)),
@@ -468,7 +468,7 @@ async fn oncall(
 }
 
 fn window_view(w: &crate::maintenance::Window, now_ms: i64) -> api::MaintenanceWindow {
-    use crate::db::rfc3339;
+    use crate::time::rfc3339;
     api::MaintenanceWindow {
         id: w.id,
         host: w.host.clone(),
@@ -527,7 +527,7 @@ async fn add_window(
     )
     .map_err(ApiError::bad_request)?;
     let id = core
-        .db
+        .faults
         .add_window(w.clone())
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;

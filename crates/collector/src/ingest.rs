@@ -23,8 +23,8 @@ use watchpost_proto::v1::{
 };
 
 use crate::Core;
-use crate::db::Command;
-use crate::rules::engine::Transition;
+use crate::faults::Command;
+use crate::faults::Transition;
 use crate::store::{Refused, SeriesId};
 
 /// Longest an agent may take to say hello.
@@ -237,7 +237,7 @@ async fn run_session(
         now,
     );
     tracing::info!(agent = %hello.agent_id, host = %hello.hostname, address = %address, version = %hello.version, "agent connected");
-    core.db
+    core.faults
         .write_later(vec![Command::AgentHello {
             id: hello.agent_id.clone(),
             hostname: hello.hostname.clone(),
@@ -569,11 +569,11 @@ async fn apply_batch(
         .fetch_add(commands.len() as u64, Ordering::Relaxed);
     let faults = async {
         if changes {
-            core.db.write(commands).await
+            core.faults.write(commands).await
         } else {
             // Only values and counts of open faults: not worth waiting for.
             if !commands.is_empty() {
-                core.db.write_later(commands).await;
+                core.faults.write_later(commands).await;
             }
             Ok(())
         }

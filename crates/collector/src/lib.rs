@@ -2,14 +2,16 @@
 //! window of every series in memory, evaluates rules as samples arrive and
 //! on a clock, keeps fault records in SQLite, and serves the HTTP API.
 //!
-//! Data flow: [`ingest`] → [`store`] → [`rules::engine`] → [`db`];
-//! [`http`] reads from the store, the agent registry and the database.
+//! Data flow: [`ingest`] → [`store`] → [`rules`] → [`faults`] → [`db`] →
+//! [`notify`]; [`http`] on top reads the store, the agent registry and the
+//! database, and writes people's actions through [`faults`].
 //! [`Collector::start`] wires the stages; the binary only parses flags.
 
 pub mod access;
 pub mod agents;
 pub mod config;
 pub mod db;
+pub mod faults;
 pub mod http;
 pub mod ingest;
 pub mod journal;
@@ -20,6 +22,8 @@ pub mod oncall;
 pub mod rules;
 pub mod store;
 pub mod telemetry;
+pub mod template;
+pub mod time;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,30 +34,15 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use config::CollectorConfig;
-use db::{Command, Database};
+use db::Database;
+use faults::{Command, FaultKey, Faults};
 use rules::RuleSet;
 use rules::engine::Engine;
 
 /// The collector's software version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The time source for logic that depends on "now".
-pub trait Clock: Send + Sync {
-    /// Milliseconds since the Unix epoch.
-    fn now_ms(&self) -> i64;
-}
-
-/// The system's wall clock.
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0)
-    }
-}
+pub use time::{Clock, SystemClock};
 
 /// Why the collector could not start.
 #[derive(Debug, thiserror::Error)]
@@ -93,8 +82,10 @@ pub struct Core {
     pub store: Arc<store::HotStore>,
     /// Rule engine.
     pub engine: Engine,
-    /// Durable records.
+    /// Durable records: reads.
     pub db: Database,
+    /// The fault stage: every write to the durable record.
+    pub faults: Faults,
     /// Applied samples, durable before their batch is acknowledged.
     pub journal: journal::Journal,
     /// Known agents.
@@ -129,12 +120,12 @@ impl Collector {
         rules: RuleSet,
         clock: Arc<dyn Clock>,
     ) -> Result<Collector, StartError> {
-        let db = Database::open(
+        let (faults, db) = Faults::open(
             &config.data_dir,
-            db::FaultSettings {
+            faults::FaultSettings {
                 policy: config.policy,
                 calendar: config.calendar.clone(),
-                reopen_within_ms: config.reopen_within.as_millis() as i64,
+                reopen_within_ms: time::millis(config.reopen_within),
                 notify: config.notify.clone(),
             },
         )?;
@@ -142,14 +133,32 @@ impl Collector {
         let engine = Engine::new(store.clone(), rules);
         let now = clock.now_ms();
         let mut transitions = Vec::new();
-        engine.restore(db.open_faults().await?, now, &mut transitions);
+        let live = db
+            .open_faults()
+            .await?
+            .into_iter()
+            .map(|(rule, series, severity)| {
+                (
+                    FaultKey {
+                        rule: Arc::from(rule.as_str()),
+                        series,
+                    },
+                    severity,
+                )
+            });
+        engine.restore(live.collect(), now, &mut transitions);
         if !transitions.is_empty() {
-            db.write(transitions.into_iter().map(Command::Fault).collect())
+            faults
+                .write(transitions.into_iter().map(Command::Fault).collect())
                 .await?;
         }
         // After the open faults: binding a replayed series seeds its fault's state.
-        let (journal, replayed) =
-            journal::Journal::open(&config.data_dir.join("journal"), store.clone(), &engine)?;
+        let (journal, replayed) = journal::Journal::open(
+            &config.data_dir.join("journal"),
+            store.clone(),
+            clock.clone(),
+            &|id| engine.bind_series(id),
+        )?;
         if replayed.samples > 0 || !replayed.sequences.is_empty() {
             tracing::info!(
                 samples = replayed.samples,
@@ -191,6 +200,7 @@ impl Collector {
             store,
             engine,
             db,
+            faults,
             journal,
             agents,
             access,
@@ -248,7 +258,7 @@ impl Collector {
 
         if core.config.notify.is_enabled() {
             let dispatcher = notify::dispatch::Dispatcher::new(
-                core.db.clone(),
+                core.faults.clone(),
                 core.config.notify.clone(),
                 core.clock.clone(),
                 core.config.calendar.time_zone().clone(),
@@ -297,7 +307,7 @@ impl Collector {
             return Ok(());
         }
         self.core
-            .db
+            .faults
             .write(transitions.into_iter().map(Command::Fault).collect())
             .await
     }
@@ -312,7 +322,7 @@ impl Collector {
         self.core.journal.sync().await;
         let seen = self.core.agents.take_seen();
         if !seen.is_empty() {
-            let _ = self.core.db.write(vec![Command::AgentsSeen(seen)]).await;
+            let _ = self.core.faults.write(vec![Command::AgentsSeen(seen)]).await;
         }
     }
 }
@@ -355,7 +365,7 @@ async fn clock_loop(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
             core.telemetry
                 .fault_transitions
                 .fetch_add(changes, std::sync::atomic::Ordering::Relaxed);
-            if let Err(e) = core.db.write(commands).await {
+            if let Err(e) = core.faults.write(commands).await {
                 tracing::error!(error = %e, "cannot record time-based fault changes");
             }
         }

@@ -1,4 +1,7 @@
-//! Plain-text tables with columns sized to their widest cell.
+//! Plain-text tables with columns sized to their widest cell, measured in
+//! terminal columns: a Chinese character takes two, so `国庆节保障` lines up.
+
+use unicode_width::UnicodeWidthStr;
 
 /// A table being built.
 pub struct Table {
@@ -22,7 +25,7 @@ impl Table {
 
     /// Renders with two spaces between columns; the last column is not padded.
     pub fn render(&self) -> String {
-        let width = |s: &str| s.chars().count();
+        let width = |s: &str| UnicodeWidthStr::width(s);
         let mut widths: Vec<usize> = self.header.iter().map(|h| width(h)).collect();
         for r in &self.rows {
             for (i, c) in r.iter().enumerate() {
@@ -59,5 +62,16 @@ mod tests {
         t.row(vec!["long".into(), "x".into()]);
         assert_eq!(t.render(), "A     B\nlong  x\n");
         assert_eq!(Table::new(&["A"]).render(), "A\n(none)\n");
+    }
+
+    #[test]
+    fn chinese_text_takes_two_columns_a_character() {
+        let mut t = Table::new(&["TEAM", "WHY"]);
+        t.row(vec!["ops".into(), "rotation".into()]);
+        t.row(vec!["国庆节保障".into(), "holiday".into()]);
+        assert_eq!(
+            t.render(),
+            "TEAM        WHY\nops         rotation\n国庆节保障  holiday\n"
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! renders with any labels without panicking.
 #![no_main]
 
-use watchpost_collector::rules::template::Template;
+use watchpost_collector::template::Template;
 
 libfuzzer_sys::fuzz_target!(|input: (&str, Vec<(String, String)>)| {
     let (text, labels) = input;

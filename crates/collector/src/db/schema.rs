@@ -127,23 +127,31 @@ pub const VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Brings the database to [`VERSION`].
 pub fn migrate(conn: &mut Connection) -> Result<(), String> {
+    migrate_with(conn, MIGRATIONS, "database")
+}
+
+/// Runs the `migrations` `conn` has not had yet, each in a transaction,
+/// recording the version in `PRAGMA user_version`; a database newer than
+/// this build (`what` names it) is refused rather than guessed at.
+pub fn migrate_with(conn: &mut Connection, migrations: &[&str], what: &str) -> Result<(), String> {
+    let newest = migrations.len() as i64;
     let current: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(|e| format!("cannot read schema version: {e}"))?;
-    if current > VERSION {
+    if current > newest {
         return Err(format!(
-            "the database has schema version {current}, newer than this collector's {VERSION}: upgrade the collector"
+            "the {what} has schema version {current}, newer than this collector's {newest}: upgrade the collector"
         ));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+    for (i, sql) in migrations.iter().enumerate().skip(current as usize) {
         let version = i as i64 + 1;
         let tx = conn.transaction().map_err(|e| e.to_string())?;
         tx.execute_batch(sql)
-            .map_err(|e| format!("migration to schema version {version} failed: {e}"))?;
+            .map_err(|e| format!("migration of the {what} to schema version {version} failed: {e}"))?;
         tx.pragma_update(None, "user_version", version)
             .map_err(|e| e.to_string())?;
         tx.commit().map_err(|e| e.to_string())?;
-        tracing::info!(version, "database schema migrated");
+        tracing::info!(version, what, "schema migrated");
     }
     Ok(())
 }

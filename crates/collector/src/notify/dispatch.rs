@@ -14,8 +14,8 @@
 //!   retried with exponential backoff (`notify.retry_first` doubling up to
 //!   `notify.retry_max`) until `notify.give_up_after`.
 //!
-//! Results go back to the database writer as `Delivered` / `DeliveryFailed`
-//! and are committed before the rows are looked at again. A message's id
+//! Results go back through the [`Outbox`] (the fault stage) as a
+//! [`Delivery`] and are committed before the rows are looked at again. A message's id
 //! depends only on its rows, so a message re-sent after a crash between
 //! sending and recording carries the same id (receivers can drop it).
 
@@ -26,11 +26,49 @@ use std::time::Duration;
 use jiff::tz::TimeZone;
 use tokio::sync::{mpsc, watch};
 
+use super::DueNotification;
 use super::NotifyConfig;
 use super::channels::Sender;
 use super::render::{Held, Item, Message, render};
-use crate::Clock;
-use crate::db::{Command, Database, DueNotification};
+use crate::time::Clock;
+
+/// Where the dispatcher finds due rows and reports what became of them.
+/// The fault stage implements it: an outcome is a timeline event too.
+pub trait Outbox: Send + Sync + 'static {
+    /// Notified after every commit: the outbox may have new rows.
+    fn wake(&self) -> Arc<tokio::sync::Notify>;
+    /// Pending rows due by `now_ms`, oldest first, at most `limit`.
+    fn due(
+        &self,
+        now_ms: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<DueNotification>, String>> + Send;
+    /// Records an outcome; done when it is on disk.
+    fn record(&self, delivery: Delivery) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// What became of outbox rows sent in one message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    /// They went out as `message_id`.
+    Delivered {
+        /// Outbox rows.
+        ids: Vec<i64>,
+        /// The message.
+        message_id: String,
+        /// When (ms).
+        at_ms: i64,
+    },
+    /// Sending failed; they are retried after a backoff.
+    Failed {
+        /// Outbox rows.
+        ids: Vec<i64>,
+        /// Why.
+        error: String,
+        /// When (ms).
+        at_ms: i64,
+    },
+}
 
 type Key = (String, String);
 
@@ -43,8 +81,8 @@ struct Outcome {
 }
 
 /// Sends due notifications until `shutdown`.
-pub struct Dispatcher {
-    db: Database,
+pub struct Dispatcher<O: Outbox> {
+    outbox: O,
     config: Arc<NotifyConfig>,
     clock: Arc<dyn Clock>,
     tz: TimeZone,
@@ -55,17 +93,17 @@ pub struct Dispatcher {
     in_flight: HashSet<Key>,
 }
 
-impl Dispatcher {
+impl<O: Outbox> Dispatcher<O> {
     /// A dispatcher for `config`; fails if a channel's client cannot be built.
     pub fn new(
-        db: Database,
+        outbox: O,
         config: Arc<NotifyConfig>,
         clock: Arc<dyn Clock>,
         tz: TimeZone,
     ) -> Result<Self, String> {
         let sender = Arc::new(Sender::new(&config)?);
         Ok(Dispatcher {
-            db,
+            outbox,
             config,
             clock,
             tz,
@@ -79,7 +117,7 @@ impl Dispatcher {
 
     /// Runs until `shutdown` turns true.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
-        let wake = self.db.outbox_wake();
+        let wake = self.outbox.wake();
         let (done_tx, mut done_rx) = mpsc::channel::<Outcome>(256);
         loop {
             tokio::select! {
@@ -98,7 +136,7 @@ impl Dispatcher {
                 }
             }
             let now = self.clock.now_ms();
-            let due = match self.db.due_notifications(now, 10_000).await {
+            let due = match self.outbox.due(now, 10_000).await {
                 Ok(d) => d,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the notification outbox");
@@ -209,7 +247,7 @@ impl Dispatcher {
         let command = match o.result {
             Ok(()) => {
                 tracing::info!(channel = %o.key.0, to = %o.key.1, message = %o.message_id, notifications = o.ids.len(), "notification delivered");
-                Command::Delivered {
+                Delivery::Delivered {
                     ids: o.ids,
                     message_id: o.message_id,
                     at_ms: o.at_ms,
@@ -217,7 +255,7 @@ impl Dispatcher {
             }
             Err(error) => {
                 tracing::warn!(channel = %o.key.0, to = %o.key.1, %error, "notification failed; will retry");
-                Command::DeliveryFailed {
+                Delivery::Failed {
                     ids: o.ids,
                     error,
                     at_ms: o.at_ms,
@@ -225,7 +263,7 @@ impl Dispatcher {
             }
         };
         // Committed before the rows are read again, so nothing is sent twice.
-        if let Err(e) = self.db.write(vec![command]).await {
+        if let Err(e) = self.outbox.record(command).await {
             tracing::error!(error = %e, "cannot record a notification's outcome");
         }
         self.in_flight.remove(&o.key);

@@ -28,7 +28,7 @@ use watchpost_model::{HumanDuration, Severity};
 
 use crate::matchers::Matcher;
 use crate::oncall::Roster;
-use crate::rules::Template;
+use crate::template::Template;
 
 /// Why a fault event is being notified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -747,6 +747,25 @@ pub struct Planned {
     pub person: Member,
     /// Not before (ms).
     pub due_ms: i64,
+}
+
+/// A due outbox row with its fault as it is now.
+#[derive(Debug, Clone)]
+pub struct DueNotification {
+    /// Outbox row.
+    pub id: i64,
+    /// Why.
+    pub kind: Kind,
+    /// Channel name.
+    pub channel: String,
+    /// Recipient as planned.
+    pub person: watchpost_model::api::Member,
+    /// Due since (ms).
+    pub due_ms: i64,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// The fault.
+    pub fault: watchpost_model::api::Fault,
 }
 
 #[cfg(test)]

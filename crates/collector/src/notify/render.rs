@@ -14,7 +14,7 @@ use watchpost_model::Severity;
 use watchpost_model::api::{Fault, Member};
 
 use super::{Kind, Language, NotifyConfig, Templates};
-use crate::rules::Template;
+use crate::template::Template;
 
 /// At most this many faults are written out in one message; the rest are counted.
 pub const MAX_ITEMS: usize = 20;
@@ -160,7 +160,7 @@ fn fill(t: &Template, item: &Item, config: &NotifyConfig, tz: &TimeZone, count: 
             "summary" => f.summary.clone(),
             "value" => f
                 .value
-                .map(crate::rules::format_value)
+                .map(crate::template::format_value)
                 .unwrap_or_else(|| "-".to_string()),
             "opened_at" => local(&f.opened_at, tz),
             "respond_by" => local(&f.response_due, tz),

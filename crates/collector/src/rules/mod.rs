@@ -7,7 +7,6 @@
 
 pub mod condition;
 pub mod engine;
-pub mod template;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,8 +16,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use watchpost_model::{HumanDuration, Severity};
 
+pub use crate::template::{Template, format_value};
 pub use condition::Condition;
-pub use template::{Template, format_value};
 
 use crate::matchers::Matcher;
 use crate::store::Aggregate;

@@ -1,10 +1,16 @@
-//! Our own view of an SNMP session. The rest of the agent speaks only these
-//! types; [`AsyncSnmp`] maps them onto the `async-snmp` crate (pinned to one
-//! version: it makes breaking changes in minor releases), so replacing the
-//! library touches this file only.
+//! Our own view of SNMP: a [`Session`] to poll a device and a
+//! [`TrapReceiver`] to take its traps. The rest of the agent speaks only
+//! these types; [`AsyncSnmp`] and [`AsyncSnmpTraps`] map them onto the
+//! `async-snmp` crate (pinned to one version: it makes breaking changes in
+//! minor releases), so replacing the library touches this file only.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::time::Duration;
+
+/// A log filter directive that silences the SNMP library's own log lines
+/// (it logs every unanswered request; our pollers report those as values).
+pub const LIBRARY_LOG_OFF: &str = "async_snmp=off";
 
 /// An object identifier as its arcs.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -128,6 +134,25 @@ pub trait Session: Send + Sync {
     fn get(&self, oids: &[Oid]) -> impl Future<Output = Result<Vec<Binding>, SnmpError>> + Send;
     /// Walks a subtree (GETBULK on v2c/v3).
     fn walk(&self, root: &Oid) -> impl Future<Output = Result<Vec<Binding>, SnmpError>> + Send;
+}
+
+/// A notification (trap or inform) as received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trap {
+    /// Who sent it.
+    pub source: SocketAddr,
+    /// `snmpTrapOID.0`: what it says happened.
+    pub oid: Oid,
+    /// Its variable bindings.
+    pub bindings: Vec<Binding>,
+}
+
+/// What the trap listener needs from a receiver.
+pub trait TrapReceiver: Send + Sync {
+    /// The address it listens on.
+    fn local_addr(&self) -> SocketAddr;
+    /// The next notification; `Ok(None)` for one without a trap OID.
+    fn recv(&self) -> impl Future<Output = Result<Option<Trap>, SnmpError>> + Send;
 }
 
 /// How to reach and authenticate to a device.
@@ -275,7 +300,7 @@ fn to_oid(o: &Oid) -> async_snmp::Oid {
 }
 
 /// Converts one of the library's values.
-pub(crate) fn value_of(v: &async_snmp::Value) -> Value {
+fn value_of(v: &async_snmp::Value) -> Value {
     use async_snmp::Value as V;
     match v {
         V::Integer(i) => Value::Int(i64::from(*i)),
@@ -292,7 +317,7 @@ pub(crate) fn value_of(v: &async_snmp::Value) -> Value {
     }
 }
 
-pub(crate) fn binding_of(vb: &async_snmp::VarBind) -> Binding {
+fn binding_of(vb: &async_snmp::VarBind) -> Binding {
     (Oid(vb.oid.arcs().to_vec()), value_of(&vb.value))
 }
 
@@ -307,6 +332,46 @@ impl Session for AsyncSnmp {
         let stream = self.client.walk(to_oid(root)).map_err(|e| convert_error(&e))?;
         let varbinds = stream.collect().await.map_err(|e| convert_error(&e))?;
         Ok(varbinds.iter().map(binding_of).collect())
+    }
+}
+
+/// A trap receiver on the `async-snmp` crate.
+pub struct AsyncSnmpTraps {
+    receiver: async_snmp::notification::NotificationReceiver,
+}
+
+impl AsyncSnmpTraps {
+    /// Listens on `listen` (UDP) for notifications with one of `communities`.
+    pub async fn bind(listen: &str, communities: &[String]) -> Result<AsyncSnmpTraps, SnmpError> {
+        let receiver = async_snmp::notification::NotificationReceiver::builder()
+            .bind(listen.to_string())
+            .communities(communities.iter().map(String::as_str))
+            .build()
+            .await
+            .map_err(|e| SnmpError::Other(e.to_string()))?;
+        Ok(AsyncSnmpTraps { receiver })
+    }
+}
+
+impl TrapReceiver for AsyncSnmpTraps {
+    fn local_addr(&self) -> SocketAddr {
+        self.receiver.local_addr()
+    }
+
+    async fn recv(&self) -> Result<Option<Trap>, SnmpError> {
+        let received = self
+            .receiver
+            .recv()
+            .await
+            .map_err(|e| SnmpError::Other(e.to_string()))?;
+        let Ok(oid) = received.notification.trap_oid() else {
+            return Ok(None);
+        };
+        Ok(Some(Trap {
+            source: received.source,
+            oid: Oid(oid.arcs().to_vec()),
+            bindings: received.notification.varbinds().iter().map(binding_of).collect(),
+        }))
     }
 }
 

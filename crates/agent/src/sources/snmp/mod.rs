@@ -346,7 +346,7 @@ pub struct DeviceShared {
 /// Shared state of every device, by name.
 pub type Shared = Arc<HashMap<String, Arc<Mutex<DeviceShared>>>>;
 
-use crate::now_ms;
+use crate::time::now_ms;
 
 fn with(labels: &[(String, String)], more: &[(String, String)]) -> Vec<(String, String)> {
     let mut all: Vec<(String, String)> = labels.iter().chain(more).cloned().collect();

@@ -1,6 +1,7 @@
-//! Summary templates: `"{host} {mountpoint} is {value}% full"`. Placeholders
-//! are `{host}`, `{value}`, `{rule}`, `{metric}`, `{severity}` and any label
-//! of the series; `{{` and `}}` are literal braces. A placeholder with
+//! Templates of fault summaries (rules) and notification messages
+//! (notify): `"{host} {mountpoint} is {value}% full"`. Placeholders are
+//! `{host}`, `{value}`, `{rule}`, `{metric}`, `{severity}` and any label of
+//! the series; `{{` and `}}` are literal braces. A placeholder with
 //! nothing to fill is left as written, so the gap shows.
 
 #[derive(Debug, Clone, PartialEq)]

@@ -327,7 +327,7 @@ async fn poll_device(device: ModbusDevice, out: Published, stop: Arc<AtomicBool>
         if stop.load(Ordering::Relaxed) {
             return;
         }
-        let at_ms = crate::now_ms();
+        let at_ms = crate::time::now_ms();
         let result = tokio::time::timeout(device.timeout, poll(&device, &mut ctx, at_ms)).await;
         let (up, mut measured) = match result {
             Ok(Ok(m)) => (true, m),

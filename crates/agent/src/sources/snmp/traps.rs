@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::session::{Oid, Value, binding_of};
+use super::session::{AsyncSnmpTraps, Oid, TrapReceiver, Value};
 use super::{Shared, SnmpConfig, interfaces, now_ms, with};
 use crate::series::{Measured, Published};
 
@@ -31,12 +31,7 @@ pub(super) async fn listen(
     out: Published,
     stop: Arc<AtomicBool>,
 ) {
-    let receiver = async_snmp::notification::NotificationReceiver::builder()
-        .bind(listen.clone())
-        .communities(config.trap_communities.iter().map(String::as_str))
-        .build()
-        .await;
-    let receiver = match receiver {
+    let receiver = match AsyncSnmpTraps::bind(&listen, &config.trap_communities).await {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(address = %listen, error = %e, "cannot listen for SNMP traps");
@@ -59,20 +54,15 @@ pub(super) async fn listen(
         by_ip,
     };
     while !stop.load(Ordering::Relaxed) {
-        let received = match tokio::time::timeout(Duration::from_secs(1), receiver.recv()).await {
-            Err(_) => continue,
+        let trap = match tokio::time::timeout(Duration::from_secs(1), receiver.recv()).await {
+            Err(_) | Ok(Ok(None)) => continue,
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "SNMP trap dropped");
                 continue;
             }
-            Ok(Ok(r)) => r,
+            Ok(Ok(Some(t))) => t,
         };
-        let Ok(trap_oid) = received.notification.trap_oid() else {
-            continue;
-        };
-        let trap_oid = Oid(trap_oid.arcs().to_vec());
-        let bindings: Vec<(Oid, Value)> = received.notification.varbinds().iter().map(binding_of).collect();
-        let measured = handler.handle(received.source.ip(), &trap_oid, &bindings, now_ms());
+        let measured = handler.handle(trap.source.ip(), &trap.oid, &trap.bindings, now_ms());
         if !measured.is_empty() {
             out.publish(measured);
         }

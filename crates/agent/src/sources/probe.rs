@@ -2,8 +2,9 @@
 //!
 //! Probes run on their own thread (a small tokio runtime), every agent
 //! interval, all targets at once, each bounded by its timeout: a dead
-//! target never delays the others or the host metrics. The collection
-//! thread takes the latest finished results each round.
+//! target never delays the others or the host metrics. Each round's
+//! results are published (`series::Published`) with the round's start
+//! time, like SNMP and Modbus, and sent once.
 //!
 //! ```toml
 //! [[probe]]
@@ -26,15 +27,17 @@
 //! `probe_http_cert_days_left` (HTTPS: days until the server certificate's
 //! notAfter; negative once expired).
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use watchpost_model::HumanDuration;
 
-use crate::series::{Round, SeriesRegistry, round2};
+use crate::series::{Measured, Published, round2};
 
 /// What a probe does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -174,78 +177,33 @@ impl Probe {
     }
 }
 
-/// One value measured by a probe.
-#[derive(Debug, Clone, PartialEq)]
-struct Measured {
-    metric: &'static str,
-    labels: Vec<(String, String)>,
-    value: f64,
-}
-
-type Latest = Arc<Mutex<Vec<Measured>>>;
-
-/// A series of a probe: metric and sorted labels.
-type SeriesKey = (&'static str, Vec<(String, String)>);
-
-/// Runs probes on their own thread and hands their latest results to rounds.
+/// Runs probes on their own thread; each round's results are published
+/// (`series::Published`) with the time the round started.
 pub struct ProbeSource {
-    latest: Latest,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    ids: HashMap<SeriesKey, u32>,
+    rounds: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
 }
 
 impl ProbeSource {
-    /// Starts probing every `interval`.
-    pub fn start(probes: Vec<Probe>, interval: Duration) -> ProbeSource {
-        let latest: Latest = Arc::default();
-        let out = latest.clone();
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stopped = stop.clone();
-        let spawned = std::thread::Builder::new()
-            .name("watchpost-probe".into())
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot start the probe runtime");
-                        return;
-                    }
-                };
-                rt.block_on(run(probes, interval, out, stopped));
-            });
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, "cannot start the probe thread");
-        }
-        ProbeSource {
-            latest,
-            stop,
-            ids: HashMap::new(),
-        }
+    /// Starts probing every `interval`, publishing into `out`.
+    pub fn start(probes: Vec<Probe>, interval: Duration, out: Published) -> ProbeSource {
+        let rounds = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (done, stopped) = (rounds.clone(), stop.clone());
+        crate::spawn_runtime_thread("watchpost-probe", run(probes, interval, out, done, stopped));
+        ProbeSource { rounds, stop }
     }
 
-    /// Whether a first round of results is in.
+    /// Whether a first round of results has been published.
     pub fn has_results(&self) -> bool {
-        !self.latest.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
-    }
-
-    /// Adds the latest results to `round`.
-    pub fn collect(&mut self, registry: &mut SeriesRegistry, round: &mut Round) {
-        let latest = self.latest.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        for m in latest {
-            let id = *self.ids.entry((m.metric, m.labels.clone())).or_insert_with(|| {
-                let labels: Vec<(&str, &str)> =
-                    m.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                registry.define(m.metric, &labels)
-            });
-            round.samples.push((id, m.value));
-        }
+        self.rounds.load(Ordering::Relaxed) > 0
     }
 }
 
 impl Drop for ProbeSource {
     fn drop(&mut self) {
         // The agent is stopping: the probe thread ends after its round.
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 
@@ -265,7 +223,13 @@ fn http_client(probe: Option<&Probe>) -> Result<reqwest::Client, String> {
     b.build().map_err(|e| e.to_string())
 }
 
-async fn run(probes: Vec<Probe>, interval: Duration, out: Latest, stop: Arc<std::sync::atomic::AtomicBool>) {
+async fn run(
+    probes: Vec<Probe>,
+    interval: Duration,
+    out: Published,
+    rounds: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+) {
     // One shared client, and one of its own for each probe with TLS options.
     let shared = match http_client(None) {
         Ok(c) => c,
@@ -301,9 +265,10 @@ async fn run(probes: Vec<Probe>, interval: Duration, out: Latest, stop: Arc<std:
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+        if stop.load(Ordering::Relaxed) {
             return;
         }
+        let at_ms = crate::time::now_ms();
         let mut set = tokio::task::JoinSet::new();
         for (pi, p) in probes.iter().enumerate() {
             for (ti, target) in p.targets.iter().enumerate() {
@@ -337,13 +302,15 @@ async fn run(probes: Vec<Probe>, interval: Duration, out: Latest, stop: Arc<std:
                 }
                 labels.sort();
                 measured.push(Measured {
-                    metric,
-                    labels,
+                    metric: Cow::Borrowed(metric),
+                    labels: labels.into(),
                     value,
+                    at_ms,
                 });
             }
         }
-        *out.lock().unwrap_or_else(|p| p.into_inner()) = measured;
+        out.publish(measured);
+        rounds.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -433,7 +400,7 @@ async fn http_get(
             .extensions()
             .get::<reqwest::tls::TlsInfo>()
             .and_then(|t| t.peer_certificate())
-            .and_then(crate::x509::not_after);
+            .and_then(super::x509::not_after);
         let body = resp.text().await?;
         Ok::<_, reqwest::Error>((status, body, not_after))
     }
@@ -445,9 +412,7 @@ async fn http_get(
                 ("probe_http_duration_ms", ms(started.elapsed())),
             ];
             if let Some(t) = not_after {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs() as i64);
+                let now = crate::time::now_ms() / 1000;
                 out.push(("probe_http_cert_days_left", round2((t - now) as f64 / 86_400.0)));
             }
             let matched = expect.is_none_or(|e| body.contains(e));

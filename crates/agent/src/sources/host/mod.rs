@@ -3,7 +3,9 @@
 //!
 //! sysinfo gives memory, swap, load, uptime and the hostname; `/proc` gives
 //! what sysinfo lacks (CPU modes incl. iowait/steal, disk busy time,
-//! interface errors and drops) and statvfs gives inodes. Counters become
+//! interface errors and drops) and statvfs gives inodes, each call bounded
+//! on a thread of its own ([`statfs`]: a hung network mount is reported as
+//! `host_filesystem_stat_timeout 1`, never a stalled round). Counters become
 //! per-second rates here, with resets handled (see [`counter`]). Series ids
 //! are cached per device, so a round allocates nothing per series once the
 //! devices are known.
@@ -11,6 +13,7 @@
 mod counter;
 pub mod hwmon;
 pub mod procfs;
+pub mod statfs;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -20,6 +23,7 @@ use std::time::Instant;
 
 use counter::Counter;
 use procfs::{CpuTimes, DiskCounters, NetCounters};
+use statfs::{Answer, StatFs};
 
 use crate::config::HostConfig;
 use crate::series::{Round, SeriesRegistry, round2};
@@ -52,6 +56,7 @@ struct FsSeries {
     avail: u32,
     used_percent: u32,
     inodes_used_percent: u32,
+    stat_timeout: u32,
     seen_round: u64,
 }
 
@@ -87,6 +92,7 @@ pub struct HostCollector {
     last_round: Option<Instant>,
     round_no: u64,
     hwmon: hwmon::Hwmon,
+    statfs: StatFs,
 }
 
 fn read_into(path: &str, buf: &mut String) -> bool {
@@ -102,6 +108,7 @@ impl HostCollector {
     /// A collector that defines its fixed series in `registry`.
     pub fn new(config: HostConfig, registry: &mut SeriesRegistry) -> HostCollector {
         let config_hwmon_dir = config.hwmon_dir.clone();
+        let statfs = StatFs::new(std::sync::Arc::new(statfs::statvfs), config.stat_timeout);
         let mut d = |m: &str| registry.define(m, &[]);
         let scalars = Scalars {
             load1: d("host_load1"),
@@ -140,6 +147,7 @@ impl HostCollector {
             last_round: None,
             round_no: 0,
             hwmon: hwmon::Hwmon::new(config_hwmon_dir),
+            statfs,
         }
     }
 
@@ -348,10 +356,11 @@ impl HostCollector {
             return;
         }
         let round_no = self.round_no;
-        let (filesystems, key, excluded) = (
+        let (filesystems, key, excluded, statfs) = (
             &mut self.filesystems,
             &mut self.fs_key,
             &self.config.exclude_fstypes,
+            &mut self.statfs,
         );
         procfs::parse_mounts(&self.buf, |device, mountpoint, fstype| {
             if excluded.iter().any(|e| e == fstype) {
@@ -366,18 +375,7 @@ impl HostCollector {
             {
                 return;
             }
-            let Ok(st) = rustix::fs::statvfs(mountpoint) else {
-                return;
-            };
-            if st.f_blocks == 0 {
-                return; // nothing to fill (e.g. a bind of a pseudo fs)
-            }
-            let frsize = st.f_frsize as f64;
-            let size = st.f_blocks as f64 * frsize;
-            let free = st.f_bfree as f64 * frsize;
-            let avail = st.f_bavail as f64 * frsize;
-            let used = size - free;
-            let fs = filesystems.entry(key.clone()).or_insert_with(|| {
+            let define = |registry: &mut SeriesRegistry| {
                 let l = [("mountpoint", mountpoint), ("device", device), ("fstype", fstype)];
                 FsSeries {
                     size: registry.define("host_filesystem_size_bytes", &l),
@@ -385,10 +383,31 @@ impl HostCollector {
                     avail: registry.define("host_filesystem_avail_bytes", &l),
                     used_percent: registry.define("host_filesystem_used_percent", &l),
                     inodes_used_percent: registry.define("host_filesystem_inodes_used_percent", &l),
+                    stat_timeout: registry.define("host_filesystem_stat_timeout", &l),
                     seen_round: 0,
                 }
-            });
+            };
+            let st = match statfs.stat(mountpoint) {
+                Answer::Stat(st) => st,
+                Answer::Failed => return,
+                Answer::TimedOut => {
+                    let fs = filesystems.entry(key.clone()).or_insert_with(|| define(registry));
+                    fs.seen_round = round_no;
+                    out.push((fs.stat_timeout, 1.0));
+                    return;
+                }
+            };
+            if st.blocks == 0 {
+                return; // nothing to fill (e.g. a bind of a pseudo fs)
+            }
+            let frsize = st.frsize as f64;
+            let size = st.blocks as f64 * frsize;
+            let free = st.bfree as f64 * frsize;
+            let avail = st.bavail as f64 * frsize;
+            let used = size - free;
+            let fs = filesystems.entry(key.clone()).or_insert_with(|| define(registry));
             fs.seen_round = round_no;
+            out.push((fs.stat_timeout, 0.0));
             out.push((fs.size, size));
             out.push((fs.used, used));
             out.push((fs.avail, avail));
@@ -396,9 +415,9 @@ impl HostCollector {
             if let Some(p) = percent(used, used + avail) {
                 out.push((fs.used_percent, p));
             }
-            if st.f_files > 0 {
-                let files = st.f_files as f64;
-                if let Some(p) = percent(files - st.f_ffree as f64, files) {
+            if st.files > 0 {
+                let files = st.files as f64;
+                if let Some(p) = percent(files - st.ffree as f64, files) {
                     out.push((fs.inodes_used_percent, p));
                 }
             }

@@ -1,0 +1,434 @@
+//! [`FaultRecords`] on SQLite: the rows the lifecycle decides, inside the
+//! writer's open transaction. No decision is taken here.
+
+use std::collections::BTreeMap;
+
+use rusqlite::types::Value;
+use rusqlite::{OptionalExtension, Transaction, params};
+use watchpost_model::Severity;
+use watchpost_model::api::FaultStatus;
+
+use super::records::{
+    AgentHello, Deadline, FaultRecords, NewRecord, OutboxRow, RecordError, RecordPatch, RecordState, Told,
+};
+use crate::maintenance::Window;
+use crate::notify::Planned;
+
+/// The statuses of a live record (one per (rule, series), partial unique index).
+const LIVE: &str = "'open', 'acknowledged', 'suppressed'";
+
+const RECORD_COLUMNS: &str =
+    "id, rule, series_key, host, labels, severity, status, opened_at_ms, resolved_at_ms,
+     response_due_ms, resolve_due_ms, response_met, resolve_met, acknowledged_at_ms, acknowledged_by,
+     unreachable, window_id, parent_fault_id";
+
+/// A stored severity; the schema's CHECK keeps it one of the three.
+pub(super) fn severity(s: &str) -> Severity {
+    s.parse().unwrap_or(Severity::General)
+}
+
+/// A stored status; the schema's CHECK keeps it one of the five.
+pub(super) fn status(s: &str) -> FaultStatus {
+    FaultStatus::parse(s).unwrap_or(FaultStatus::Open)
+}
+
+fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordState> {
+    let labels: String = r.get(4)?;
+    let sev: String = r.get(5)?;
+    let st: String = r.get(6)?;
+    Ok(RecordState {
+        id: r.get(0)?,
+        rule: r.get(1)?,
+        series_key: r.get(2)?,
+        host: r.get(3)?,
+        labels: serde_json::from_str(&labels).unwrap_or_default(),
+        severity: severity(&sev),
+        status: status(&st),
+        opened_at_ms: r.get(7)?,
+        resolved_at_ms: r.get(8)?,
+        response_due_ms: r.get(9)?,
+        resolve_due_ms: r.get(10)?,
+        response_met: r.get(11)?,
+        resolve_met: r.get(12)?,
+        acknowledged_at_ms: r.get(13)?,
+        acknowledged_by: r.get(14)?,
+        unreachable: r.get(15)?,
+        window_id: r.get(16)?,
+        parent_fault_id: r.get(17)?,
+    })
+}
+
+/// An outbox row from `fault_id, kind, channel, recipient, attempts, created_at_ms`.
+fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
+    Ok(OutboxRow {
+        fault_id: r.get(0)?,
+        kind: r.get(1)?,
+        channel: r.get(2)?,
+        recipient: r.get(3)?,
+        attempts: r.get(4)?,
+        created_at_ms: r.get(5)?,
+    })
+}
+
+fn labels_json(labels: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(labels).unwrap_or_else(|_| "{}".into())
+}
+
+/// The SET clause of an UPDATE being built: `?` in an assignment becomes
+/// the next numbered parameter.
+struct Assignments {
+    sets: Vec<String>,
+    args: Vec<Value>,
+}
+
+impl Assignments {
+    fn set(&mut self, assignment: &str, value: Value) {
+        self.args.push(value);
+        self.sets
+            .push(assignment.replace('?', &format!("?{}", self.args.len())));
+    }
+}
+
+/// The record store of one write transaction.
+pub struct SqliteRecords<'a, 'c> {
+    pub(super) tx: &'a Transaction<'c>,
+}
+
+impl FaultRecords for SqliteRecords<'_, '_> {
+    fn record(&mut self, id: i64) -> Result<Option<RecordState>, RecordError> {
+        Ok(self
+            .tx
+            .prepare_cached(&format!("SELECT {RECORD_COLUMNS} FROM faults WHERE id = ?1"))?
+            .query_row([id], record_from_row)
+            .optional()?)
+    }
+
+    fn latest(&mut self, rule: &str, series_key: &str) -> Result<Option<RecordState>, RecordError> {
+        Ok(self
+            .tx
+            .prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM faults WHERE rule = ?1 AND series_key = ?2 ORDER BY id DESC LIMIT 1"
+            ))?
+            .query_row(params![rule, series_key], record_from_row)
+            .optional()?)
+    }
+
+    fn insert(&mut self, f: &NewRecord<'_>) -> Result<i64, RecordError> {
+        self.tx.execute(
+            "INSERT INTO faults (rule, series_key, host, metric, labels, severity, status, summary, value, count,
+                                 opened_at_ms, last_seen_ms, response_due_ms, resolve_due_ms, window_id,
+                                 unreachable, parent_fault_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10, ?10, ?11, ?12, ?13, ?14, ?15)",
+            params![
+                f.rule,
+                f.series_key,
+                f.host,
+                f.metric,
+                labels_json(f.labels),
+                f.severity.as_str(),
+                f.status.as_str(),
+                f.summary,
+                f.value,
+                f.opened_at_ms,
+                f.response_due_ms,
+                f.resolve_due_ms,
+                f.window_id,
+                f.unreachable,
+                f.parent_fault_id,
+            ],
+        )?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    fn update(&mut self, id: i64, p: &RecordPatch) -> Result<(), RecordError> {
+        let mut u = Assignments {
+            sets: Vec::new(),
+            args: vec![Value::Integer(id)],
+        };
+        let opt_i = |v: Option<i64>| v.map_or(Value::Null, Value::Integer);
+        let opt_b = |v: Option<bool>| v.map_or(Value::Null, |b| Value::Integer(b.into()));
+        if let Some(s) = p.status {
+            u.set("status = ?", Value::Text(s.as_str().into()));
+        }
+        if let Some(s) = p.severity {
+            u.set("severity = ?", Value::Text(s.as_str().into()));
+        }
+        if let Some(s) = &p.summary {
+            u.set("summary = ?", Value::Text(s.clone()));
+        }
+        if let Some(v) = p.value {
+            u.set("value = ?", Value::Real(v));
+        }
+        if let Some(at) = p.seen_at_ms {
+            u.set("last_seen_ms = max(last_seen_ms, ?)", Value::Integer(at));
+        }
+        if p.refired {
+            u.sets.push("count = count + 1".into());
+        }
+        if let Some(v) = p.resolved_at_ms {
+            u.set("resolved_at_ms = ?", opt_i(v));
+        }
+        if let Some(v) = p.response_due_ms {
+            u.set("response_due_ms = ?", Value::Integer(v));
+        }
+        if let Some(v) = p.resolve_due_ms {
+            u.set("resolve_due_ms = ?", Value::Integer(v));
+        }
+        if let Some(v) = p.response_met {
+            u.set("response_met = ?", opt_b(Some(v)));
+        }
+        if let Some(v) = p.resolve_met {
+            u.set("resolve_met = ?", opt_b(v));
+        }
+        if let Some((at, by)) = &p.acknowledged {
+            u.set("acknowledged_at_ms = ?", Value::Integer(*at));
+            u.set("acknowledged_by = ?", Value::Text(by.clone()));
+        }
+        if let Some(a) = &p.assignee {
+            u.set("assignee = ?", Value::Text(a.clone()));
+        }
+        if let Some((at, cause, handling)) = &p.closed {
+            u.set("closed_at_ms = ?", Value::Integer(*at));
+            u.set("cause = ?", Value::Text(cause.clone()));
+            u.set("handling = ?", Value::Text(handling.clone()));
+        }
+        if let Some(parent) = p.parent_fault_id {
+            u.set("parent_fault_id = ?", Value::Integer(parent));
+        }
+        if u.sets.is_empty() {
+            return Ok(());
+        }
+        let sql = format!("UPDATE faults SET {} WHERE id = ?1", u.sets.join(", "));
+        self.tx
+            .prepare_cached(&sql)?
+            .execute(rusqlite::params_from_iter(u.args))?;
+        Ok(())
+    }
+
+    fn append_event(
+        &mut self,
+        fault_id: i64,
+        at_ms: i64,
+        actor: &str,
+        kind: &str,
+        message: &str,
+    ) -> Result<(), RecordError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO fault_events (fault_id, at_ms, actor, kind, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![fault_id, at_ms, actor, kind, message])?;
+        Ok(())
+    }
+
+    fn unmet(
+        &mut self,
+        deadline: Deadline,
+        statuses: &[FaultStatus],
+        now_ms: i64,
+    ) -> Result<Vec<(i64, i64)>, RecordError> {
+        let (met, due) = match deadline {
+            Deadline::Response => ("response_met", "response_due_ms"),
+            Deadline::Resolve => ("resolve_met", "resolve_due_ms"),
+        };
+        let statuses: Vec<String> = statuses.iter().map(|s| format!("'{}'", s.as_str())).collect();
+        Ok(self
+            .tx
+            .prepare_cached(&format!(
+                "SELECT id, {due} FROM faults WHERE status IN ({}) AND {met} IS NULL AND {due} < ?1 ORDER BY id",
+                statuses.join(", ")
+            ))?
+            .query_map([now_ms], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn suppressed_by_ended_windows(&mut self, now_ms: i64) -> Result<Vec<(i64, i64)>, RecordError> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT f.id, w.id FROM faults f JOIN maintenance_windows w ON w.id = f.window_id
+                 WHERE f.status = 'suppressed' AND w.ends_at_ms <= ?1 ORDER BY f.id",
+            )?
+            .query_map([now_ms], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn live_unreachable(&mut self, name: &str) -> Result<Option<i64>, RecordError> {
+        Ok(self
+            .tx
+            .prepare_cached(&format!(
+                "SELECT id FROM faults WHERE unreachable = 1 AND status IN ({LIVE})
+                 AND (host = ?1 OR json_extract(labels, '$.device') = ?1) ORDER BY id LIMIT 1"
+            ))?
+            .query_row([name], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn unlinked_unreachable(&mut self, name: &str) -> Result<Vec<i64>, RecordError> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT id FROM faults WHERE unreachable = 1 AND status IN ('open', 'acknowledged')
+                 AND parent_fault_id IS NULL AND (host = ?1 OR json_extract(labels, '$.device') = ?1) ORDER BY id",
+            )?
+            .query_map([name], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn children_of(&mut self, parent: i64) -> Result<Vec<RecordState>, RecordError> {
+        Ok(self
+            .tx
+            .prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM faults
+                 WHERE parent_fault_id = ?1 AND status = 'suppressed' AND window_id IS NULL ORDER BY id"
+            ))?
+            .query_map([parent], record_from_row)?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn insert_window(&mut self, w: &Window) -> Result<i64, RecordError> {
+        let matchers = serde_json::to_string(&w.matchers).map_err(|e| RecordError(e.to_string()))?;
+        self.tx.execute(
+            "INSERT INTO maintenance_windows (host, rule, matchers, starts_at_ms, ends_at_ms, reason, ticket, created_by, created_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![w.host, w.rule, matchers, w.starts_at_ms, w.ends_at_ms, w.reason, w.ticket, w.created_by, w.created_at_ms],
+        )?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    fn queue_notification(&mut self, fault_id: i64, p: &Planned, at_ms: i64) -> Result<(), RecordError> {
+        let contact = serde_json::to_string(&p.person).unwrap_or_else(|_| "{}".into());
+        self.tx
+            .prepare_cached(
+                "INSERT INTO notifications (fault_id, kind, step, channel, recipient, contact, created_at_ms, due_ms, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending')",
+            )?
+            .execute(params![
+                fault_id,
+                p.kind.as_str(),
+                p.step as i64,
+                p.channel,
+                p.person.name,
+                contact,
+                at_ms,
+                p.due_ms
+            ])?;
+        Ok(())
+    }
+
+    fn queue_recovery(&mut self, fault_id: i64, to: &Told, at_ms: i64) -> Result<(), RecordError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO notifications (fault_id, kind, step, channel, recipient, contact, created_at_ms, due_ms, status)
+                 VALUES (?1, 'resolved', 0, ?2, ?3, ?4, ?5, ?5, 'pending')",
+            )?
+            .execute(params![fault_id, to.channel, to.recipient, to.contact, at_ms])?;
+        Ok(())
+    }
+
+    fn cancel_pending(&mut self, fault_id: i64, why: &str) -> Result<usize, RecordError> {
+        Ok(self.tx.execute(
+            "UPDATE notifications SET status = 'cancelled', last_error = ?2
+             WHERE fault_id = ?1 AND status = 'pending' AND kind <> 'resolved'",
+            params![fault_id, why],
+        )?)
+    }
+
+    fn told(&mut self, fault_id: i64) -> Result<Vec<Told>, RecordError> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT channel, recipient, min(contact) FROM notifications
+                 WHERE fault_id = ?1 AND status = 'delivered' AND kind <> 'resolved'
+                 GROUP BY channel, recipient ORDER BY min(id)",
+            )?
+            .query_map([fault_id], |r| {
+                Ok(Told {
+                    channel: r.get(0)?,
+                    recipient: r.get(1)?,
+                    contact: r.get(2)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn pending_notification(&mut self, id: i64) -> Result<Option<OutboxRow>, RecordError> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT fault_id, kind, channel, recipient, attempts, created_at_ms FROM notifications
+                 WHERE id = ?1 AND status = 'pending'",
+            )?
+            .query_row([id], outbox_row)
+            .optional()?)
+    }
+
+    fn mark_delivered(
+        &mut self,
+        id: i64,
+        message_id: &str,
+        at_ms: i64,
+    ) -> Result<Option<OutboxRow>, RecordError> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "UPDATE notifications SET status = 'delivered', sent_at_ms = ?2, message_id = ?3,
+                     attempts = attempts + 1, last_error = NULL
+                 WHERE id = ?1 AND status = 'pending'
+                 RETURNING fault_id, kind, channel, recipient, attempts, created_at_ms",
+            )?
+            .query_row(params![id, at_ms, message_id], outbox_row)
+            .optional()?)
+    }
+
+    fn retry_notification(
+        &mut self,
+        id: i64,
+        attempts: u32,
+        error: &str,
+        due_ms: i64,
+    ) -> Result<(), RecordError> {
+        self.tx.execute(
+            "UPDATE notifications SET attempts = ?2, last_error = ?3, due_ms = ?4 WHERE id = ?1",
+            params![id, attempts, error, due_ms],
+        )?;
+        Ok(())
+    }
+
+    fn give_up_notification(&mut self, id: i64, attempts: u32, error: &str) -> Result<(), RecordError> {
+        self.tx.execute(
+            "UPDATE notifications SET status = 'failed', attempts = ?2, last_error = ?3 WHERE id = ?1",
+            params![id, attempts, error],
+        )?;
+        Ok(())
+    }
+
+    fn agent_hello(&mut self, h: &AgentHello) -> Result<(), RecordError> {
+        self.tx.execute(
+            "INSERT INTO agents (id, hostname, version, address, labels, first_seen_ms, last_seen_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+             ON CONFLICT (id) DO UPDATE SET hostname = ?2, version = ?3, address = ?4, labels = ?5, last_seen_ms = ?6",
+            params![h.id, h.hostname, h.version, h.address, labels_json(&h.labels), h.at_ms],
+        )?;
+        Ok(())
+    }
+
+    fn agents_seen(&mut self, seen: &[(String, i64)]) -> Result<(), RecordError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("UPDATE agents SET last_seen_ms = max(last_seen_ms, ?2) WHERE id = ?1")?;
+        for (id, at) in seen {
+            stmt.execute(params![id, at])?;
+        }
+        Ok(())
+    }
+}
+
+/// Records open, acknowledged or suppressed, oldest first.
+pub(super) fn live_records(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<RecordState>> {
+    conn.prepare(&format!(
+        "SELECT {RECORD_COLUMNS} FROM faults WHERE status IN ({LIVE}) ORDER BY id"
+    ))?
+    .query_map([], record_from_row)?
+    .collect()
+}

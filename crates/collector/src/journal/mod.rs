@@ -1,0 +1,226 @@
+//! The samples journal: every applied batch is appended here and made
+//! durable (`fdatasync`) before the batch is acknowledged, so the hot store
+//! and the agents' sequence numbers come back after a crash. At start the
+//! journal is replayed into the store; segments older than the store's
+//! window are deleted as new ones begin.
+//!
+//! A segment (`<data_dir>/journal/<n>.wal`) is a sequence of records in
+//! the shared segment format (`watchpost_segment`); `codec` writes and
+//! reads their bodies:
+//! - *checkpoint* (first in every segment): each agent's last applied
+//!   sequence, so deleting old segments never forgets one;
+//! - *series*: a store series number with its metric and labels, written
+//!   the first time a segment refers to it;
+//! - *batch*: agent, sequence and samples (series number as a varint, the
+//!   timestamp as a zigzag varint delta from the batch's first, the value
+//!   as 8 bytes, so NaN and ±Inf survive bit for bit).
+//!
+//! One writer thread (`writer`) group-commits: it takes every batch queued
+//! while the previous sync ran and syncs them together. At start `replay`
+//! puts every segment back into the store. Segment times are read from the
+//! collector's injected clock.
+//!
+//! Invariants: a batch is acknowledged only after its record is synced; a
+//! record that fails its checksum is never applied; a torn last record is
+//! cut off at start; any other damaged segment is renamed `*.corrupt`
+//! (quarantined) and replay goes on with the next.
+
+mod codec;
+mod replay;
+mod writer;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use crate::store::{HotStore, SeriesId};
+use crate::time::Clock;
+use writer::Writer;
+
+/// Why the journal could not be opened or written.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// A file or the directory.
+    #[error("journal {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The writer thread is gone.
+    #[error("the journal writer has stopped")]
+    Stopped,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
+    move |source| JournalError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What replaying the journal found.
+#[derive(Debug, Default)]
+pub struct Replayed {
+    /// Each agent's last applied sequence.
+    pub sequences: HashMap<String, u64>,
+    /// Samples put back into the store.
+    pub samples: u64,
+    /// Segments quarantined as damaged.
+    pub quarantined: u64,
+}
+
+pub(crate) struct Append {
+    agent: Arc<str>,
+    sequence: u64,
+    samples: Vec<(SeriesId, i64, f64)>,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+pub(crate) enum Job {
+    Append(Append),
+    Sync(oneshot::Sender<()>),
+}
+
+/// The handle ingest sessions append through.
+#[derive(Clone)]
+pub struct Journal {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl Journal {
+    /// Opens `dir`, replays every segment into `store` (calling
+    /// `new_series` for each series the store did not know, so the caller
+    /// can bind it to the rules), and starts the writer.
+    pub fn open(
+        dir: &Path,
+        store: Arc<HotStore>,
+        clock: Arc<dyn Clock>,
+        new_series: &dyn Fn(SeriesId),
+    ) -> Result<(Journal, Replayed), JournalError> {
+        let (replayed, segments) = replay::replay_dir(dir, &store, new_series)?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let writer = Writer::new(dir, store, clock, replayed.sequences.clone(), segments);
+        std::thread::Builder::new()
+            .name("watchpost-journal".into())
+            .spawn(move || writer.run(rx))
+            .map_err(io_err(dir))?;
+        Ok((Journal { jobs: tx }, replayed))
+    }
+
+    /// Appends an applied batch; returns once it is on disk.
+    pub async fn append(
+        &self,
+        agent: Arc<str>,
+        sequence: u64,
+        samples: Vec<(SeriesId, i64, f64)>,
+    ) -> Result<(), String> {
+        let (done, wait) = oneshot::channel();
+        self.jobs
+            .send(Job::Append(Append {
+                agent,
+                sequence,
+                samples,
+                done,
+            }))
+            .map_err(|_| JournalError::Stopped.to_string())?;
+        wait.await.map_err(|_| JournalError::Stopped.to_string())?
+    }
+
+    /// Waits until everything queued before is on disk.
+    pub async fn sync(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.jobs.send(Job::Sync(done)).is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+/// Replays a segment's bytes into an empty store, as the collector does at
+/// start; returns the samples restored (for the fuzz target in `tests/fuzz`).
+pub fn check_segment(bytes: &[u8]) -> u64 {
+    let store = Arc::new(HotStore::new(3_600_000));
+    let mut ids = HashMap::new();
+    let mut replayed = Replayed::default();
+    let mut newest = i64::MIN;
+    let _ = watchpost_segment::read(bytes, codec::MAX_RECORD_BYTES, |kind, body| {
+        replay::record(kind, body, &store, &|_| {}, &mut ids, &mut replayed, &mut newest)
+    });
+    replayed.samples
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs::{self, OpenOptions};
+
+    use crate::time::SystemClock;
+
+    async fn fill(dir: &Path) {
+        let store = Arc::new(HotStore::new(3_600_000));
+        let (j, r) = Journal::open(dir, store.clone(), Arc::new(SystemClock), &|_| {}).expect("opens");
+        assert_eq!(r.samples, 0);
+        let (a, _) = store.resolve("m", &[("host", "a")]);
+        let (b, _) = store.resolve("m", &[("host", "b")]);
+        for (seq, ts) in [(1u64, 1_000i64), (2, 2_000)] {
+            j.append(
+                "agent-a".into(),
+                seq,
+                vec![(a, ts, ts as f64), (b, ts + 5, f64::NAN)],
+            )
+            .await
+            .expect("append");
+        }
+        j.append("agent-b".into(), 9, vec![(b, 3_000, f64::INFINITY)])
+            .await
+            .expect("append");
+    }
+
+    #[tokio::test]
+    async fn replay_restores_samples_and_sequences() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fill(dir.path()).await;
+        let store = Arc::new(HotStore::new(3_600_000));
+        let (_, r) = Journal::open(dir.path(), store.clone(), Arc::new(SystemClock), &|_| {}).expect("opens");
+        assert_eq!(r.samples, 5);
+        assert_eq!(r.sequences.get("agent-a"), Some(&2));
+        assert_eq!(r.sequences.get("agent-b"), Some(&9));
+        let a = store.select(Some("m"), &[]);
+        assert_eq!(a.len(), 2);
+        let pts: Vec<Vec<(i64, f64)>> = a.iter().map(|id| store.points(*id, 0, 10_000)).collect();
+        assert!(pts.iter().any(|p| p == &[(1_000, 1_000.0), (2_000, 2_000.0)]));
+        let b = pts.iter().find(|p| p.len() == 3).expect("series b");
+        assert!(b[0].1.is_nan() && b[2].1 == f64::INFINITY);
+    }
+
+    #[tokio::test]
+    async fn torn_tail_is_cut_and_damaged_segment_quarantined() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fill(dir.path()).await;
+        let seg = dir.path().join(format!("{:016}.wal", 1));
+        let len = fs::metadata(&seg).expect("meta").len();
+        OpenOptions::new()
+            .write(true)
+            .open(&seg)
+            .expect("open")
+            .set_len(len - 3)
+            .expect("cut");
+        let store = Arc::new(HotStore::new(3_600_000));
+        let (j, r) = Journal::open(dir.path(), store.clone(), Arc::new(SystemClock), &|_| {}).expect("opens");
+        assert_eq!(r.samples, 4, "the torn last batch is not applied");
+        assert_eq!(r.sequences.get("agent-b"), None);
+        drop(j);
+        // Damage in a segment that is not the last: quarantined.
+        fs::write(dir.path().join(format!("{:016}.wal", 2)), b"not a journal at all").expect("write");
+        let mut bytes = fs::read(&seg).expect("read");
+        bytes[20] ^= 0xff;
+        fs::write(&seg, bytes).expect("write");
+        let store = Arc::new(HotStore::new(3_600_000));
+        let (_, r) = Journal::open(dir.path(), store, Arc::new(SystemClock), &|_| {}).expect("opens");
+        assert_eq!(r.quarantined, 1);
+        assert!(seg.with_extension("corrupt").exists());
+    }
+}

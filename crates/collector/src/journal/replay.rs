@@ -1,0 +1,131 @@
+//! Replay at start: every segment back into the hot store, each agent's
+//! last sequence recovered; a torn last segment is cut, a damaged earlier
+//! one quarantined.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use watchpost_segment::Recovery;
+
+use super::codec::{KIND_BATCH, KIND_CHECKPOINT, KIND_SERIES, MAX_RECORD_BYTES, Reader, unzigzag};
+use super::{JournalError, Replayed, io_err};
+use crate::store::{HotStore, SeriesId};
+
+/// A segment kept after replay: number, path, newest sample time.
+pub(super) type KeptSegment = (u64, PathBuf, i64);
+
+/// Replays every segment of `dir` into `store`.
+pub(super) fn replay_dir(
+    dir: &Path,
+    store: &HotStore,
+    new_series: &dyn Fn(SeriesId),
+) -> Result<(Replayed, Vec<KeptSegment>), JournalError> {
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let names = watchpost_segment::list(dir, "wal").map_err(io_err(dir))?;
+    let mut replayed = Replayed::default();
+    let mut segments = Vec::new();
+    let count = names.len();
+    for (i, path) in names.into_iter().enumerate() {
+        let bytes = fs::read(&path).map_err(io_err(&path))?;
+        let mut ids: HashMap<u32, SeriesId> = HashMap::new();
+        let mut newest = i64::MIN;
+        let damage = watchpost_segment::read(&bytes, MAX_RECORD_BYTES, |kind, body| {
+            record(
+                kind,
+                body,
+                store,
+                new_series,
+                &mut ids,
+                &mut replayed,
+                &mut newest,
+            )
+        });
+        match watchpost_segment::recover(&path, i + 1 == count, damage).map_err(io_err(&path))? {
+            Recovery::Intact => {}
+            Recovery::Cut(d) => {
+                tracing::warn!(file = %path.display(), offset = d.offset, problem = %d.problem,
+                    "journal ends in a torn record (the collector stopped mid-write): cut there");
+            }
+            Recovery::Quarantined { damage: d, moved_to } => {
+                tracing::error!(file = %path.display(), offset = d.offset, problem = %d.problem, moved_to = %moved_to.display(),
+                    "journal segment damaged: quarantined; samples after the damage are not restored");
+                replayed.quarantined += 1;
+                continue;
+            }
+        }
+        let number = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0);
+        segments.push((number, path, newest));
+    }
+    Ok((replayed, segments))
+}
+
+/// Applies one record to the store.
+pub(super) fn record(
+    kind: u8,
+    body: &[u8],
+    store: &HotStore,
+    new_series: &dyn Fn(SeriesId),
+    ids: &mut HashMap<u32, SeriesId>,
+    replayed: &mut Replayed,
+    newest: &mut i64,
+) -> Result<(), String> {
+    let mut r = Reader { bytes: body, at: 0 };
+    match kind {
+        KIND_CHECKPOINT => {
+            for _ in 0..r.varint()? {
+                let agent = r.str()?.to_string();
+                let seq = r.varint()?;
+                let e = replayed.sequences.entry(agent).or_insert(0);
+                *e = (*e).max(seq);
+            }
+        }
+        KIND_SERIES => {
+            let number = r.varint()? as u32;
+            let metric = r.str()?.to_string();
+            let n = r.varint()? as usize;
+            let mut labels = Vec::with_capacity(n.min(64));
+            for _ in 0..n {
+                labels.push((r.str()?.to_string(), r.str()?.to_string()));
+            }
+            let pairs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let (id, new) = store.resolve(&metric, &pairs);
+            if new {
+                new_series(id);
+            }
+            ids.insert(number, id);
+        }
+        KIND_BATCH => {
+            let agent = r.str()?.to_string();
+            let seq = r.varint()?;
+            let base = r.i64()?;
+            let n = r.varint()?;
+            for _ in 0..n {
+                let number = r.varint()? as u32;
+                let ts = base.wrapping_add(unzigzag(r.varint()?));
+                let v = f64::from_bits(r.u64()?);
+                let Some(id) = ids.get(&number) else {
+                    return Err(format!(
+                        "batch refers to series {number}, never defined in this segment"
+                    ));
+                };
+                // Older than what the store holds (already restored): skipped.
+                if store.append(*id, ts, v).is_ok() {
+                    replayed.samples += 1;
+                }
+                *newest = (*newest).max(ts);
+            }
+            let e = replayed.sequences.entry(agent).or_insert(0);
+            *e = (*e).max(seq);
+        }
+        k => return Err(format!("unknown record kind {k}")),
+    }
+    if r.at != r.bytes.len() {
+        return Err(format!("{} bytes left over in a record", r.bytes.len() - r.at));
+    }
+    Ok(())
+}

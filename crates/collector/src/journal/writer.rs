@@ -1,0 +1,210 @@
+//! The journal's writer thread: appends applied batches to the open
+//! segment, syncs each group once, rolls to a new segment by size and age,
+//! and deletes segments older than the store's window.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::codec::{KIND_BATCH, KIND_CHECKPOINT, KIND_SERIES, put_str, put_varint, zigzag};
+use super::replay::KeptSegment;
+use super::{Append, Job, JournalError, io_err};
+use crate::store::HotStore;
+use crate::time::Clock;
+
+const SEGMENT_BYTES: u64 = 64 << 20;
+const SEGMENT_MS: i64 = 60 * 60 * 1000;
+
+struct Current {
+    number: u64,
+    path: PathBuf,
+    file: File,
+    bytes: u64,
+    started_ms: i64,
+    newest: i64,
+    defined: HashSet<u32>,
+}
+
+pub(super) struct Writer {
+    dir: PathBuf,
+    store: Arc<HotStore>,
+    clock: Arc<dyn Clock>,
+    sequences: HashMap<String, u64>,
+    /// Earlier segments: number, path, newest sample time.
+    closed: Vec<KeptSegment>,
+    current: Option<Current>,
+}
+
+impl Writer {
+    pub(super) fn new(
+        dir: &Path,
+        store: Arc<HotStore>,
+        clock: Arc<dyn Clock>,
+        sequences: HashMap<String, u64>,
+        closed: Vec<KeptSegment>,
+    ) -> Writer {
+        Writer {
+            dir: dir.to_path_buf(),
+            store,
+            clock,
+            sequences,
+            closed,
+            current: None,
+        }
+    }
+
+    pub(super) fn run(mut self, jobs: std::sync::mpsc::Receiver<Job>) {
+        let mut buf = Vec::new();
+        while let Ok(first) = jobs.recv() {
+            let mut waiting = Vec::new();
+            let mut syncs = Vec::new();
+            buf.clear();
+            let mut next = Some(first);
+            while let Some(job) = next {
+                match job {
+                    Job::Append(a) => {
+                        if let Err(e) = self.encode(&a, &mut buf) {
+                            let _ = a.done.send(Err(e.to_string()));
+                        } else {
+                            waiting.push(a.done);
+                        }
+                    }
+                    Job::Sync(done) => syncs.push(done),
+                }
+                // Group commit: everything queued meanwhile shares one sync.
+                next = if buf.len() < 8 << 20 {
+                    jobs.try_recv().ok()
+                } else {
+                    None
+                };
+            }
+            let result = self.write_and_sync(&buf);
+            if let Err(e) = &result {
+                tracing::error!(error = %e, "cannot write the journal: batches are not acknowledged");
+            }
+            for w in waiting {
+                let _ = w.send(result.clone());
+            }
+            for s in syncs {
+                let _ = s.send(());
+            }
+        }
+    }
+
+    fn write_and_sync(&mut self, buf: &[u8]) -> Result<(), String> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let Some(cur) = self.current.as_mut() else {
+            return Err(format!("{}: no journal segment is open", self.dir.display()));
+        };
+        let r = cur.file.write_all(buf).and_then(|()| cur.file.sync_data());
+        cur.bytes += buf.len() as u64;
+        r.map_err(|e| format!("{}: {e}", cur.path.display()))
+    }
+
+    fn encode(&mut self, a: &Append, out: &mut Vec<u8>) -> Result<(), JournalError> {
+        let first_ts = a.samples.first().map_or(0, |s| s.1);
+        let newest = a.samples.iter().map(|s| s.1).max().unwrap_or(i64::MIN);
+        let now = self.clock.now_ms();
+        let roll = match &self.current {
+            None => true,
+            Some(c) => c.bytes + out.len() as u64 >= SEGMENT_BYTES || now - c.started_ms >= SEGMENT_MS,
+        };
+        if roll {
+            // The buffered records belong to the segment being closed.
+            if !out.is_empty() {
+                self.write_and_sync(out).map_err(|e| JournalError::Io {
+                    path: self.dir.clone(),
+                    source: std::io::Error::other(e),
+                })?;
+                out.clear();
+            }
+            self.roll(now)?;
+        }
+        let cur = self.current.as_mut().expect("rolled above");
+        for (id, _, _) in &a.samples {
+            if cur.defined.insert(id.0)
+                && let Some(l) = self.store.labels(*id)
+            {
+                let start = watchpost_segment::begin(out, KIND_SERIES);
+                put_varint(out, u64::from(id.0));
+                put_str(out, &l.metric);
+                put_varint(out, l.labels.len() as u64);
+                for (k, v) in &l.labels {
+                    put_str(out, k);
+                    put_str(out, v);
+                }
+                watchpost_segment::end(out, start);
+            }
+        }
+        let start = watchpost_segment::begin(out, KIND_BATCH);
+        put_str(out, &a.agent);
+        put_varint(out, a.sequence);
+        out.extend_from_slice(&first_ts.to_le_bytes());
+        put_varint(out, a.samples.len() as u64);
+        for (id, ts, v) in &a.samples {
+            put_varint(out, u64::from(id.0));
+            put_varint(out, zigzag(ts.wrapping_sub(first_ts)));
+            out.extend_from_slice(&v.to_bits().to_le_bytes());
+        }
+        watchpost_segment::end(out, start);
+        cur.newest = cur.newest.max(newest);
+        let e = self.sequences.entry(a.agent.to_string()).or_insert(0);
+        *e = (*e).max(a.sequence);
+        Ok(())
+    }
+
+    /// Closes the current segment, deletes segments past the store's
+    /// window, and starts a new one with a checkpoint.
+    fn roll(&mut self, now_ms: i64) -> Result<(), JournalError> {
+        let number = match self.current.take() {
+            Some(c) => {
+                self.closed.push((c.number, c.path, c.newest));
+                c.number + 1
+            }
+            None => self.closed.last().map_or(1, |c| c.0 + 1),
+        };
+        let horizon = now_ms.saturating_sub(self.store.window_ms());
+        self.closed.retain(|(_, path, newest)| {
+            if *newest >= horizon {
+                return true;
+            }
+            if let Err(e) = fs::remove_file(path) {
+                tracing::warn!(file = %path.display(), error = %e, "cannot delete an old journal segment");
+            }
+            false
+        });
+        let path = self.dir.join(format!("{number:016}.wal"));
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        let mut out = Vec::new();
+        let start = watchpost_segment::begin(&mut out, KIND_CHECKPOINT);
+        put_varint(&mut out, self.sequences.len() as u64);
+        for (agent, seq) in &self.sequences {
+            put_str(&mut out, agent);
+            put_varint(&mut out, *seq);
+        }
+        watchpost_segment::end(&mut out, start);
+        file.write_all(&out).map_err(io_err(&path))?;
+        // The new file's name must be durable too.
+        if let Ok(d) = File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        self.current = Some(Current {
+            number,
+            path,
+            file,
+            bytes: out.len() as u64,
+            started_ms: now_ms,
+            newest: i64::MIN,
+            defined: HashSet::new(),
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,294 @@
+//! The command line: every command, flag and help text (clap derive).
+//! Nothing here talks to the collector.
+
+use clap::{Parser, Subcommand};
+
+/// Watchpost's command line.
+#[derive(Parser)]
+#[command(version)]
+pub struct Args {
+    /// Collector HTTP API.
+    #[arg(
+        long,
+        global = true,
+        env = "WATCHPOST_SERVER",
+        default_value = "http://127.0.0.1:9811"
+    )]
+    pub server: String,
+    /// CA certificate (PEM) that signed an https:// collector's certificate
+    /// (default: the public web roots).
+    #[arg(long, global = true, env = "WATCHPOST_CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Who you are, recorded on the fault's timeline for actions (only
+    /// with an open API: with users, the collector records who signed in).
+    #[arg(long, global = true, env = "WATCHPOST_USER")]
+    pub by: Option<String>,
+    /// API token (`watchpostctl tokens create`), sent as a bearer token.
+    #[arg(long, global = true, env = "WATCHPOST_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Sign in as this user instead of a token; the password is read from
+    /// WATCHPOST_PASSWORD (e.g. to create your first token).
+    #[arg(long, global = true, env = "WATCHPOST_LOGIN", conflicts_with = "token")]
+    pub login: Option<String>,
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// List agents (hostname, version, address, connected since, last
+    /// seen), or enrol and revoke them.
+    Agents {
+        #[command(subcommand)]
+        command: Option<AgentsCmd>,
+    },
+    /// Who the collector says you are.
+    Whoami,
+    /// API users and their roles (admin).
+    Users {
+        #[command(subcommand)]
+        command: Option<UsersCmd>,
+    },
+    /// Your API tokens (an admin sees everyone's).
+    Tokens {
+        #[command(subcommand)]
+        command: Option<TokensCmd>,
+    },
+    /// The audit log: every write through the API, newest first (admin).
+    Audit {
+        /// Only this user's ("-": requests without a valid credential).
+        #[arg(long)]
+        actor: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// List series with their latest value.
+    Series {
+        /// Metric name.
+        #[arg(long, short)]
+        metric: Option<String>,
+        /// Label matchers: `label=value`, `label=!value`, `label=~regex`, `label=!~regex`.
+        matchers: Vec<String>,
+    },
+    /// Print the points of matching series.
+    Query {
+        /// Metric name.
+        #[arg(long, short)]
+        metric: String,
+        /// From: a duration ago ("15m"), RFC 3339 or ms since the epoch.
+        #[arg(long, default_value = "15m")]
+        since: String,
+        /// Label matchers as for `series`.
+        matchers: Vec<String>,
+    },
+    /// The response and resolve deadlines a fault would get. Without
+    /// --calendar the collector answers with its own calendar and policy;
+    /// with it, they are computed here with the default policy.
+    Deadline {
+        /// urgent, general or minor.
+        #[arg(long)]
+        severity: String,
+        /// When the fault opens (RFC 3339, e.g. 2026-09-30T16:00:00+08:00); default now.
+        #[arg(long)]
+        opened_at: Option<String>,
+        /// A calendar file to check.
+        #[arg(long)]
+        calendar: Option<std::path::PathBuf>,
+    },
+    /// Maintenance windows: faults inside are recorded as suppressed, not notified.
+    Maintenance {
+        #[command(subcommand)]
+        command: MaintenanceCmd,
+    },
+    /// The notification outbox: what was sent to whom, what waits or failed.
+    Notifications {
+        /// Only this fault's.
+        #[arg(long)]
+        fault: Option<i64>,
+        /// Only pending, delivered, failed or cancelled.
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many, newest first.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Who is on duty in each team.
+    Oncall {
+        /// When (RFC 3339 or ms since the epoch); default now.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// List faults, or show one with `faults show ID`.
+    Faults {
+        #[command(subcommand)]
+        show: Option<FaultCmd>,
+        /// Filter by status (open, acknowledged, resolved, closed, suppressed; comma-separated).
+        #[arg(long)]
+        status: Option<String>,
+        /// Filter by severity (urgent, general, minor; comma-separated).
+        #[arg(long)]
+        severity: Option<String>,
+        /// Filter by host.
+        #[arg(long)]
+        host: Option<String>,
+        /// At most this many, newest first.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AgentsCmd {
+    /// List agents (the default).
+    List,
+    /// Make a one-time enrolment token for an agent id; put it in the
+    /// agent's `enroll_token`. The agent exchanges it for its own credential.
+    Enroll {
+        /// Agent id (its `id`, default its hostname).
+        id: String,
+        /// How long the token can be used.
+        #[arg(long, default_value = "24h")]
+        token_valid_for: String,
+        /// Lifetime of the credential the agent receives.
+        #[arg(long, default_value = "365d")]
+        credential_valid_for: String,
+    },
+    /// Revoke an agent's credential: its stream ends now and it cannot reconnect.
+    Revoke {
+        /// Agent id.
+        id: String,
+    },
+    /// Enrolled agents and their credentials (never the secrets).
+    Credentials,
+}
+
+#[derive(Subcommand)]
+pub enum UsersCmd {
+    /// List users (the default).
+    List,
+    /// Create a user; prints the password once (generated unless
+    /// --password-stdin).
+    Add {
+        /// Login name.
+        name: String,
+        /// viewer, operator or admin.
+        #[arg(long)]
+        role: String,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable a user: no login, tokens stop working.
+    Disable {
+        /// Login name.
+        name: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        /// Login name.
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TokensCmd {
+    /// List tokens (the default).
+    List,
+    /// Create a token for yourself; prints it once.
+    Create {
+        /// What it is for.
+        #[arg(long)]
+        name: String,
+        /// Lifetime, e.g. 90d; default: no expiry.
+        #[arg(long)]
+        expires_in: Option<String>,
+    },
+    /// Revoke a token.
+    Revoke {
+        /// Token id.
+        id: i64,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum MaintenanceCmd {
+    /// Create a window for an approved change.
+    Add {
+        /// Only this host.
+        #[arg(long)]
+        host: Option<String>,
+        /// Only this rule.
+        #[arg(long)]
+        rule: Option<String>,
+        /// Start (RFC 3339); default now.
+        #[arg(long)]
+        start: Option<String>,
+        /// End (RFC 3339).
+        #[arg(long)]
+        end: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// The approved change ticket.
+        #[arg(long)]
+        ticket: String,
+        /// Label matchers as for `series`.
+        matchers: Vec<String>,
+    },
+    /// List windows, newest first.
+    List,
+}
+
+#[derive(Subcommand)]
+pub enum FaultCmd {
+    /// One fault with its timeline.
+    Show {
+        /// Fault id.
+        id: i64,
+    },
+    /// Acknowledge: meets the response deadline.
+    Ack {
+        /// Fault id.
+        id: i64,
+        /// Optional comment.
+        #[arg(long, short)]
+        comment: Option<String>,
+    },
+    /// Resolve by hand: meets the resolve deadline.
+    Resolve {
+        /// Fault id.
+        id: i64,
+        /// What was done (required).
+        #[arg(long, short)]
+        comment: String,
+    },
+    /// Close a resolved fault with its cause and handling (both required).
+    Close {
+        /// Fault id.
+        id: i64,
+        /// Why it happened.
+        #[arg(long)]
+        cause: String,
+        /// How it was handled.
+        #[arg(long)]
+        handling: String,
+    },
+    /// Add a note to the timeline.
+    Note {
+        /// Fault id.
+        id: i64,
+        /// The note.
+        text: String,
+    },
+    /// Hand the fault to someone.
+    Assign {
+        /// Fault id.
+        id: i64,
+        /// Who.
+        assignee: String,
+    },
+}

@@ -1,0 +1,86 @@
+//! `deadline`: the response and resolve deadlines a fault would get,
+//! from the collector or computed here on a calendar file.
+
+use anyhow::Context;
+use watchpost_model::Severity;
+use watchpost_model::api::DeadlineAnswer;
+
+use crate::client::Client;
+
+/// `deadline --severity S [--opened-at T] [--calendar FILE]`.
+#[allow(clippy::print_stdout)]
+pub async fn run(
+    client: &Client,
+    json: bool,
+    severity: String,
+    opened_at: Option<String>,
+    calendar: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    let answer = match calendar {
+        Some(file) => local_deadline(&severity, opened_at.as_deref(), &file)?,
+        None => {
+            let mut q = vec![("severity".to_string(), severity)];
+            if let Some(t) = opened_at {
+                q.push(("opened_at".into(), t));
+            }
+            client.get("/api/v1/deadline", &q).await?
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        return Ok(());
+    }
+    let tz = jiff::tz::TimeZone::get(&answer.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let local = |t: &str| -> String {
+        t.parse::<jiff::Timestamp>()
+            .map(|ts| {
+                ts.to_zoned(tz.clone())
+                    .strftime("%Y-%m-%d %H:%M %:z (%A)")
+                    .to_string()
+            })
+            .unwrap_or_else(|_| t.to_string())
+    };
+    println!("severity     {}", answer.severity);
+    println!("opened       {}", local(&answer.opened_at));
+    println!(
+        "respond by   {}   [{}]",
+        local(&answer.response_due),
+        answer.respond
+    );
+    println!(
+        "resolve by   {}   [{}]",
+        local(&answer.resolve_due),
+        answer.resolve
+    );
+    println!("calendar     {} ({})", answer.calendar, answer.time_zone);
+    Ok(())
+}
+
+/// Computes deadlines here, on a calendar file and the default policy.
+fn local_deadline(
+    severity: &str,
+    opened_at: Option<&str>,
+    file: &std::path::Path,
+) -> anyhow::Result<DeadlineAnswer> {
+    let severity: Severity = severity.parse()?;
+    let calendar = watchpost_calendar::Calendar::load(file)?;
+    let opened = match opened_at {
+        Some(t) => t
+            .parse::<jiff::Timestamp>()
+            .with_context(|| format!("--opened-at {t:?}: expected RFC 3339"))?,
+        None => jiff::Timestamp::now(),
+    };
+    let policy = watchpost_calendar::SeverityPolicy::default();
+    let d = policy.deadlines(&calendar, severity, opened)?;
+    let entry = policy.of(severity);
+    Ok(DeadlineAnswer {
+        severity,
+        opened_at: opened.to_string(),
+        response_due: d.respond.to_string(),
+        resolve_due: d.resolve.to_string(),
+        respond: entry.respond.to_string(),
+        resolve: entry.resolve.to_string(),
+        calendar: format!("{} (default policy)", calendar.name()),
+        time_zone: calendar.time_zone_name().to_string(),
+    })
+}

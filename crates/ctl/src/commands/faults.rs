@@ -1,0 +1,177 @@
+//! `faults`: list, show one with its timeline, and act on one (ack,
+//! resolve, close, note, assign).
+
+use watchpost_model::api::{Fault, FaultActionBody};
+
+use crate::args::FaultCmd;
+use crate::client::Client;
+use crate::format::{actor, emit, labels_text, value_text};
+use crate::table::Table;
+
+/// The filters of `faults` without a subcommand.
+pub struct Filter {
+    pub status: Option<String>,
+    pub severity: Option<String>,
+    pub host: Option<String>,
+    pub limit: usize,
+}
+
+/// `faults ...`.
+#[allow(clippy::print_stdout)]
+pub async fn run(
+    client: &Client,
+    json: bool,
+    by: Option<String>,
+    show: Option<FaultCmd>,
+    filter: Filter,
+) -> anyhow::Result<()> {
+    let Filter {
+        status,
+        severity,
+        host,
+        limit,
+    } = filter;
+    match show {
+        Some(
+            action @ (FaultCmd::Ack { .. }
+            | FaultCmd::Resolve { .. }
+            | FaultCmd::Close { .. }
+            | FaultCmd::Note { .. }
+            | FaultCmd::Assign { .. }),
+        ) => {
+            let by = actor(by)?;
+            let mut body = FaultActionBody {
+                by,
+                ..Default::default()
+            };
+            let (id, path) = match action {
+                FaultCmd::Ack { id, comment } => {
+                    body.comment = comment;
+                    (id, "ack")
+                }
+                FaultCmd::Resolve { id, comment } => {
+                    body.comment = Some(comment);
+                    (id, "resolve")
+                }
+                FaultCmd::Close { id, cause, handling } => {
+                    body.cause = Some(cause);
+                    body.handling = Some(handling);
+                    (id, "close")
+                }
+                FaultCmd::Note { id, text } => {
+                    body.text = Some(text);
+                    (id, "notes")
+                }
+                FaultCmd::Assign { id, assignee } => {
+                    body.assignee = Some(assignee);
+                    (id, "assign")
+                }
+                FaultCmd::Show { .. } => unreachable!("matched above"),
+            };
+            let f: Fault = client.post(&format!("/api/v1/faults/{id}/{path}"), &body).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&f)?);
+            } else {
+                println!(
+                    "fault {}: {} ({})",
+                    f.id,
+                    f.status.as_str(),
+                    f.timeline.last().map_or("", |e| e.message.as_str())
+                );
+            }
+            Ok(())
+        }
+        Some(FaultCmd::Show { id }) => {
+            let f: Fault = client.get(&format!("/api/v1/faults/{id}"), &[]).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&f)?);
+                return Ok(());
+            }
+            println!("Fault {}  [{}]  {}", f.id, f.severity, f.status.as_str());
+            println!("  summary       {}", f.summary);
+            println!("  rule          {}", f.rule);
+            println!("  host          {}", f.host);
+            if !f.metric.is_empty() {
+                println!("  series        {}{{{}}}", f.metric, labels_text(&f.labels, &[]));
+            }
+            println!("  value         {}", value_text(f.value));
+            println!("  count         {}", f.count);
+            println!("  opened        {}", f.opened_at);
+            println!("  last seen     {}", f.last_seen_at);
+            println!("  respond by    {}", f.response_due);
+            println!("  resolve by    {}", f.resolve_due);
+            println!("  resolved      {}", f.resolved_at.as_deref().unwrap_or("-"));
+            let met = |m: Option<bool>| match m {
+                Some(true) => "met",
+                Some(false) => "MISSED",
+                None => "pending",
+            };
+            println!("  response      {}", met(f.response_met));
+            println!("  resolution    {}", met(f.resolve_met));
+            if let Some(by) = &f.acknowledged_by {
+                println!(
+                    "  acknowledged  {} by {by}",
+                    f.acknowledged_at.as_deref().unwrap_or("-")
+                );
+            }
+            if let Some(a) = &f.assignee {
+                println!("  assignee      {a}");
+            }
+            if let Some(c) = &f.closed_at {
+                println!("  closed        {c}");
+                println!("  cause         {}", f.cause.as_deref().unwrap_or("-"));
+                println!("  handling      {}", f.handling.as_deref().unwrap_or("-"));
+            }
+            println!("Timeline:");
+            let mut t = Table::new(&["  AT", "ACTOR", "EVENT", "MESSAGE"]);
+            for e in &f.timeline {
+                t.row(vec![
+                    format!("  {}", e.at),
+                    e.actor.clone(),
+                    e.kind.clone(),
+                    e.message.clone(),
+                ]);
+            }
+            print!("{}", t.render());
+            Ok(())
+        }
+        None => {
+            let mut q = vec![("limit".to_string(), limit.to_string())];
+            for (k, v) in [("status", status), ("severity", severity), ("host", host)] {
+                if let Some(v) = v {
+                    q.push((k.to_string(), v));
+                }
+            }
+            let faults: Vec<Fault> = client.get("/api/v1/faults", &q).await?;
+            emit(json, &faults, || {
+                let mut t = Table::new(&[
+                    "ID",
+                    "SEVERITY",
+                    "STATUS",
+                    "HOST",
+                    "RULE",
+                    "OPENED",
+                    "RESPOND BY",
+                    "RESOLVE BY",
+                    "COUNT",
+                    "SUMMARY",
+                ]);
+                for f in &faults {
+                    t.row(vec![
+                        f.id.to_string(),
+                        f.severity.to_string(),
+                        f.status.as_str().to_string(),
+                        f.host.clone(),
+                        f.rule.clone(),
+                        f.opened_at.clone(),
+                        f.response_due.clone(),
+                        f.resolve_due.clone(),
+                        f.count.to_string(),
+                        f.summary.clone(),
+                    ]);
+                }
+                t
+            })
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! One module per command group; [`run`] hands each command to its group.
+
+mod access;
+mod agents;
+mod deadline;
+mod faults;
+mod maintenance;
+mod metrics;
+mod notify;
+
+use crate::args::{Args, Cmd};
+use crate::client::Client;
+
+/// Runs the command `args` name against the collector.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let client = Client::from_args(&args)?;
+    let json = args.json;
+    match args.command {
+        Cmd::Whoami => access::whoami(&client, json).await,
+        Cmd::Users { command } => access::users(&client, json, command).await,
+        Cmd::Tokens { command } => access::tokens(&client, json, command).await,
+        Cmd::Audit { actor, limit } => access::audit(&client, json, actor, limit).await,
+        Cmd::Agents { command } => agents::run(&client, json, command).await,
+        Cmd::Series { metric, matchers } => metrics::series(&client, json, metric, matchers).await,
+        Cmd::Query {
+            metric,
+            since,
+            matchers,
+        } => metrics::query(&client, json, metric, since, matchers).await,
+        Cmd::Maintenance { command } => maintenance::run(&client, json, args.by, command).await,
+        Cmd::Notifications { fault, status, limit } => {
+            notify::notifications(&client, json, fault, status, limit).await
+        }
+        Cmd::Oncall { at } => notify::oncall(&client, json, at).await,
+        Cmd::Deadline {
+            severity,
+            opened_at,
+            calendar,
+        } => deadline::run(&client, json, severity, opened_at, calendar).await,
+        Cmd::Faults {
+            show,
+            status,
+            severity,
+            host,
+            limit,
+        } => {
+            let filter = faults::Filter {
+                status,
+                severity,
+                host,
+                limit,
+            };
+            faults::run(&client, json, args.by, show, filter).await
+        }
+    }
+}
