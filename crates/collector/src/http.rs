@@ -522,9 +522,18 @@ async fn add_window(
     if ends <= now {
         return Err(ApiError::bad_request("ends_at is in the past"));
     }
-    let w = crate::maintenance::Window::new(
-        0, b.host, b.rule, b.matchers, starts, ends, reason, ticket, by, now,
-    )
+    let w = crate::maintenance::Window::new(crate::maintenance::WindowSpec {
+        id: 0,
+        host: b.host,
+        rule: b.rule,
+        matchers: b.matchers,
+        starts_at_ms: starts,
+        ends_at_ms: ends,
+        reason,
+        ticket,
+        created_by: by,
+        created_at_ms: now,
+    })
     .map_err(ApiError::bad_request)?;
     let id = core
         .faults

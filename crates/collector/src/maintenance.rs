@@ -33,21 +33,46 @@ pub struct Window {
     pub created_at_ms: i64,
 }
 
+/// What a window is made of, before it is checked.
+#[derive(Debug, Clone, Default)]
+pub struct WindowSpec {
+    /// Record id (0 before it is stored).
+    pub id: i64,
+    /// Only this host (any if `None`).
+    pub host: Option<String>,
+    /// Only this rule (any if `None`).
+    pub rule: Option<String>,
+    /// Label matchers as written (`fstype = "!tmpfs"`).
+    pub matchers: BTreeMap<String, String>,
+    /// Start (ms).
+    pub starts_at_ms: i64,
+    /// End (ms, exclusive).
+    pub ends_at_ms: i64,
+    /// Why.
+    pub reason: String,
+    /// The approved change's ticket.
+    pub ticket: String,
+    /// Who created it.
+    pub created_by: String,
+    /// When (ms).
+    pub created_at_ms: i64,
+}
+
 impl Window {
     /// Checks a window; the error names the problem.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        id: i64,
-        host: Option<String>,
-        rule: Option<String>,
-        matchers: BTreeMap<String, String>,
-        starts_at_ms: i64,
-        ends_at_ms: i64,
-        reason: String,
-        ticket: String,
-        created_by: String,
-        created_at_ms: i64,
-    ) -> Result<Window, String> {
+    pub fn new(spec: WindowSpec) -> Result<Window, String> {
+        let WindowSpec {
+            id,
+            host,
+            rule,
+            matchers,
+            starts_at_ms,
+            ends_at_ms,
+            reason,
+            ticket,
+            created_by,
+            created_at_ms,
+        } = spec;
         if ends_at_ms <= starts_at_ms {
             return Err("the window ends before it starts".into());
         }
@@ -101,53 +126,34 @@ mod tests {
 
     #[test]
     fn covers_by_host_rule_labels_and_time() {
-        let w = Window::new(
-            1,
-            Some("db1".into()),
-            None,
-            BTreeMap::from([("mountpoint".to_string(), "~/data.*".to_string())]),
-            100,
-            200,
-            "disk swap".into(),
-            "CHG-1".into(),
-            "li".into(),
-            0,
-        )
+        let w = Window::new(WindowSpec {
+            id: 1,
+            host: Some("db1".into()),
+            matchers: BTreeMap::from([("mountpoint".to_string(), "~/data.*".to_string())]),
+            starts_at_ms: 100,
+            ends_at_ms: 200,
+            reason: "disk swap".into(),
+            ticket: "CHG-1".into(),
+            created_by: "li".into(),
+            ..WindowSpec::default()
+        })
         .expect("valid");
         let labels = BTreeMap::from([("mountpoint".to_string(), "/data1".to_string())]);
         assert!(w.covers("fs_full", "db1", &labels, 150));
         assert!(!w.covers("fs_full", "db2", &labels, 150));
         assert!(!w.covers("fs_full", "db1", &labels, 200), "the end is exclusive");
         assert!(!w.covers("fs_full", "db1", &BTreeMap::new(), 150));
-        assert!(
-            Window::new(
-                1,
-                None,
-                None,
-                BTreeMap::new(),
-                0,
-                1,
-                "r".into(),
-                "t".into(),
-                "b".into(),
-                0
-            )
-            .is_err()
-        );
-        assert!(
-            Window::new(
-                1,
-                Some("h".into()),
-                None,
-                BTreeMap::new(),
-                5,
-                5,
-                "r".into(),
-                "t".into(),
-                "b".into(),
-                0
-            )
-            .is_err()
-        );
+        let everything = Window::new(WindowSpec {
+            ends_at_ms: 1,
+            ..WindowSpec::default()
+        });
+        assert!(everything.is_err_and(|e| e.contains("silence everything")));
+        let empty = Window::new(WindowSpec {
+            host: Some("h".into()),
+            starts_at_ms: 5,
+            ends_at_ms: 5,
+            ..WindowSpec::default()
+        });
+        assert!(empty.is_err_and(|e| e.contains("ends before it starts")));
     }
 }

@@ -27,7 +27,7 @@ use rusqlite::{Connection, OptionalExtension};
 use watchpost_model::Severity;
 use watchpost_model::api::{Fault, FaultEvent, FaultStatus};
 
-use crate::maintenance::Window;
+use crate::maintenance::{Window, WindowSpec};
 use crate::time::rfc3339;
 
 /// Why the database could not be used.
@@ -132,18 +132,18 @@ fn load_windows(conn: &Connection) -> rusqlite::Result<Vec<Window>> {
     )?;
     let rows = stmt.query_map([], |r| {
         let matchers: String = r.get(3)?;
-        Ok(Window::new(
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            serde_json::from_str(&matchers).unwrap_or_default(),
-            r.get(4)?,
-            r.get(5)?,
-            r.get(6)?,
-            r.get(7)?,
-            r.get(8)?,
-            r.get(9)?,
-        ))
+        Ok(Window::new(WindowSpec {
+            id: r.get(0)?,
+            host: r.get(1)?,
+            rule: r.get(2)?,
+            matchers: serde_json::from_str(&matchers).unwrap_or_default(),
+            starts_at_ms: r.get(4)?,
+            ends_at_ms: r.get(5)?,
+            reason: r.get(6)?,
+            ticket: r.get(7)?,
+            created_by: r.get(8)?,
+            created_at_ms: r.get(9)?,
+        }))
     })?;
     let mut out = Vec::new();
     for row in rows {

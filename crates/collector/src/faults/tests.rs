@@ -10,6 +10,7 @@ use watchpost_model::api::FaultStatus;
 
 use super::*;
 use crate::db::{FaultFilter, NotificationFilter};
+use crate::maintenance::WindowSpec;
 use crate::time::rfc3339;
 
 fn new_fault(series: &str, severity: Severity, at_ms: i64) -> NewFault {
@@ -399,18 +400,14 @@ async fn a_fault_that_fires_soon_after_resolving_reopens_and_overdue_deadlines_a
 async fn faults_inside_a_maintenance_window_are_suppressed_until_it_ends() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (faults, db) = Faults::open(dir.path(), FaultSettings::default()).expect("open");
-    let w = Window::new(
-        0,
-        Some("h1".into()),
-        None,
-        BTreeMap::new(),
-        0,
-        1_000_000,
-        "swap disks".into(),
-        "CHG-7".into(),
-        "li".into(),
-        0,
-    )
+    let w = Window::new(WindowSpec {
+        host: Some("h1".into()),
+        ends_at_ms: 1_000_000,
+        reason: "swap disks".into(),
+        ticket: "CHG-7".into(),
+        created_by: "li".into(),
+        ..WindowSpec::default()
+    })
     .expect("valid");
     let wid = faults.add_window(w).await.expect("window");
     faults

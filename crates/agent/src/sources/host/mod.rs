@@ -57,7 +57,6 @@ struct FsSeries {
     used_percent: u32,
     inodes_used_percent: u32,
     stat_timeout: u32,
-    seen_round: u64,
 }
 
 struct Scalars {
@@ -93,6 +92,9 @@ pub struct HostCollector {
     round_no: u64,
     hwmon: hwmon::Hwmon,
     statfs: StatFs,
+    stat_answers: Vec<Answer>,
+    /// Device, mountpoint and fstype of each mount read this round.
+    mount_lines: Vec<[String; 3]>,
 }
 
 fn read_into(path: &str, buf: &mut String) -> bool {
@@ -148,6 +150,8 @@ impl HostCollector {
             round_no: 0,
             hwmon: hwmon::Hwmon::new(config_hwmon_dir),
             statfs,
+            stat_answers: Vec::new(),
+            mount_lines: Vec::new(),
         }
     }
 
@@ -355,26 +359,33 @@ impl HostCollector {
         if !read_into("/proc/self/mounts", &mut self.buf) {
             return;
         }
-        let round_no = self.round_no;
-        let (filesystems, key, excluded, statfs) = (
-            &mut self.filesystems,
-            &mut self.fs_key,
-            &self.config.exclude_fstypes,
-            &mut self.statfs,
-        );
+        // First the mounts to read (into buffers kept between rounds), then
+        // one bounded request for all of them, then their series.
+        let (lines, excluded) = (&mut self.mount_lines, &self.config.exclude_fstypes);
+        let mut n = 0;
         procfs::parse_mounts(&self.buf, |device, mountpoint, fstype| {
-            if excluded.iter().any(|e| e == fstype) {
+            // The same mountpoint twice (stacked mounts): report the first only.
+            if excluded.iter().any(|e| e == fstype) || lines[..n].iter().any(|l| l[1] == mountpoint) {
                 return;
             }
+            if lines.len() == n {
+                lines.push(Default::default());
+            }
+            for (slot, text) in lines[n].iter_mut().zip([device, mountpoint, fstype]) {
+                slot.clear();
+                slot.push_str(text);
+            }
+            n += 1;
+        });
+        let mounts = &self.mount_lines[..n];
+        let paths: Vec<&str> = mounts.iter().map(|m| m[1].as_str()).collect();
+        let answers = &mut self.stat_answers;
+        self.statfs.stat_all(&paths, answers);
+        let (filesystems, key) = (&mut self.filesystems, &mut self.fs_key);
+        for (line, answer) in mounts.iter().zip(answers.iter()) {
+            let [device, mountpoint, fstype] = [line[0].as_str(), line[1].as_str(), line[2].as_str()];
             key.clear();
             key.push_str(mountpoint);
-            // The same mountpoint twice (stacked mounts): report the top one only.
-            if filesystems
-                .get(key.as_str())
-                .is_some_and(|f| f.seen_round == round_no)
-            {
-                return;
-            }
             let define = |registry: &mut SeriesRegistry| {
                 let l = [("mountpoint", mountpoint), ("device", device), ("fstype", fstype)];
                 FsSeries {
@@ -384,21 +395,19 @@ impl HostCollector {
                     used_percent: registry.define("host_filesystem_used_percent", &l),
                     inodes_used_percent: registry.define("host_filesystem_inodes_used_percent", &l),
                     stat_timeout: registry.define("host_filesystem_stat_timeout", &l),
-                    seen_round: 0,
                 }
             };
-            let st = match statfs.stat(mountpoint) {
+            let st = match *answer {
                 Answer::Stat(st) => st,
-                Answer::Failed => return,
+                Answer::Failed => continue,
                 Answer::TimedOut => {
                     let fs = filesystems.entry(key.clone()).or_insert_with(|| define(registry));
-                    fs.seen_round = round_no;
                     out.push((fs.stat_timeout, 1.0));
-                    return;
+                    continue;
                 }
             };
             if st.blocks == 0 {
-                return; // nothing to fill (e.g. a bind of a pseudo fs)
+                continue; // nothing to fill (e.g. a bind of a pseudo fs)
             }
             let frsize = st.frsize as f64;
             let size = st.blocks as f64 * frsize;
@@ -406,7 +415,6 @@ impl HostCollector {
             let avail = st.bavail as f64 * frsize;
             let used = size - free;
             let fs = filesystems.entry(key.clone()).or_insert_with(|| define(registry));
-            fs.seen_round = round_no;
             out.push((fs.stat_timeout, 0.0));
             out.push((fs.size, size));
             out.push((fs.used, used));
@@ -421,7 +429,7 @@ impl HostCollector {
                     out.push((fs.inodes_used_percent, p));
                 }
             }
-        });
+        }
     }
 }
 

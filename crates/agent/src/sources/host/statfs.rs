@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::time::Duration;
 
 /// What the collector needs of one filesystem.
@@ -43,22 +43,28 @@ pub fn statvfs(mountpoint: &str) -> Option<FsStat> {
     })
 }
 
+/// A thread that stats the mounts it is given, in order, answering each.
 struct Worker {
-    ask: Sender<String>,
+    ask: SyncSender<Vec<String>>,
     answers: Receiver<Option<FsStat>>,
 }
 
 impl Worker {
     fn spawn(stat: &StatFn) -> Option<Worker> {
-        let (ask, asked) = mpsc::channel::<String>();
-        let (answer, answers) = mpsc::channel();
+        // Bounded channels keep their buffers where they were made: the
+        // worker allocates nothing itself, so it costs no malloc arena.
+        let (ask, asked) = mpsc::sync_channel::<Vec<String>>(1);
+        let (answer, answers) = mpsc::sync_channel(ANSWERS);
         let stat = stat.clone();
         std::thread::Builder::new()
             .name("watchpost-statfs".into())
+            .stack_size(64 << 10)
             .spawn(move || {
-                for mountpoint in asked {
-                    if answer.send(stat(&mountpoint)).is_err() {
-                        return;
+                for batch in asked {
+                    for mountpoint in &batch {
+                        if answer.send(stat(mountpoint)).is_err() {
+                            return;
+                        }
                     }
                 }
             })
@@ -67,6 +73,9 @@ impl Worker {
         Some(Worker { ask, answers })
     }
 }
+
+/// Answers a worker may queue before the collection thread reads them.
+const ANSWERS: usize = 64;
 
 /// The answer for one mount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,46 +113,60 @@ impl StatFs {
         self.hung.len()
     }
 
-    /// Stats `mountpoint`, waiting at most the timeout.
-    pub fn stat(&mut self, mountpoint: &str) -> Answer {
-        if let Some(w) = self.hung.get(mountpoint) {
-            match w.answers.try_recv() {
-                // Still stuck: do not ask again.
-                Err(mpsc::TryRecvError::Empty) => return Answer::TimedOut,
-                // It came back: the mount answers again; its worker is free.
-                Ok(_) | Err(mpsc::TryRecvError::Disconnected) => {
-                    let w = self.hung.remove(mountpoint).expect("looked up above");
-                    if self.worker.is_none() {
-                        self.worker = Some(w);
+    /// Stats every mount of `mounts` (one request to the worker a round),
+    /// waiting at most the timeout for each; `answers[i]` is mount `i`'s.
+    pub fn stat_all(&mut self, mounts: &[&str], answers: &mut Vec<Answer>) {
+        answers.clear();
+        answers.resize(mounts.len(), Answer::Failed);
+        let mut pending: Vec<usize> = Vec::with_capacity(mounts.len());
+        for (i, m) in mounts.iter().enumerate() {
+            match self.hung.get(*m).map(|w| w.answers.try_recv()) {
+                // Still stuck: not asked again.
+                Some(Err(mpsc::TryRecvError::Empty)) => answers[i] = Answer::TimedOut,
+                // It came back: asked again below. Its worker is dropped, not
+                // reused: it may still be working through the rest of the
+                // batch it was stuck in, and ends when it next answers.
+                Some(_) => {
+                    self.hung.remove(*m);
+                    pending.push(i);
+                }
+                None => pending.push(i),
+            }
+        }
+        let mut from = 0;
+        while from < pending.len() {
+            if self.worker.is_none() {
+                self.worker = Worker::spawn(&self.stat);
+            }
+            let Some(w) = self.worker.as_ref() else { return };
+            let batch = pending[from..].iter().map(|&i| mounts[i].to_string()).collect();
+            if w.ask.send(batch).is_err() {
+                self.worker = None;
+                return;
+            }
+            let mut next = pending.len();
+            for (k, &i) in pending.iter().enumerate().skip(from) {
+                match w.answers.recv_timeout(self.timeout) {
+                    Ok(Some(st)) => answers[i] = Answer::Stat(st),
+                    Ok(None) => answers[i] = Answer::Failed,
+                    Err(RecvTimeoutError::Timeout) => {
+                        tracing::warn!(mountpoint = mounts[i], timeout = ?self.timeout,
+                            "statvfs does not return (a hung network mount?): reported, not asked again until it answers");
+                        answers[i] = Answer::TimedOut;
+                        if let Some(w) = self.worker.take() {
+                            self.hung.insert(mounts[i].to_string(), w);
+                        }
+                        // The rest go to a new worker.
+                        next = k + 1;
+                        break;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => {
+                        self.worker = None;
+                        return;
                     }
                 }
             }
-        }
-        if self.worker.is_none() {
-            self.worker = Worker::spawn(&self.stat);
-        }
-        let Some(w) = self.worker.as_ref() else {
-            return Answer::Failed;
-        };
-        if w.ask.send(mountpoint.to_string()).is_err() {
-            self.worker = None;
-            return Answer::Failed;
-        }
-        match w.answers.recv_timeout(self.timeout) {
-            Ok(Some(st)) => Answer::Stat(st),
-            Ok(None) => Answer::Failed,
-            Err(RecvTimeoutError::Timeout) => {
-                tracing::warn!(mountpoint, timeout = ?self.timeout,
-                    "statvfs does not return (a hung network mount?): reported, not asked again until it answers");
-                if let Some(w) = self.worker.take() {
-                    self.hung.insert(mountpoint.to_string(), w);
-                }
-                Answer::TimedOut
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                self.worker = None;
-                Answer::Failed
-            }
+            from = next;
         }
     }
 }
@@ -182,17 +205,26 @@ mod tests {
             (m != "/gone").then(figures)
         });
         let mut s = StatFs::new(stat, Duration::from_millis(200));
-        assert_eq!(s.stat("/"), Answer::Stat(figures()));
-        assert_eq!(s.stat("/gone"), Answer::Failed);
-        assert_eq!(s.stat("/nfs"), Answer::TimedOut);
+        let mut answers = Vec::new();
+        let mounts = ["/", "/nfs", "/gone", "/data"];
+        s.stat_all(&mounts, &mut answers);
+        let ok = Answer::Stat(figures());
+        assert_eq!(
+            answers,
+            [ok, Answer::TimedOut, Answer::Failed, ok],
+            "the mounts after the hung one answer too"
+        );
         assert_eq!(s.hung(), 1);
         // Later rounds: the other mounts still answer, the hung one is not
         // asked again (no wait, no second parked thread).
         for _ in 0..3 {
             let started = Instant::now();
-            assert_eq!(s.stat("/nfs"), Answer::TimedOut);
-            assert!(started.elapsed() < Duration::from_millis(150), "asked again");
-            assert_eq!(s.stat("/"), Answer::Stat(figures()));
+            s.stat_all(&mounts, &mut answers);
+            assert!(
+                started.elapsed() < Duration::from_millis(150),
+                "the hung mount was waited for again"
+            );
+            assert_eq!(answers, [ok, Answer::TimedOut, Answer::Failed, ok]);
             assert_eq!(s.hung(), 1);
         }
         {
@@ -203,15 +235,14 @@ mod tests {
         // Once its call returns, the mount is asked again and answers.
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            match s.stat("/nfs") {
-                Answer::Stat(st) => {
-                    assert_eq!(st, figures());
-                    break;
-                }
-                other => assert!(Instant::now() < deadline, "still {other:?}"),
+            s.stat_all(&mounts, &mut answers);
+            if answers[1] == ok {
+                break;
             }
+            assert!(Instant::now() < deadline, "still {:?}", answers[1]);
             std::thread::sleep(Duration::from_millis(20));
         }
+        assert_eq!(answers, [ok, ok, Answer::Failed, ok]);
         assert_eq!(s.hung(), 0);
     }
 }
