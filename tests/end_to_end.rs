@@ -480,3 +480,24 @@ async fn a_maintenance_window_suppresses_and_its_end_unsuppresses() {
     agent.stop().await;
     collector.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_collector_on_a_data_directory_in_use_is_refused_naming_the_first() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let first = start_collector(data.path(), "").await;
+    let second = watchpost_collector::Collector::start(
+        collector_config(data.path()),
+        watchpost_collector::rules::RuleSet::default(),
+    )
+    .await;
+    let e = second.err().expect("refused").to_string();
+    assert!(
+        e.contains(&data.path().display().to_string()) && e.contains(&format!("pid {}", std::process::id())),
+        "{e}"
+    );
+    assert!(e.contains("in use by another watchpost-collector"), "{e}");
+    // Stopped, it lets the next one in.
+    first.shutdown().await;
+    let again = start_collector(data.path(), "").await;
+    again.shutdown().await;
+}

@@ -130,7 +130,7 @@ fn spawn_collection(config: AgentConfig, rounds: mpsc::Sender<Round>, spool: Arc
         .name("watchpost-collect".into())
         .spawn(move || {
             let mut registry = SeriesRegistry::new(config.labels.clone());
-            let mut own = OwnMetrics::new(&mut registry, spool);
+            let mut own = OwnMetrics::new(&mut registry, spool, config.spool.dir.clone());
             // Sources on their own schedule (probes, SNMP, Modbus) publish
             // here and wake us.
             let (wake_tx, wake) = std::sync::mpsc::sync_channel::<()>(1);
@@ -289,11 +289,14 @@ fn wait(wake: &std::sync::mpsc::Receiver<()>, next: Instant) -> bool {
 
 /// The agent's figures about itself, sent with every full round:
 /// `agent_rounds_total` (full rounds since the agent started: a gap in it
-/// at the collector is lost data) and the spool's `agent_spool_*`.
+/// at the collector is lost data), the spool's `agent_spool_*`, and with a
+/// spool directory `agent_spool_disk_free_bytes` (space left to spool on,
+/// for a rule to warn before it fills).
 struct OwnMetrics {
     rounds: u64,
     ids: [u32; 6],
     spool: Arc<spool::SpoolStats>,
+    disk: Option<(std::path::PathBuf, u32)>,
 }
 
 impl OwnMetrics {
@@ -306,11 +309,16 @@ impl OwnMetrics {
         "agent_spool_quarantined_segments_total",
     ];
 
-    fn new(registry: &mut SeriesRegistry, spool: Arc<spool::SpoolStats>) -> OwnMetrics {
+    fn new(
+        registry: &mut SeriesRegistry,
+        spool: Arc<spool::SpoolStats>,
+        dir: Option<std::path::PathBuf>,
+    ) -> OwnMetrics {
         OwnMetrics {
             rounds: 0,
             ids: Self::NAMES.map(|m| registry.define(m, &[])),
             spool,
+            disk: dir.map(|d| (d, registry.define("agent_spool_disk_free_bytes", &[]))),
         }
     }
 
@@ -326,11 +334,16 @@ impl OwnMetrics {
             s.quarantined_segments.load(Ordering::Relaxed),
         ];
         let at = round.timestamp_ms;
-        for (id, v) in self.ids.iter().zip(values) {
+        // The agent's own spool directory, on a local disk: read inline.
+        let free = self.disk.as_ref().and_then(|(dir, id)| {
+            let st = sources::host::statfs::statvfs(&dir.to_string_lossy())?;
+            Some((*id, st.bavail.saturating_mul(st.frsize)))
+        });
+        for (id, v) in self.ids.iter().copied().zip(values).chain(free) {
             if round.offsets_ms.is_empty() {
-                round.samples.push((*id, v as f64));
+                round.samples.push((id, v as f64));
             } else {
-                round.push_at(*id, v as f64, at);
+                round.push_at(id, v as f64, at);
             }
         }
     }

@@ -580,6 +580,12 @@ async fn apply_batch(
     };
     // Not acknowledged on failure: the agent re-sends after reconnecting.
     let (journaled, written) = tokio::join!(journal, faults);
+    if written.is_err() {
+        t.db_write_failures.fetch_add(1, Ordering::Relaxed);
+    }
+    if journaled.is_err() {
+        t.journal_write_failures.fetch_add(1, Ordering::Relaxed);
+    }
     written.map_err(|e| ("unavailable", format!("cannot record fault changes: {e}")))?;
     journaled.map_err(|e| ("unavailable", format!("cannot journal samples: {e}")))?;
     if opens {

@@ -62,6 +62,24 @@ pub enum StartError {
     /// The samples journal could not be opened.
     #[error(transparent)]
     Journal(#[from] journal::JournalError),
+    /// Another collector holds the data directory.
+    #[error(
+        "data directory {dir} is in use by another watchpost-collector ({holder}); stop it, or give this one another collector.data_dir"
+    )]
+    Locked {
+        /// The data directory.
+        dir: std::path::PathBuf,
+        /// Who holds it, as its lock file says.
+        holder: String,
+    },
+    /// The data directory's lock file could not be used.
+    #[error("data directory {dir}: cannot take its lock file: {source}")]
+    Lock {
+        /// The data directory.
+        dir: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A listener could not bind.
     #[error("cannot listen on {addr} ({what}): {source}")]
     Bind {
@@ -101,6 +119,8 @@ pub struct Core {
 /// A running collector.
 pub struct Collector {
     core: Arc<Core>,
+    /// Held for the process's life: one collector per data directory.
+    _lock: std::fs::File,
     grpc_addr: SocketAddr,
     http_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
@@ -120,6 +140,7 @@ impl Collector {
         rules: RuleSet,
         clock: Arc<dyn Clock>,
     ) -> Result<Collector, StartError> {
+        let lock = lock_data_dir(&config.data_dir)?;
         let (faults, db) = Faults::open(
             &config.data_dir,
             faults::FaultSettings {
@@ -195,6 +216,7 @@ impl Collector {
             addr: config.http_listen,
             source,
         })?;
+        let damaged = (replayed.damaged_spans, replayed.damaged_bytes);
         let core = Arc::new(Core {
             config,
             store,
@@ -204,9 +226,15 @@ impl Collector {
             journal,
             agents,
             access,
-            telemetry: Default::default(),
+            telemetry: telemetry::Telemetry::default(),
             clock,
         });
+        core.telemetry
+            .journal_damaged_spans
+            .store(damaged.0, std::sync::atomic::Ordering::Relaxed);
+        core.telemetry
+            .journal_damaged_bytes
+            .store(damaged.1, std::sync::atomic::Ordering::Relaxed);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
 
@@ -270,6 +298,7 @@ impl Collector {
         tracing::info!(grpc = %grpc_addr, http = %http_addr, rules = core.engine.rule_count(), data_dir = %core.config.data_dir.display(), "collector listening");
         Ok(Collector {
             core,
+            _lock: lock,
             grpc_addr,
             http_addr,
             shutdown,
@@ -325,6 +354,54 @@ impl Collector {
             let _ = self.core.faults.write(vec![Command::AgentsSeen(seen)]).await;
         }
     }
+}
+
+/// Takes `<dir>/lock` for this process's life (released by the OS when it
+/// ends, however it ends) and writes the process id into it, so a second
+/// collector on the same directory is refused naming the first.
+fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, StartError> {
+    use std::io::{Read, Seek, Write};
+    let err = |source| StartError::Lock {
+        dir: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(dir.join("lock"))
+        .map_err(err)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = match holder.trim() {
+                "" => "a process that has not written its id yet".to_string(),
+                h => h.to_string(),
+            };
+            return Err(StartError::Locked {
+                dir: dir.to_path_buf(),
+                holder,
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
+    }
+    let me = format!("pid {} on {}", std::process::id(), hostname());
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| file.write_all(me.as_bytes()))
+        .and_then(|()| file.sync_all())
+        .map_err(err)?;
+    Ok(file)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "this host".into())
 }
 
 /// Once a second: time-based rules (absence, agent silence), missed

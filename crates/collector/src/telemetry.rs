@@ -31,6 +31,14 @@ pub struct Telemetry {
     pub rule_evals: AtomicU64,
     /// Fault transitions written.
     pub fault_transitions: AtomicU64,
+    /// Damaged journal spans found at start (bytes kept in `*.corrupt`).
+    pub journal_damaged_spans: AtomicU64,
+    /// Bytes in them.
+    pub journal_damaged_bytes: AtomicU64,
+    /// Journal writes that failed (disk full, I/O error).
+    pub journal_write_failures: AtomicU64,
+    /// Fault-record commits that failed (disk full, I/O error).
+    pub db_write_failures: AtomicU64,
     detection_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     detection_count: AtomicU64,
     detection_sum_ns: AtomicU64,
@@ -87,6 +95,30 @@ impl Telemetry {
             "Batches dropped as already applied.",
             get(&self.duplicate_batches).to_string(),
         );
+        for (name, help, value) in [
+            (
+                "watchpost_journal_damaged_spans_total",
+                "Damaged spans of journal segments found at start; their bytes are kept in *.corrupt beside the segment.",
+                &self.journal_damaged_spans,
+            ),
+            (
+                "watchpost_journal_damaged_bytes_total",
+                "Bytes in those damaged spans.",
+                &self.journal_damaged_bytes,
+            ),
+            (
+                "watchpost_journal_write_failures_total",
+                "Journal writes that failed; their batches were not acknowledged, their samples are written before any later ack.",
+                &self.journal_write_failures,
+            ),
+            (
+                "watchpost_db_write_failures_total",
+                "Fault-record commits that failed; changes that failed for a full or failing disk are retried with the next commit.",
+                &self.db_write_failures,
+            ),
+        ] {
+            metric(name, "counter", help, get(value).to_string());
+        }
         metric(
             "watchpost_samples_late_total",
             "counter",

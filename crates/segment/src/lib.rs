@@ -8,7 +8,9 @@
 //! sense, and recovers a damaged segment at start: a torn *last* segment is
 //! cut at its last whole record (the writer stopped mid-write), any other
 //! damaged segment is renamed `*.corrupt` (quarantined) so the rest can be
-//! read. What a record's body means is the caller's business.
+//! read; or, with [`read_resync`], reading goes on after damage at the next
+//! valid record, so a bad record in the middle costs only itself. What a
+//! record's body means is the caller's business.
 //!
 //! Invariant: a record whose checksum fails is never handed to the caller;
 //! recovery never deletes bytes that passed their checksum except the
@@ -88,6 +90,80 @@ pub fn read(
         at += HEADER_BYTES + len;
     }
     None
+}
+
+/// Bytes of a segment that are not records: `bytes[damage.offset..end]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    /// Where it starts and why.
+    pub damage: Damage,
+    /// Where the next valid record starts, or the segment's length when
+    /// none follows (a torn tail, or damage to the end).
+    pub end: usize,
+}
+
+impl Span {
+    /// Whether valid records follow it (damage in the middle, not a torn tail).
+    pub fn resumed(&self, len: usize) -> bool {
+        self.end < len
+    }
+}
+
+/// Whether a valid record (length in bounds, checksum right) starts at `at`.
+fn record_at(bytes: &[u8], at: usize, max_record_bytes: usize) -> Option<usize> {
+    let header = bytes.get(at..at + HEADER_BYTES)?;
+    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    if len == 0 || len > max_record_bytes {
+        return None;
+    }
+    let body = bytes.get(at + HEADER_BYTES..at + HEADER_BYTES + len)?;
+    (CRC.checksum(body) == crc).then_some(HEADER_BYTES + len)
+}
+
+/// As [`read`], but not stopped by damage: after bytes that are not a
+/// valid record it looks for the next offset where one starts (a length in
+/// bounds and a matching CRC-32C: a false match is a one in four billion
+/// chance) and goes on from there. A record `f` refuses is skipped whole.
+/// Returns every span of bytes that were not records, in order.
+pub fn read_resync(
+    bytes: &[u8],
+    max_record_bytes: usize,
+    mut f: impl FnMut(u8, &[u8]) -> Result<(), String>,
+) -> Vec<Span> {
+    let mut spans = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let rest = &bytes[at..];
+        let mut consumed = 0;
+        let damage = read(rest, max_record_bytes, |kind, body| {
+            let r = f(kind, body);
+            if r.is_ok() {
+                consumed += HEADER_BYTES + 1 + body.len();
+            }
+            r
+        });
+        let Some(d) = damage else { break };
+        let start = at + d.offset;
+        // A whole record the caller refused: skip exactly it.
+        let skip = record_at(bytes, start, max_record_bytes);
+        let end = match skip {
+            Some(n) => start + n,
+            None => (start + 1..bytes.len())
+                .find(|&o| record_at(bytes, o, max_record_bytes).is_some())
+                .unwrap_or(bytes.len()),
+        };
+        debug_assert_eq!(consumed, d.offset);
+        spans.push(Span {
+            damage: Damage {
+                offset: start,
+                problem: d.problem,
+            },
+            end,
+        });
+        at = end;
+    }
+    spans
 }
 
 /// The segment files (`*.{extension}`) of `dir`, in name order (names are
@@ -203,6 +279,43 @@ mod tests {
                 problem: "no".into()
             })
         );
+    }
+
+    #[test]
+    fn reading_resynchronises_after_damage_in_the_middle() {
+        let mut seg = record(1, b"first");
+        let damaged_at = seg.len();
+        seg.extend(record(2, b"flipped"));
+        seg.extend(record(3, b"refused"));
+        let after = seg.len();
+        seg.extend(record(4, b"after"));
+        let whole = seg.len();
+        seg[damaged_at + 10] ^= 0x55;
+        seg.extend(&record(5, b"torn")[..10]);
+        let mut got = Vec::new();
+        let spans = read_resync(&seg, 1 << 20, |k, b| {
+            if k == 3 {
+                return Err("not wanted".into());
+            }
+            got.push((k, b.to_vec()));
+            Ok(())
+        });
+        assert_eq!(got, [(1, b"first".to_vec()), (4, b"after".to_vec())]);
+        let offsets: Vec<(usize, usize, bool)> = spans
+            .iter()
+            .map(|s| (s.damage.offset, s.end, s.resumed(seg.len())))
+            .collect();
+        assert_eq!(
+            offsets,
+            [
+                (damaged_at, damaged_at + 16, true),
+                (damaged_at + 16, after, true),
+                (whole, seg.len(), false)
+            ]
+        );
+        assert_eq!(spans[0].damage.problem, "checksum mismatch");
+        assert_eq!(spans[1].damage.problem, "not wanted");
+        assert!(read_resync(&record(1, b"x"), 1 << 20, |_, _| Ok(())).is_empty());
     }
 
     #[test]

@@ -28,6 +28,11 @@ pub trait Committer: Send + 'static {
     /// Whether `job` joins the group commit; if not, it runs alone, in a
     /// transaction of its own, after the group.
     fn joins_group(job: &Self::Job) -> bool;
+    /// Called first in every group transaction (to re-apply what an
+    /// earlier, failed group left to retry).
+    fn begin(&mut self, _records: &mut dyn FaultRecords) -> Result<(), RecordError> {
+        Ok(())
+    }
     /// Applies `job` inside the open transaction. An error rolls back the
     /// transaction and every job in it.
     fn apply(&mut self, records: &mut dyn FaultRecords, job: &mut Self::Job) -> Result<(), RecordError>;
@@ -74,7 +79,7 @@ impl<C: Committer> Writer<C> {
             }
             let (mut group, alone): (Vec<_>, Vec<_>) = jobs.into_iter().partition(C::joins_group);
             if !group.is_empty() {
-                let result = self.transact(&mut group);
+                let result = self.transact(&mut group, true);
                 if let Err(e) = &result {
                     tracing::error!(error = %e, "database write failed");
                 }
@@ -82,7 +87,7 @@ impl<C: Committer> Writer<C> {
             }
             for job in alone {
                 let mut one = vec![job];
-                let result = self.transact(&mut one);
+                let result = self.transact(&mut one, false);
                 self.committer.settle(one, result);
             }
             // The outbox may have new rows: let the dispatcher look.
@@ -90,9 +95,13 @@ impl<C: Committer> Writer<C> {
         }
     }
 
-    fn transact(&mut self, jobs: &mut [C::Job]) -> Result<(), String> {
+    fn transact(&mut self, jobs: &mut [C::Job], group: bool) -> Result<(), String> {
         let tx = self.conn.transaction().map_err(|e| e.to_string())?;
         let mut records = SqliteRecords { tx: &tx };
+        if group && let Err(e) = self.committer.begin(&mut records) {
+            let _ = tx.rollback();
+            return Err(e.to_string());
+        }
         for job in jobs.iter_mut() {
             if let Err(e) = self.committer.apply(&mut records, job) {
                 let _ = tx.rollback();

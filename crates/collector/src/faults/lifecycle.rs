@@ -53,6 +53,9 @@ pub struct Lifecycle {
     opened: Vec<(FaultKey, OpenRecord)>,
     /// Resolved in the transaction in progress.
     closed: Vec<FaultKey>,
+    /// Changes of commits that failed for want of disk, applied first in
+    /// the next group commit.
+    pub(super) backlog: Vec<super::Command>,
 }
 
 impl Lifecycle {
@@ -81,6 +84,7 @@ impl Lifecycle {
             open,
             opened: Vec::new(),
             closed: Vec::new(),
+            backlog: Vec::new(),
         }
     }
 

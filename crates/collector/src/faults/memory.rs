@@ -493,4 +493,46 @@ mod tests {
             "a refire of a fault never opened is ignored"
         );
     }
+
+    #[test]
+    fn changes_a_full_disk_refused_are_recorded_with_the_next_commit_and_only_once() {
+        use crate::db::writer::Committer;
+        use crate::faults::{Command, Job};
+        let mut l = Lifecycle::new(FaultSettings::default(), Vec::new(), Vec::new());
+        let mut rec = MemoryRecords::default();
+        let open = Command::Fault(Transition::Open(fault("x", "h", &[], false, 0)));
+        let mut job = Job::Write {
+            commands: vec![open],
+            done: None,
+        };
+        l.begin(&mut rec).expect("nothing held back yet");
+        l.apply(&mut rec, &mut job).expect("applies");
+        // The commit fails for want of disk: what it wrote is gone ...
+        rec = MemoryRecords::default();
+        l.settle(vec![job], Err("database or disk is full".into()));
+        assert_eq!(l.open_faults().load(std::sync::atomic::Ordering::Relaxed), 0);
+        // ... and comes back first in the next group, once.
+        let mut tick = Job::Write {
+            commands: vec![Command::Tick { now_ms: 1 }],
+            done: None,
+        };
+        l.begin(&mut rec).expect("held back changes apply");
+        l.apply(&mut rec, &mut tick).expect("applies");
+        l.settle(vec![tick], Ok(()));
+        assert_eq!(rec.records.len(), 1);
+        assert_eq!(rec.kinds(1), ["opened"]);
+        assert_eq!(l.open_faults().load(std::sync::atomic::Ordering::Relaxed), 1);
+        l.begin(&mut rec).expect("nothing held back");
+        assert_eq!(rec.records.len(), 1, "not recorded twice");
+        // Another kind of failure drops the group, as before.
+        let mut job = Job::Write {
+            commands: vec![Command::Fault(Transition::Open(fault("y", "h", &[], false, 2)))],
+            done: None,
+        };
+        l.apply(&mut rec, &mut job).expect("applies");
+        l.settle(vec![job], Err("constraint failed".into()));
+        let before = rec.records.len();
+        l.begin(&mut rec).expect("nothing held back");
+        assert_eq!(rec.records.len(), before);
+    }
 }

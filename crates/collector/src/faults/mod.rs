@@ -192,11 +192,26 @@ impl Lifecycle {
     }
 }
 
+/// Whether a failed commit failed for want of disk (full, or failing):
+/// then its changes are kept and retried, since the condition that caused
+/// them will not be reported again. Other errors drop the group as before.
+fn disk_trouble(error: &str) -> bool {
+    let e = error.to_ascii_lowercase();
+    e.contains("disk is full") || e.contains("disk i/o error") || e.contains("no space")
+}
+
 impl Committer for Lifecycle {
     type Job = Job;
 
     fn joins_group(job: &Job) -> bool {
         matches!(job, Job::Write { .. })
+    }
+
+    fn begin(&mut self, rec: &mut dyn FaultRecords) -> Result<(), RecordError> {
+        let backlog = std::mem::take(&mut self.backlog);
+        let result = backlog.iter().try_for_each(|cmd| self.command(rec, cmd));
+        self.backlog = backlog;
+        result
     }
 
     fn apply(&mut self, rec: &mut dyn FaultRecords, job: &mut Job) -> Result<(), RecordError> {
@@ -226,14 +241,36 @@ impl Committer for Lifecycle {
     }
 
     fn settle(&mut self, jobs: Vec<Job>, result: Result<(), String>) {
-        if result.is_ok() {
-            self.committed();
-        } else {
-            self.rolled_back();
-        }
+        let keep = match &result {
+            Ok(()) => {
+                self.committed();
+                if !self.backlog.is_empty() {
+                    tracing::info!(
+                        changes = self.backlog.len(),
+                        "fault changes held back by a failed commit are recorded now"
+                    );
+                    self.backlog.clear();
+                }
+                false
+            }
+            Err(e) => {
+                self.rolled_back();
+                let keep = disk_trouble(e);
+                if keep {
+                    tracing::error!(error = %e, "fault changes not recorded: kept, and retried with the next commit");
+                } else if !self.backlog.is_empty() {
+                    tracing::error!(error = %e, changes = self.backlog.len(), "fault changes held back are dropped: the commit fails for another reason than the disk");
+                    self.backlog.clear();
+                }
+                keep
+            }
+        };
         for job in jobs {
             match job {
-                Job::Write { done, .. } => {
+                Job::Write { done, commands } => {
+                    if keep {
+                        self.backlog.extend(commands);
+                    }
                     if let Some(done) = done {
                         let _ = done.send(result.clone());
                     }

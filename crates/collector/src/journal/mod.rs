@@ -69,8 +69,13 @@ pub struct Replayed {
     pub sequences: HashMap<String, u64>,
     /// Samples put back into the store.
     pub samples: u64,
-    /// Segments quarantined as damaged.
+    /// Segments in which damage was found (its bytes kept in `*.corrupt`).
     pub quarantined: u64,
+    /// Damaged spans in them: bytes that were not records, or records that
+    /// could not be used (a batch whose series definition was damaged).
+    pub damaged_spans: u64,
+    /// Bytes in those spans.
+    pub damaged_bytes: u64,
 }
 
 pub(crate) struct Append {
@@ -222,5 +227,146 @@ mod tests {
         let (_, r) = Journal::open(dir.path(), store, Arc::new(SystemClock), &|_| {}).expect("opens");
         assert_eq!(r.quarantined, 1);
         assert!(seg.with_extension("corrupt").exists());
+    }
+
+    #[tokio::test]
+    async fn a_damaged_record_in_the_middle_costs_only_itself() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fill(dir.path()).await;
+        let seg = dir.path().join(format!("{:016}.wal", 1));
+        let mut bytes = fs::read(&seg).expect("read");
+        // The records: checkpoint, series a, series b, batch 1, batch 2,
+        // batch of agent-b. Damage batch 1 (its value bytes).
+        let mut at = 0;
+        let mut starts = Vec::new();
+        while at < bytes.len() {
+            starts.push(at);
+            let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4")) as usize;
+            at += 8 + len;
+        }
+        assert_eq!(starts.len(), 6, "{starts:?}");
+        bytes[starts[3] + 12] ^= 0xff;
+        fs::write(&seg, &bytes).expect("write");
+        let store = Arc::new(HotStore::new(3_600_000));
+        let (_, r) = Journal::open(dir.path(), store.clone(), Arc::new(SystemClock), &|_| {}).expect("opens");
+        assert_eq!(
+            r.samples, 3,
+            "batch 2 and agent-b's batch after the damage are restored"
+        );
+        assert_eq!(r.sequences.get("agent-a"), Some(&2));
+        assert_eq!(r.sequences.get("agent-b"), Some(&9));
+        assert_eq!(
+            (r.quarantined, r.damaged_spans, r.damaged_bytes),
+            (1, 1, (starts[4] - starts[3]) as u64)
+        );
+        let kept = fs::read(seg.with_extension("corrupt")).expect("damaged bytes kept aside");
+        assert_eq!(kept, bytes[starts[3]..starts[4]]);
+    }
+
+    /// A tmpfs of `size` mounted in `dir`, unmounted when dropped (root
+    /// only; under CI=true a failure to mount fails the test).
+    struct SmallDisk(PathBuf);
+
+    impl SmallDisk {
+        fn mount(dir: &Path, size: &str) -> Option<SmallDisk> {
+            let at = dir.join("disk");
+            fs::create_dir_all(&at).expect("mkdir");
+            let ok = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(&at)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "cannot mount a tmpfs (needs root): the full-disk test cannot run"
+                );
+                eprintln!("cannot mount a tmpfs (needs root): full-disk test not run");
+                return None;
+            }
+            Some(SmallDisk(at))
+        }
+    }
+
+    impl Drop for SmallDisk {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_leaves_no_torn_record_and_nothing_acknowledged_is_lost() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let Some(disk) = SmallDisk::mount(dir.path(), "256k") else {
+            return;
+        };
+        let journal_dir = disk.0.join("journal");
+        let store = Arc::new(HotStore::new(3_600_000));
+        let (j, _) =
+            Journal::open(&journal_dir, store.clone(), Arc::new(SystemClock), &|_| {}).expect("opens");
+        let ids: Vec<SeriesId> = (0..50)
+            .map(|i| store.resolve("m", &[("i", &i.to_string())]).0)
+            .collect();
+        let batch = |seq: u64| -> Vec<(SeriesId, i64, f64)> {
+            ids.iter()
+                .map(|id| (*id, seq as i64 * 1_000, seq as f64))
+                .collect()
+        };
+        // Fill the disk: the journal's writes start failing part way.
+        let filler = disk.0.join("filler");
+        let mut f = fs::File::create(&filler).expect("filler");
+        use std::io::Write as _;
+        while f.write_all(&[0u8; 4096]).is_ok() {}
+        drop(f);
+        fs::write(disk.0.join("room"), vec![0u8; 0]).ok();
+        let mut acked = Vec::new();
+        let mut refused = Vec::new();
+        // Free a little, so some batches fit and then the disk is full.
+        let len = fs::metadata(&filler).expect("meta").len();
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&filler)
+            .expect("open")
+            .set_len(len.saturating_sub(16 << 10))
+            .expect("shrink");
+        for seq in 1..=40u64 {
+            match j.append("a".into(), seq, batch(seq)).await {
+                Ok(()) => acked.push(seq),
+                Err(_) => refused.push(seq),
+            }
+        }
+        assert!(
+            !acked.is_empty() && !refused.is_empty(),
+            "acked {acked:?}, refused {refused:?}"
+        );
+        // No torn record in the middle: the segment reads whole.
+        let segments = watchpost_segment::list(&journal_dir, "wal").expect("list");
+        for s in &segments {
+            let bytes = fs::read(s).expect("read");
+            assert_eq!(
+                watchpost_segment::read(&bytes, 1 << 30, |_, _| Ok(())),
+                None,
+                "{}",
+                s.display()
+            );
+        }
+        // Space returns: the next append writes what was held back first.
+        fs::remove_file(&filler).expect("free");
+        j.append("a".into(), 41, batch(41))
+            .await
+            .expect("append after space returns");
+        drop(j);
+        let store = Arc::new(HotStore::new(3_600_000));
+        let (_, r) = Journal::open(&journal_dir, store, Arc::new(SystemClock), &|_| {}).expect("reopens");
+        assert_eq!(r.quarantined, 0);
+        assert_eq!(r.sequences.get("a"), Some(&41));
+        assert_eq!(
+            r.samples,
+            41 * 50,
+            "every batch's samples, acknowledged or held back, are on disk"
+        );
     }
 }

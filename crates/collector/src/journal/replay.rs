@@ -1,12 +1,12 @@
 //! Replay at start: every segment back into the hot store, each agent's
-//! last sequence recovered; a torn last segment is cut, a damaged earlier
-//! one quarantined.
+//! last sequence recovered. Reading resynchronises after damage: a bad
+//! record in the middle costs only itself (its bytes are kept aside in
+//! `<segment>.corrupt` and counted); a torn tail of the last segment is cut.
 
 use std::collections::HashMap;
-use std::fs;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-
-use watchpost_segment::Recovery;
 
 use super::codec::{KIND_BATCH, KIND_CHECKPOINT, KIND_SERIES, MAX_RECORD_BYTES, Reader, unzigzag};
 use super::{JournalError, Replayed, io_err};
@@ -30,7 +30,7 @@ pub(super) fn replay_dir(
         let bytes = fs::read(&path).map_err(io_err(&path))?;
         let mut ids: HashMap<u32, SeriesId> = HashMap::new();
         let mut newest = i64::MIN;
-        let damage = watchpost_segment::read(&bytes, MAX_RECORD_BYTES, |kind, body| {
+        let spans = watchpost_segment::read_resync(&bytes, MAX_RECORD_BYTES, |kind, body| {
             record(
                 kind,
                 body,
@@ -41,18 +41,41 @@ pub(super) fn replay_dir(
                 &mut newest,
             )
         });
-        match watchpost_segment::recover(&path, i + 1 == count, damage).map_err(io_err(&path))? {
-            Recovery::Intact => {}
-            Recovery::Cut(d) => {
-                tracing::warn!(file = %path.display(), offset = d.offset, problem = %d.problem,
+        let last = i + 1 == count;
+        let mut cut_at = None;
+        let mut damaged_here = false;
+        for span in &spans {
+            let (at, problem) = (span.damage.offset, &span.damage.problem);
+            let damaged = &bytes[at..span.end];
+            if span.resumed(bytes.len()) || !last {
+                // Damage, not a torn tail: the records after it were read;
+                // the damaged bytes are kept aside, and counted.
+                let to = quarantine(&path, damaged);
+                tracing::error!(file = %path.display(), offset = at, bytes = damaged.len(), problem = %problem,
+                    moved_to = %to.display(), resumed = span.resumed(bytes.len()),
+                    "journal segment damaged: the damaged bytes are quarantined, the records around them restored");
+                damaged_here = true;
+                replayed.damaged_spans += 1;
+                replayed.damaged_bytes += damaged.len() as u64;
+            } else {
+                tracing::warn!(file = %path.display(), offset = at, problem = %problem,
                     "journal ends in a torn record (the collector stopped mid-write): cut there");
             }
-            Recovery::Quarantined { damage: d, moved_to } => {
-                tracing::error!(file = %path.display(), offset = d.offset, problem = %d.problem, moved_to = %moved_to.display(),
-                    "journal segment damaged: quarantined; samples after the damage are not restored");
-                replayed.quarantined += 1;
-                continue;
+            if !span.resumed(bytes.len()) {
+                cut_at = Some(at);
             }
+        }
+        if damaged_here {
+            replayed.quarantined += 1;
+        }
+        if let Some(at) = cut_at {
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(io_err(&path))?;
+            f.set_len(at as u64)
+                .and_then(|()| f.sync_all())
+                .map_err(io_err(&path))?;
         }
         let number = path
             .file_stem()
@@ -62,6 +85,20 @@ pub(super) fn replay_dir(
         segments.push((number, path, newest));
     }
     Ok((replayed, segments))
+}
+
+/// Appends damaged bytes of `segment` to `<segment>.corrupt`; returns its path.
+fn quarantine(segment: &Path, damaged: &[u8]) -> PathBuf {
+    let to = segment.with_extension("corrupt");
+    let written = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&to)
+        .and_then(|mut f| f.write_all(damaged).and_then(|()| f.sync_all()));
+    if let Err(e) = written {
+        tracing::error!(file = %to.display(), error = %e, "cannot keep the damaged journal bytes aside");
+    }
+    to
 }
 
 /// Applies one record to the store.

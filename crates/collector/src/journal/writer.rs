@@ -35,6 +35,9 @@ pub(super) struct Writer {
     /// Earlier segments: number, path, newest sample time.
     closed: Vec<KeptSegment>,
     current: Option<Current>,
+    /// Records a failed write could not put on disk, written before
+    /// anything else.
+    debt: Vec<u8>,
 }
 
 impl Writer {
@@ -52,6 +55,7 @@ impl Writer {
             sequences,
             closed,
             current: None,
+            debt: Vec::new(),
         }
     }
 
@@ -93,34 +97,73 @@ impl Writer {
         }
     }
 
+    /// Writes what earlier failed writes left (the debt), then `buf`, and
+    /// syncs. On failure the segment is cut back to its last whole record,
+    /// so a torn record never stands in the middle of a segment with good
+    /// ones after it, and `buf` joins the debt: its samples are in the hot
+    /// store already, and no later batch is acknowledged before they are
+    /// on disk.
     fn write_and_sync(&mut self, buf: &[u8]) -> Result<(), String> {
-        if buf.is_empty() {
+        if buf.is_empty() && self.debt.is_empty() {
             return Ok(());
         }
         let Some(cur) = self.current.as_mut() else {
             return Err(format!("{}: no journal segment is open", self.dir.display()));
         };
-        let r = cur.file.write_all(buf).and_then(|()| cur.file.sync_data());
-        cur.bytes += buf.len() as u64;
-        r.map_err(|e| format!("{}: {e}", cur.path.display()))
+        let debt = &self.debt;
+        let written = (|| {
+            if !debt.is_empty() {
+                cur.file.write_all(debt)?;
+            }
+            cur.file.write_all(buf)?;
+            cur.file.sync_data()
+        })();
+        match written {
+            Ok(()) => {
+                cur.bytes += (self.debt.len() + buf.len()) as u64;
+                if !self.debt.is_empty() {
+                    tracing::info!(bytes = self.debt.len(), file = %cur.path.display(),
+                        "journal writes succeed again: the samples held back are on disk");
+                    self.debt.clear();
+                }
+                Ok(())
+            }
+            Err(e) => {
+                // The file is opened for appending: after the cut, the next
+                // write lands right after the last whole record.
+                if let Err(c) = cur.file.set_len(cur.bytes).and_then(|()| cur.file.sync_data()) {
+                    tracing::error!(file = %cur.path.display(), error = %c,
+                        "cannot cut the journal back after a failed write");
+                }
+                self.debt.extend_from_slice(buf);
+                Err(format!("{}: {e}", cur.path.display()))
+            }
+        }
     }
 
     fn encode(&mut self, a: &Append, out: &mut Vec<u8>) -> Result<(), JournalError> {
         let first_ts = a.samples.first().map_or(0, |s| s.1);
         let newest = a.samples.iter().map(|s| s.1).max().unwrap_or(i64::MIN);
         let now = self.clock.now_ms();
+        // Records held back by a failed write refer to series defined in
+        // the current segment: no new segment until they are written.
         let roll = match &self.current {
             None => true,
-            Some(c) => c.bytes + out.len() as u64 >= SEGMENT_BYTES || now - c.started_ms >= SEGMENT_MS,
+            Some(c) => {
+                self.debt.is_empty()
+                    && (c.bytes + out.len() as u64 >= SEGMENT_BYTES || now - c.started_ms >= SEGMENT_MS)
+            }
         };
         if roll {
             // The buffered records belong to the segment being closed.
             if !out.is_empty() {
-                self.write_and_sync(out).map_err(|e| JournalError::Io {
+                let flushed = self.write_and_sync(out);
+                // Written, or held back in the debt: either way not twice.
+                out.clear();
+                flushed.map_err(|e| JournalError::Io {
                     path: self.dir.clone(),
                     source: std::io::Error::other(e),
                 })?;
-                out.clear();
             }
             self.roll(now)?;
         }
@@ -191,7 +234,13 @@ impl Writer {
             put_varint(&mut out, *seq);
         }
         watchpost_segment::end(&mut out, start);
-        file.write_all(&out).map_err(io_err(&path))?;
+        if let Err(e) = file.write_all(&out).and_then(|()| file.sync_data()) {
+            // A half-written checkpoint must not start a segment that later
+            // records follow: the file goes, and the next append tries again.
+            drop(file);
+            let _ = fs::remove_file(&path);
+            return Err(io_err(&path)(e));
+        }
         // The new file's name must be durable too.
         if let Ok(d) = File::open(&self.dir) {
             let _ = d.sync_all();
