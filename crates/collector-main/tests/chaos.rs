@@ -21,7 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
 use watchpost_agent::AgentConfig;
 use watchpost_model::api::{Fault, FaultStatus, SeriesPoints};
-use watchpost_tests::process::{ChildProcess, CollectorProcess};
+use watchpost_tests::process::{ChildProcess, CollectorProcess, SmallDisk};
 use watchpost_tests::{wait_for, write_textfile};
 
 const AGENTS: [&str; 2] = ["chaos-a", "chaos-b"];
@@ -320,4 +320,107 @@ async fn every_sample_arrives_once_through_crashes_and_a_cut() {
         agent.stop().await;
     }
     drop(dir);
+}
+
+/// The checks of `agent_rounds_total` for every agent: rounds 1, 2, 3, …
+/// with no gap and no repeat, up to `until`.
+async fn every_round_once(api: &str, until: i64) {
+    for host in AGENTS {
+        let rounds = points(api, "agent_rounds_total", host, until)
+            .await
+            .expect("rounds");
+        let values: Vec<u64> = rounds.iter().map(|p| p.1 as u64).collect();
+        let expected: Vec<u64> = (1..=values.len() as u64).collect();
+        let gaps: Vec<(u64, u64)> = values
+            .windows(2)
+            .filter(|w| w[1] != w[0] + 1)
+            .map(|w| (w[0], w[1]))
+            .collect();
+        assert!(
+            values == expected,
+            "{host}: rounds are not 1..={} exactly once; first {:?}, breaks {gaps:?}",
+            values.len(),
+            values.first()
+        );
+    }
+}
+
+async fn metric_value(api: &str, name: &str) -> Option<f64> {
+    let text = reqwest::get(format!("{api}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+}
+
+/// The collector's data directory on a disk that fills while two agents
+/// stream: writes fail, nothing is acknowledged that is not durable; space
+/// returns, it recovers without a restart; then `kill -9` and a restart:
+/// every round of every agent is there exactly once, each fault once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_round_arrives_once_through_a_full_data_disk_and_kill_9() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(disk) = SmallDisk::mount(dir.path(), "6m") else {
+        return;
+    };
+    std::fs::write(dir.path().join("rules.toml"), RULES).expect("rules");
+    let config = dir.path().join("collector.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[collector]\nrules = [\"rules.toml\"]\ndata_dir = {:?}\n[security]\nagents = \"open\"\napi = \"open\"\n",
+            disk.path.join("data").to_string_lossy()
+        ),
+    )
+    .expect("config");
+    let config = config.to_string_lossy().to_string();
+    let collector = CollectorProcess::new(env!("CARGO_BIN_EXE_watchpost-collector"), &["--config", &config]);
+    let api = collector.api();
+    let mut process = collector.start();
+    let mut agents = Vec::new();
+    for name in AGENTS {
+        let files = dir.path().join(format!("{name}-textfiles"));
+        std::fs::create_dir_all(&files).expect("mkdir");
+        write_textfile(&files, "chaos.prom", "chaos_flag 0\n");
+        let mut c = AgentConfig::local(&format!("http://{}", collector.grpc_addr()));
+        c.hostname = Some(name.to_string());
+        c.interval = Duration::from_secs(1);
+        c.heartbeat = Duration::from_millis(300);
+        c.host.enabled = false;
+        c.textfile_dir = Some(files);
+        c.spool.dir = Some(dir.path().join(format!("{name}-spool")));
+        let spool = watchpost_agent::spool::Spool::open(&c.spool).expect("spool opens");
+        agents.push(watchpost_agent::start_with(c, spool));
+    }
+    caught_up(&api, now_ms() - 1_000).await;
+
+    // The disk fills: journal writes fail, batches are not acknowledged.
+    let filler = disk.fill();
+    wait_for("journal writes to fail", Duration::from_secs(60), || async {
+        (metric_value(&api, "watchpost_journal_write_failures_total").await? > 0.0).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Space returns: the collector recovers by itself and the agents catch up.
+    std::fs::remove_file(&filler).expect("free the disk");
+    caught_up(&api, now_ms() - 1_000).await;
+    every_round_once(&api, now_ms() - 1_000).await;
+
+    // A crash after the recovery loses nothing that was acknowledged.
+    process.kill_9();
+    process = collector.start();
+    let until = now_ms();
+    caught_up(&api, until).await;
+    every_round_once(&api, until).await;
+    for host in AGENTS {
+        let always = faults(&api, "always", host).await;
+        assert_eq!(always.len(), 1, "{host}: one fault, recorded once: {always:?}");
+    }
+    for a in agents {
+        a.stop().await;
+    }
+    terminate(process);
 }
