@@ -135,6 +135,43 @@ fn ts(rfc3339: &str) -> i64 {
 }
 
 /// The collector has every round up to one made at or after `until_ms`.
+/// A `watchpost-collector` with the chaos rules and `data_dir`, its config in `dir`.
+fn chaos_collector(dir: &std::path::Path, data_dir: &std::path::Path) -> CollectorProcess {
+    std::fs::write(dir.join("rules.toml"), RULES).expect("rules");
+    let config = dir.join("collector.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[collector]\nrules = [\"rules.toml\"]\ndata_dir = {:?}\n[security]\nagents = \"open\"\napi = \"open\"\n",
+            data_dir.to_string_lossy()
+        ),
+    )
+    .expect("config");
+    let config = config.to_string_lossy().to_string();
+    CollectorProcess::new(env!("CARGO_BIN_EXE_watchpost-collector"), &["--config", &config])
+}
+
+/// Agent `name` at 1 s with a disk spool in `dir`, streaming to `url`; its
+/// textfile directory (holding `chaos_flag 0`) comes back with it.
+fn chaos_agent(
+    dir: &std::path::Path,
+    name: &str,
+    url: &str,
+) -> (watchpost_agent::RunningAgent, std::path::PathBuf) {
+    let files = dir.join(format!("{name}-textfiles"));
+    std::fs::create_dir_all(&files).expect("mkdir");
+    write_textfile(&files, "chaos.prom", "chaos_flag 0\n");
+    let mut c = AgentConfig::local(url);
+    c.hostname = Some(name.to_string());
+    c.interval = Duration::from_secs(1);
+    c.heartbeat = Duration::from_millis(300);
+    c.host.enabled = false;
+    c.textfile_dir = Some(files.clone());
+    c.spool.dir = Some(dir.join(format!("{name}-spool")));
+    let spool = watchpost_agent::spool::Spool::open(&c.spool).expect("spool opens");
+    (watchpost_agent::start_with(c, spool), files)
+}
+
 async fn caught_up(api: &str, until_ms: i64) {
     wait_for(
         "the agents' backlog to arrive",
@@ -158,36 +195,18 @@ async fn every_sample_arrives_once_through_crashes_and_a_cut() {
     let kills = env_number("WATCHPOST_CHAOS_KILLS", 3);
     let cut_secs = env_number("WATCHPOST_CHAOS_CUT_SECS", 40).max(30);
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("rules.toml"), RULES).expect("rules");
-    let config = dir.path().join("collector.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[collector]\nrules = [\"rules.toml\"]\ndata_dir = {:?}\n[security]\nagents = \"open\"\napi = \"open\"\n",
-            dir.path().join("data").to_string_lossy()
-        ),
-    )
-    .expect("config");
-    let config = config.to_string_lossy().to_string();
-    let collector = CollectorProcess::new(env!("CARGO_BIN_EXE_watchpost-collector"), &["--config", &config]);
+    let collector = chaos_collector(dir.path(), &dir.path().join("data"));
     let api = collector.api();
     let mut process = collector.start();
     let proxy = Proxy::start(collector.grpc).await;
 
     let mut agents = Vec::new();
     for name in AGENTS {
-        let files = dir.path().join(format!("{name}-textfiles"));
-        std::fs::create_dir_all(&files).expect("mkdir");
-        write_textfile(&files, "chaos.prom", "chaos_flag 0\n");
-        let mut c = AgentConfig::local(&format!("http://127.0.0.1:{}", proxy.port));
-        c.hostname = Some(name.to_string());
-        c.interval = Duration::from_secs(1);
-        c.heartbeat = Duration::from_millis(300);
-        c.host.enabled = false;
-        c.textfile_dir = Some(files.clone());
-        c.spool.dir = Some(dir.path().join(format!("{name}-spool")));
-        let spool = watchpost_agent::spool::Spool::open(&c.spool).expect("spool opens");
-        agents.push((watchpost_agent::start_with(c, spool), files));
+        agents.push(chaos_agent(
+            dir.path(),
+            name,
+            &format!("http://127.0.0.1:{}", proxy.port),
+        ));
     }
     caught_up(&api, now_ms() - 1_000).await;
 
@@ -354,34 +373,12 @@ async fn every_round_arrives_once_through_a_full_data_disk_and_kill_9() {
     let Some(disk) = SmallDisk::mount(dir.path(), "6m") else {
         return;
     };
-    std::fs::write(dir.path().join("rules.toml"), RULES).expect("rules");
-    let config = dir.path().join("collector.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[collector]\nrules = [\"rules.toml\"]\ndata_dir = {:?}\n[security]\nagents = \"open\"\napi = \"open\"\n",
-            disk.path.join("data").to_string_lossy()
-        ),
-    )
-    .expect("config");
-    let config = config.to_string_lossy().to_string();
-    let collector = CollectorProcess::new(env!("CARGO_BIN_EXE_watchpost-collector"), &["--config", &config]);
+    let collector = chaos_collector(dir.path(), &disk.path.join("data"));
     let api = collector.api();
     let mut process = collector.start();
     let mut agents = Vec::new();
     for name in AGENTS {
-        let files = dir.path().join(format!("{name}-textfiles"));
-        std::fs::create_dir_all(&files).expect("mkdir");
-        write_textfile(&files, "chaos.prom", "chaos_flag 0\n");
-        let mut c = AgentConfig::local(&format!("http://{}", collector.grpc_addr()));
-        c.hostname = Some(name.to_string());
-        c.interval = Duration::from_secs(1);
-        c.heartbeat = Duration::from_millis(300);
-        c.host.enabled = false;
-        c.textfile_dir = Some(files);
-        c.spool.dir = Some(dir.path().join(format!("{name}-spool")));
-        let spool = watchpost_agent::spool::Spool::open(&c.spool).expect("spool opens");
-        agents.push(watchpost_agent::start_with(c, spool));
+        agents.push(chaos_agent(dir.path(), name, &format!("http://{}", collector.grpc_addr())).0);
     }
     caught_up(&api, now_ms() - 1_000).await;
 

@@ -19,12 +19,35 @@ use crate::notify::Planned;
 
 /// A record store failed; the whole transaction is rolled back.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("fault records: {0}")]
-pub struct RecordError(pub String);
+#[error("{message}")]
+pub struct RecordError {
+    /// What went wrong, as the store says it.
+    pub message: String,
+    /// The store's disk is full or failing: the change is worth retrying
+    /// once space returns (the fault stage keeps it).
+    pub disk_trouble: bool,
+}
+
+impl RecordError {
+    /// A failure that is not the disk's.
+    pub fn other(message: impl Into<String>) -> RecordError {
+        RecordError {
+            message: message.into(),
+            disk_trouble: false,
+        }
+    }
+}
 
 impl From<rusqlite::Error> for RecordError {
     fn from(e: rusqlite::Error) -> Self {
-        RecordError(e.to_string())
+        use rusqlite::ErrorCode::{CannotOpen, DiskFull, SystemIoFailure};
+        RecordError {
+            disk_trouble: matches!(
+                e.sqlite_error_code(),
+                Some(DiskFull | SystemIoFailure | CannotOpen)
+            ),
+            message: e.to_string(),
+        }
     }
 }
 

@@ -287,7 +287,7 @@ impl FaultRecords for SqliteRecords<'_, '_> {
     }
 
     fn insert_window(&mut self, w: &Window) -> Result<i64, RecordError> {
-        let matchers = serde_json::to_string(&w.matchers).map_err(|e| RecordError(e.to_string()))?;
+        let matchers = serde_json::to_string(&w.matchers).map_err(|e| RecordError::other(e.to_string()))?;
         self.tx.execute(
             "INSERT INTO maintenance_windows (host, rule, matchers, starts_at_ms, ends_at_ms, reason, ticket, created_by, created_at_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",

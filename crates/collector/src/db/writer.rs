@@ -38,7 +38,7 @@ pub trait Committer: Send + 'static {
     fn apply(&mut self, records: &mut dyn FaultRecords, job: &mut Self::Job) -> Result<(), RecordError>;
     /// The transaction that applied `jobs` committed (`Ok`) or was rolled
     /// back (`Err`): keep or forget what it changed, answer the waiters.
-    fn settle(&mut self, jobs: Vec<Self::Job>, result: Result<(), String>);
+    fn settle(&mut self, jobs: Vec<Self::Job>, result: Result<(), RecordError>);
 }
 
 /// Starts the writer thread on `conn`; jobs sent to the returned queue
@@ -95,19 +95,19 @@ impl<C: Committer> Writer<C> {
         }
     }
 
-    fn transact(&mut self, jobs: &mut [C::Job], group: bool) -> Result<(), String> {
-        let tx = self.conn.transaction().map_err(|e| e.to_string())?;
+    fn transact(&mut self, jobs: &mut [C::Job], group: bool) -> Result<(), RecordError> {
+        let tx = self.conn.transaction()?;
         let mut records = SqliteRecords { tx: &tx };
         if group && let Err(e) = self.committer.begin(&mut records) {
             let _ = tx.rollback();
-            return Err(e.to_string());
+            return Err(e);
         }
         for job in jobs.iter_mut() {
             if let Err(e) = self.committer.apply(&mut records, job) {
                 let _ = tx.rollback();
-                return Err(e.to_string());
+                return Err(e);
             }
         }
-        tx.commit().map_err(|e| e.to_string())
+        Ok(tx.commit()?)
     }
 }

@@ -49,7 +49,7 @@ impl MemoryRecords {
     fn find(&mut self, id: i64) -> Result<&mut (RecordState, u32), RecordError> {
         self.records
             .get_mut((id - 1) as usize)
-            .ok_or_else(|| RecordError(format!("no record {id}")))
+            .ok_or_else(|| RecordError::other(format!("no record {id}")))
     }
 
     fn named(r: &RecordState, name: &str) -> bool {
@@ -82,7 +82,7 @@ impl FaultRecords for MemoryRecords {
                 .iter()
                 .any(|r| live(r.0.status) && r.0.rule == f.rule && r.0.series_key == f.series_key)
         {
-            return Err(RecordError("UNIQUE: one live fault per (rule, series)".into()));
+            return Err(RecordError::other("UNIQUE: one live fault per (rule, series)"));
         }
         let id = self.records.len() as i64 + 1;
         self.records.push((
@@ -494,6 +494,11 @@ mod tests {
         );
     }
 
+    /// What SQLite reports with `code`, classified as the writer sees it.
+    fn sqlite_error(code: std::ffi::c_int) -> RecordError {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None).into()
+    }
+
     #[test]
     fn changes_a_full_disk_refused_are_recorded_with_the_next_commit_and_only_once() {
         use crate::db::writer::Committer;
@@ -509,7 +514,7 @@ mod tests {
         l.apply(&mut rec, &mut job).expect("applies");
         // The commit fails for want of disk: what it wrote is gone ...
         rec = MemoryRecords::default();
-        l.settle(vec![job], Err("database or disk is full".into()));
+        l.settle(vec![job], Err(sqlite_error(rusqlite::ffi::SQLITE_FULL)));
         assert_eq!(l.open_faults().load(std::sync::atomic::Ordering::Relaxed), 0);
         // ... and comes back first in the next group, once.
         let mut tick = Job::Write {
@@ -530,7 +535,7 @@ mod tests {
             done: None,
         };
         l.apply(&mut rec, &mut job).expect("applies");
-        l.settle(vec![job], Err("constraint failed".into()));
+        l.settle(vec![job], Err(sqlite_error(rusqlite::ffi::SQLITE_CONSTRAINT)));
         let before = rec.records.len();
         l.begin(&mut rec).expect("nothing held back");
         assert_eq!(rec.records.len(), before);

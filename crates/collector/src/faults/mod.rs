@@ -192,14 +192,6 @@ impl Lifecycle {
     }
 }
 
-/// Whether a failed commit failed for want of disk (full, or failing):
-/// then its changes are kept and retried, since the condition that caused
-/// them will not be reported again. Other errors drop the group as before.
-fn disk_trouble(error: &str) -> bool {
-    let e = error.to_ascii_lowercase();
-    e.contains("disk is full") || e.contains("disk i/o error") || e.contains("no space")
-}
-
 impl Committer for Lifecycle {
     type Job = Job;
 
@@ -240,7 +232,10 @@ impl Committer for Lifecycle {
         }
     }
 
-    fn settle(&mut self, jobs: Vec<Job>, result: Result<(), String>) {
+    /// A commit that failed for want of disk (full, or failing) keeps its
+    /// changes to retry, since the condition that caused them will not be
+    /// reported again; other errors drop the group as before.
+    fn settle(&mut self, jobs: Vec<Job>, result: Result<(), RecordError>) {
         let keep = match &result {
             Ok(()) => {
                 self.committed();
@@ -255,7 +250,7 @@ impl Committer for Lifecycle {
             }
             Err(e) => {
                 self.rolled_back();
-                let keep = disk_trouble(e);
+                let keep = e.disk_trouble;
                 if keep {
                     tracing::error!(error = %e, "fault changes not recorded: kept, and retried with the next commit");
                 } else if !self.backlog.is_empty() {
@@ -265,6 +260,7 @@ impl Committer for Lifecycle {
                 keep
             }
         };
+        let result = result.map_err(|e| e.to_string());
         for job in jobs {
             match job {
                 Job::Write { done, commands } => {
