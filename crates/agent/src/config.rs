@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use watchpost_model::HumanDuration;
 use watchpost_model::names::{self, HOST_LABEL, MAX_LABELS};
+use watchpost_model::{HumanDuration, parse_size};
 
 /// Why a config could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -183,31 +183,6 @@ fn default_spool_max_size() -> String {
     "256MiB".to_string()
 }
 
-/// Parses a size such as `256MiB`, `1GiB`, `500MB` or `65536` (bytes).
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, unit) = t.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size; expected e.g. \"256MiB\""))?;
-    let mult: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        "kB" | "KB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        u => {
-            return Err(format!(
-                "{text:?}: unknown unit {u:?}; use B, KiB, MiB, GiB, kB, MB or GB"
-            ));
-        }
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("{text:?} is too large"))
-}
 fn default_hwmon_dir() -> PathBuf {
     PathBuf::from("/sys/class/hwmon")
 }
