@@ -622,3 +622,58 @@ async fn a_notification_whose_channel_was_removed_is_recorded_as_failing() {
         f.timeline
     );
 }
+
+/// A channel that keeps failing opens the built-in
+/// `notification_channel_failing` fault once it has failed for
+/// `notify.channel_failing_after`, told on the other channels only, and
+/// resolved when the channel delivers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_channel_is_a_fault_told_on_the_other_channels() {
+    let bad = Receiver::start("{}").await;
+    bad.answer(503, "down");
+    let good = Receiver::start("{}").await;
+    let config = format!(
+        "[notify]\ngroup_window = \"1s\"\nretry_first = \"200ms\"\nretry_max = \"500ms\"\nchannel_failing_after = \"2s\"\n\
+         [[channel]]\nname = \"bad\"\ntype = \"webhook\"\nurl = \"{}\"\n\
+         [[channel]]\nname = \"good\"\ntype = \"webhook\"\nurl = \"{}\"\n\
+         [[route]]\nteam = \"ops\"\nchannels = [\"bad\", \"good\"]\n",
+        bad.url("/hook"),
+        good.url("/hook")
+    );
+    let data = tempfile::tempdir().expect("tempdir");
+    let files = tempfile::tempdir().expect("tempdir");
+    set_queues(files.path(), &[("orders", 120.0)]);
+    let (collector, _agent) = start(data.path(), files.path(), QUEUE_RULE, &config).await;
+    first_fault(&collector, "queue_deep", "web-1", 15 * SECOND).await;
+    let failing = wait_for("notification_channel_failing to open", 20 * SECOND, || async {
+        let f: Vec<Fault> = get(&collector, "/api/v1/faults?rule=notification_channel_failing").await;
+        f.into_iter().next()
+    })
+    .await;
+    assert_eq!(failing.labels.get("channel").map(String::as_str), Some("bad"));
+    assert!(
+        failing
+            .summary
+            .starts_with("notification channel bad has failed since")
+            && failing.summary.contains("503"),
+        "{}",
+        failing.summary
+    );
+    wait_for("the good channel to carry it", 15 * SECOND, || async {
+        good.requests()
+            .iter()
+            .any(|r| r.json()["notifications"][0]["fault"]["id"] == failing.id)
+            .then_some(())
+    })
+    .await;
+    let rows = outbox(&collector, &format!("fault={}", failing.id)).await;
+    assert!(!rows.is_empty(), "notified");
+    assert!(
+        rows.iter().all(|n| n.channel == "good"),
+        "never queued on the failing channel itself: {rows:?}"
+    );
+
+    // The channel delivers again: the fault resolves.
+    bad.answer(200, "{}");
+    fault_in_status(&collector, failing.id, FaultStatus::Resolved, 20 * SECOND).await;
+}

@@ -158,13 +158,23 @@ impl SmallDisk {
 
     /// Fills what is left with a file `filler`; returns its path.
     pub fn fill(&self) -> PathBuf {
+        self.fill_leaving("filler", 0)
+    }
+
+    /// Fills what is left with a file `name`, then gives `keep` bytes of
+    /// it back (a disk that is low, not yet full); returns its path.
+    pub fn fill_leaving(&self, name: &str, keep: u64) -> PathBuf {
         use std::io::Write;
-        let filler = self.path.join("filler");
+        let filler = self.path.join(name);
         let mut f = std::fs::File::create(&filler).expect("filler");
         let block = vec![0u8; 64 << 10];
         while f.write_all(&block).is_ok() {}
         // The last bytes a partial block left.
         while f.write_all(&[0u8; 512]).is_ok() {}
+        if keep > 0 {
+            let len = f.metadata().expect("filler size").len();
+            f.set_len(len.saturating_sub(keep)).expect("give space back");
+        }
         filler
     }
 }

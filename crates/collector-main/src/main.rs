@@ -133,14 +133,21 @@ fn main() -> anyhow::Result<()> {
     }
     let rules = load_rules(&config, args.dev)?;
     if matches!(args.command, Some(Cmd::Check)) {
-        let files = if rules.files.is_empty() {
-            "built-in".to_string()
-        } else {
-            format!("{} file(s)", rules.files.len())
-        };
+        let built_in: Vec<&str> = rules
+            .rules
+            .iter()
+            .filter(|r| r.source == "built-in")
+            .map(|r| &*r.name)
+            .collect();
         #[allow(clippy::print_stdout)]
         {
-            println!("config OK; {} rules from {files}", rules.rules.len());
+            println!(
+                "config OK; {} rules from {} file(s), and {} built-in: {}",
+                rules.rules.len() - built_in.len(),
+                rules.files.len(),
+                built_in.len(),
+                built_in.join(", ")
+            );
         }
         return Ok(());
     }

@@ -20,9 +20,10 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
 use watchpost_agent::AgentConfig;
+use watchpost_model::Severity;
 use watchpost_model::api::{Fault, FaultStatus, SeriesPoints};
 use watchpost_tests::process::{ChildProcess, CollectorProcess, SmallDisk};
-use watchpost_tests::{wait_for, write_textfile};
+use watchpost_tests::{Receiver, wait_for, write_textfile};
 
 const AGENTS: [&str; 2] = ["chaos-a", "chaos-b"];
 
@@ -135,14 +136,21 @@ fn ts(rfc3339: &str) -> i64 {
 }
 
 /// The collector has every round up to one made at or after `until_ms`.
-/// A `watchpost-collector` with the chaos rules and `data_dir`, its config in `dir`.
-fn chaos_collector(dir: &std::path::Path, data_dir: &std::path::Path) -> CollectorProcess {
+/// A `watchpost-collector` with the chaos rules and `data_dir`, its config
+/// in `dir`; `collector` adds keys to its `[collector]` table and `more`
+/// tables after it.
+fn chaos_collector(
+    dir: &std::path::Path,
+    data_dir: &std::path::Path,
+    collector: &str,
+    more: &str,
+) -> CollectorProcess {
     std::fs::write(dir.join("rules.toml"), RULES).expect("rules");
     let config = dir.join("collector.toml");
     std::fs::write(
         &config,
         format!(
-            "[collector]\nrules = [\"rules.toml\"]\ndata_dir = {:?}\n[security]\nagents = \"open\"\napi = \"open\"\n",
+            "[collector]\nrules = [\"rules.toml\"]\ndata_dir = {:?}\n{collector}\n[security]\nagents = \"open\"\napi = \"open\"\n{more}",
             data_dir.to_string_lossy()
         ),
     )
@@ -195,7 +203,7 @@ async fn every_sample_arrives_once_through_crashes_and_a_cut() {
     let kills = env_number("WATCHPOST_CHAOS_KILLS", 3);
     let cut_secs = env_number("WATCHPOST_CHAOS_CUT_SECS", 40).max(30);
     let dir = tempfile::tempdir().expect("tempdir");
-    let collector = chaos_collector(dir.path(), &dir.path().join("data"));
+    let collector = chaos_collector(dir.path(), &dir.path().join("data"), "", "");
     let api = collector.api();
     let mut process = collector.start();
     let proxy = Proxy::start(collector.grpc).await;
@@ -363,36 +371,174 @@ async fn metric_value(api: &str, name: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
 }
 
+/// The on-call roster the full-disk test notifies.
+const ROSTER: &str = r#"
+[[team]]
+name = "ops"
+lead = "li"
+members = [ { name = "li", phone = "13800000001" } ]
+rotation = { every = "day", handover = "09:00", start = "2026-01-01", order = ["li"] }
+"#;
+
+/// The collector's own faults named `rule`.
+async fn own_faults(api: &str, rule: &str) -> Vec<Fault> {
+    get(api, &format!("/api/v1/faults?rule={rule}&limit=100"))
+        .await
+        .unwrap_or_default()
+}
+
+/// Webhook messages that carry a notification of a fault of `rule`.
+fn messages_of(hook: &Receiver, rule: &str) -> Vec<serde_json::Value> {
+    hook.requests()
+        .iter()
+        .map(|r| r.json())
+        .filter(|m| {
+            m["notifications"]
+                .as_array()
+                .is_some_and(|n| n.iter().any(|n| n["fault"]["rule"] == rule))
+        })
+        .collect()
+}
+
 /// The collector's data directory on a disk that fills while two agents
-/// stream: writes fail, nothing is acknowledged that is not durable; space
-/// returns, it recovers without a restart; then `kill -9` and a restart:
-/// every round of every agent is there exactly once, each fault once.
+/// stream. First the disk runs low (below `collector.min_free`): the
+/// `collector_disk_low` fault opens while writes still succeed. Then it
+/// fills: writes fail, nothing is acknowledged that is not durable,
+/// `collector_writes_failing` opens (and is told on the webhook even though
+/// the outbox may not be writable), the disk fault becomes urgent, and a
+/// third agent that stopped falls silent for longer than `agent_gone`'s
+/// `for`. Space returns: the collector recovers without a restart, the
+/// silence is on the record, both disk faults resolve. Then `kill -9` and a
+/// restart: every round of every agent is there exactly once, each fault
+/// once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_round_arrives_once_through_a_full_data_disk_and_kill_9() {
     let dir = tempfile::tempdir().expect("tempdir");
     let Some(disk) = SmallDisk::mount(dir.path(), "6m") else {
         return;
     };
-    let collector = chaos_collector(dir.path(), &disk.path.join("data"));
+    let hook = Receiver::start("{}").await;
+    std::fs::write(dir.path().join("oncall.toml"), ROSTER).expect("roster");
+    let collector = chaos_collector(
+        dir.path(),
+        &disk.path.join("data"),
+        "min_free = \"3MiB\"\noncall = \"oncall.toml\"",
+        &format!(
+            "[[channel]]\nname = \"hook\"\ntype = \"webhook\"\nurl = {:?}\n[[route]]\nteam = \"ops\"\nchannels = [\"hook\"]\nmatch = {{ rule = \"~collector_.*\" }}\n",
+            hook.url("/hook")
+        ),
+    );
     let api = collector.api();
     let mut process = collector.start();
+    let grpc = format!("http://{}", collector.grpc_addr());
     let mut agents = Vec::new();
     for name in AGENTS {
-        agents.push(chaos_agent(dir.path(), name, &format!("http://{}", collector.grpc_addr())).0);
+        agents.push(chaos_agent(dir.path(), name, &grpc).0);
     }
+    let (quiet, _) = chaos_agent(dir.path(), "chaos-quiet", &grpc);
     caught_up(&api, now_ms() - 1_000).await;
+    assert!(
+        own_faults(&api, "collector_disk_low").await.is_empty(),
+        "6 MiB free at first"
+    );
 
-    // The disk fills: journal writes fail, batches are not acknowledged.
-    let filler = disk.fill();
-    wait_for("journal writes to fail", Duration::from_secs(60), || async {
-        (metric_value(&api, "watchpost_journal_write_failures_total").await? > 0.0).then_some(())
+    // The disk runs low: the fault opens while writes still succeed.
+    let low = disk.fill_leaving("low", 1 << 20);
+    let disk_low = wait_for("collector_disk_low to open", Duration::from_secs(30), || async {
+        own_faults(&api, "collector_disk_low").await.into_iter().next()
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(disk_low.severity, Severity::General, "{disk_low:?}");
+    assert!(disk_low.summary.contains("below 3.0 MiB"), "{}", disk_low.summary);
+    assert_eq!(
+        metric_value(&api, "watchpost_writes_failing{store=\"journal\"}").await,
+        Some(0.0),
+        "the disk is low, not full"
+    );
+
+    // The disk fills: journal writes fail, batches are not acknowledged.
+    let full_at = now_ms();
+    let filler = disk.fill();
+    quiet.stop().await;
+    let quiet_stopped = now_ms();
+    wait_for("journal writes to fail", Duration::from_secs(60), || async {
+        (metric_value(&api, "watchpost_writes_failing{store=\"journal\"}").await? > 0.0).then_some(())
+    })
+    .await;
+    let told = wait_for(
+        "the webhook to be told the collector cannot write",
+        Duration::from_secs(30),
+        || async { messages_of(&hook, "collector_writes_failing").into_iter().next() },
+    )
+    .await;
+    let direct = told["message_id"]
+        .as_str()
+        .is_some_and(|m| m.starts_with("wp-direct-"));
+    eprintln!(
+        "collector_writes_failing told {} the outbox: {}",
+        if direct { "without" } else { "through" },
+        told["subject"]
+    );
+    // Full for longer than agent_gone's `for` (15 s) after the quiet agent stopped.
+    let due = quiet_stopped + 18_000;
+    tokio::time::sleep(Duration::from_millis((due - now_ms()).max(0) as u64)).await;
+
     // Space returns: the collector recovers by itself and the agents catch up.
+    let freed_at = now_ms();
     std::fs::remove_file(&filler).expect("free the disk");
+    std::fs::remove_file(&low).expect("free the disk");
     caught_up(&api, now_ms() - 1_000).await;
     every_round_once(&api, now_ms() - 1_000).await;
+
+    // What fell due while the disk was full is on the record.
+    let silent = wait_for(
+        "the quiet agent's silence on record",
+        Duration::from_secs(30),
+        || async { faults(&api, "agent_gone", "chaos-quiet").await.into_iter().next() },
+    )
+    .await;
+    let opened = ts(&silent.opened_at);
+    assert!(
+        opened >= quiet_stopped + 15_000 && opened < freed_at,
+        "agent_gone of chaos-quiet opened at {} (stopped {}, freed {})",
+        silent.opened_at,
+        quiet_stopped,
+        freed_at
+    );
+    // The disk faults: low before writes failed, urgent while they did, both resolved.
+    let resolved = |rule: &'static str| {
+        let api = api.clone();
+        async move {
+            wait_for(&format!("{rule} to resolve"), Duration::from_secs(30), || async {
+                let f = own_faults(&api, rule).await;
+                (f.len() == 1 && f[0].status == FaultStatus::Resolved).then(|| f[0].clone())
+            })
+            .await
+        }
+    };
+    let low_fault = resolved("collector_disk_low").await;
+    let writes_fault = resolved("collector_writes_failing").await;
+    assert!(ts(&low_fault.opened_at) < full_at, "{low_fault:?}");
+    assert_eq!(low_fault.severity, Severity::Urgent, "raised while writes failed");
+    let failed_at = ts(&writes_fault.opened_at);
+    assert!(
+        failed_at >= full_at && failed_at < freed_at,
+        "collector_writes_failing opened at {} (full {full_at}, freed {freed_at})",
+        writes_fault.opened_at
+    );
+    let detail: Fault = get(&api, &format!("/api/v1/faults/{}", writes_fault.id))
+        .await
+        .expect("fault");
+    if direct {
+        assert!(
+            detail
+                .timeline
+                .iter()
+                .any(|e| e.kind == "notified" && e.message.contains("directly")),
+            "the direct notice is on the timeline: {:?}",
+            detail.timeline
+        );
+    }
 
     // A crash after the recovery loses nothing that was acknowledged.
     process.kill_9();
@@ -404,6 +550,11 @@ async fn every_round_arrives_once_through_a_full_data_disk_and_kill_9() {
         let always = faults(&api, "always", host).await;
         assert_eq!(always.len(), 1, "{host}: one fault, recorded once: {always:?}");
     }
+    assert_eq!(
+        faults(&api, "agent_gone", "chaos-quiet").await.len(),
+        1,
+        "the silence recorded once"
+    );
     for a in agents {
         a.stop().await;
     }

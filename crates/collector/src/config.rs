@@ -9,6 +9,7 @@ use serde::Deserialize;
 use watchpost_calendar::{Calendar, PolicyEntry, SeverityPolicy, WorkDuration};
 use watchpost_model::HumanDuration;
 
+use crate::health::MinFree;
 use crate::notify::{self, NotifyConfig};
 use crate::oncall::Roster;
 use std::sync::Arc;
@@ -131,6 +132,7 @@ struct RawCollector {
     calendar: Option<PathBuf>,
     reopen_within: Option<HumanDuration>,
     oncall: Option<PathBuf>,
+    min_free: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -187,6 +189,9 @@ pub struct CollectorConfig {
     pub tls: Option<TlsConfig>,
     /// Who may stream and who may use the API.
     pub security: SecurityConfig,
+    /// Free space the data directory's disk should keep; below it the
+    /// built-in `collector_disk_low` fault opens.
+    pub min_free: MinFree,
 }
 
 /// `[security]`: whether agents must be enrolled and the API needs users.
@@ -347,6 +352,10 @@ impl CollectorConfig {
             notify: Arc::new(notify),
             tls: raw.tls.map(|t| TlsConfig::check(t, base)).transpose()?,
             security: SecurityConfig::check(raw.security)?,
+            min_free: match &c.min_free {
+                Some(t) => MinFree::parse(t).map_err(|e| format!("key collector.min_free: {e}"))?,
+                None => MinFree::Default,
+            },
         })
     }
 }

@@ -112,12 +112,13 @@ async fn healthz() -> Json<api::Health> {
 }
 
 async fn metrics(State(core): State<Arc<Core>>) -> impl IntoResponse {
-    let text = core.telemetry.render(
+    let mut text = core.telemetry.render(
         core.store.len(),
         core.agents.connected(),
         core.faults.open_fault_count(),
         core.engine.rule_count(),
     );
+    text.push_str(&core.health.render_metrics());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         text,

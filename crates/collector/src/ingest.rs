@@ -494,6 +494,20 @@ async fn apply_batch(
         core.telemetry.duplicate_batches.fetch_add(1, Ordering::Relaxed);
         return Ok((core.agents.last_sequence(&state.agent), RefusedSamples::default()));
     }
+    if core.journal.is_failing() {
+        // Not applied at all: what waits for the disk stays what was in
+        // flight when writes began to fail, however often agents retry.
+        core.telemetry
+            .journal_write_failures
+            .fetch_add(1, Ordering::Relaxed);
+        return Err((
+            "unavailable",
+            format!(
+                "batch {}: the collector cannot write its journal (is its disk full?); not accepted, send it again later",
+                b.sequence
+            ),
+        ));
+    }
     let now = core.clock.now_ms();
     let t = &core.telemetry;
     state.transitions.clear();

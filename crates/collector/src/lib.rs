@@ -12,6 +12,7 @@ pub mod agents;
 pub mod config;
 pub mod db;
 pub mod faults;
+pub mod health;
 pub mod http;
 pub mod ingest;
 pub mod journal;
@@ -112,6 +113,10 @@ pub struct Core {
     pub access: access::Access,
     /// Own metrics.
     pub telemetry: telemetry::Telemetry,
+    /// The collector's own health: its disk, its writes, its channels.
+    pub health: Arc<health::Health>,
+    /// Where the collector's own faults go when they cannot be recorded.
+    pub direct: tokio::sync::mpsc::UnboundedSender<notify::direct::DirectNotice>,
     /// Time source.
     pub clock: Arc<dyn Clock>,
 }
@@ -141,6 +146,12 @@ impl Collector {
         clock: Arc<dyn Clock>,
     ) -> Result<Collector, StartError> {
         let lock = lock_data_dir(&config.data_dir)?;
+        let health = Arc::new(health::Health::new(
+            clock.clone(),
+            &config.data_dir,
+            config.min_free,
+            config.notify.channel_failing_after_ms,
+        ));
         let (faults, db) = Faults::open(
             &config.data_dir,
             faults::FaultSettings {
@@ -148,6 +159,7 @@ impl Collector {
                 calendar: config.calendar.clone(),
                 reopen_within_ms: time::millis(config.reopen_within),
                 notify: config.notify.clone(),
+                health: health.clone(),
             },
         )?;
         let store = Arc::new(store::HotStore::new(config.window.as_millis() as i64));
@@ -178,6 +190,7 @@ impl Collector {
             &config.data_dir.join("journal"),
             store.clone(),
             clock.clone(),
+            health.clone(),
             &|id| engine.bind_series(id),
         )?;
         if replayed.samples > 0 || !replayed.sequences.is_empty() {
@@ -217,6 +230,7 @@ impl Collector {
             source,
         })?;
         let damaged = (replayed.damaged_spans, replayed.damaged_bytes);
+        let (direct, direct_rx) = tokio::sync::mpsc::unbounded_channel();
         let core = Arc::new(Core {
             config,
             store,
@@ -228,6 +242,8 @@ impl Collector {
             access,
             telemetry: telemetry::Telemetry::default(),
             clock,
+            health,
+            direct,
         });
         core.telemetry
             .journal_damaged_spans
@@ -291,7 +307,8 @@ impl Collector {
                 core.clock.clone(),
                 core.config.calendar.time_zone().clone(),
             )
-            .map_err(StartError::Notify)?;
+            .map_err(StartError::Notify)?
+            .with_health(core.health.clone(), direct_rx);
             tasks.push(tokio::spawn(dispatcher.run(shutdown_rx.clone())));
         }
         tasks.push(tokio::spawn(clock_loop(core.clone(), shutdown_rx)));
@@ -389,7 +406,7 @@ fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, StartError> {
         }
         Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
     }
-    let me = format!("pid {} on {}", std::process::id(), hostname());
+    let me = format!("pid {} on {}", std::process::id(), health::hostname());
     file.set_len(0)
         .and_then(|()| file.rewind())
         .and_then(|()| file.write_all(me.as_bytes()))
@@ -398,15 +415,11 @@ fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, StartError> {
     Ok(file)
 }
 
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "this host".into())
-}
-
-/// Once a second: time-based rules (absence, agent silence), missed
-/// deadlines and ended maintenance windows; every ten seconds: agents'
-/// last-seen times to the database.
+/// Once a second: the data directory's disk is measured; time-based rules
+/// (absence, agent silence, the collector's own health), missed deadlines
+/// and ended maintenance windows; every ten seconds: agents' last-seen
+/// times to the database. The collector's own faults that cannot be
+/// recorded are sent directly.
 async fn clock_loop(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -418,9 +431,15 @@ async fn clock_loop(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
         }
         n += 1;
         let now = core.clock.now_ms();
+        core.health.measure_disk(Duration::from_millis(800)).await;
         let mut transitions = Vec::new();
         let started = std::time::Instant::now();
-        core.engine.tick(now, &core.agents.statuses(), &mut transitions);
+        core.engine.tick(
+            now,
+            &core.agents.statuses(),
+            &core.health.snapshot(),
+            &mut transitions,
+        );
         core.telemetry.rule_eval_ns.fetch_add(
             started.elapsed().as_nanos() as u64,
             std::sync::atomic::Ordering::Relaxed,
@@ -429,6 +448,10 @@ async fn clock_loop(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
             .rule_evals
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let changes = transitions.len() as u64;
+        let direct: Vec<notify::direct::DirectNotice> = transitions
+            .iter()
+            .filter_map(|t| direct_notice(&core, t))
+            .collect();
         let mut commands: Vec<Command> = transitions.into_iter().map(Command::Fault).collect();
         // Deadlines, window ends (and the notifications they cause) to the second.
         commands.push(Command::Tick { now_ms: now });
@@ -443,10 +466,70 @@ async fn clock_loop(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
                 .fault_transitions
                 .fetch_add(changes, std::sync::atomic::Ordering::Relaxed);
             if let Err(e) = core.faults.write(commands).await {
-                tracing::error!(error = %e, "cannot record time-based fault changes");
+                if core.health.is_failing(health::Store::Database) {
+                    tracing::debug!(error = %e, "cannot record time-based fault changes");
+                } else {
+                    tracing::error!(error = %e, "cannot record time-based fault changes");
+                }
+                for notice in direct {
+                    let _ = core.direct.send(notice);
+                }
             }
         }
     }
+}
+
+/// The notice to send directly if `t`, a change of one of the collector's
+/// own faults that tells people something (it opened, or became urgent),
+/// cannot be recorded.
+fn direct_notice(core: &Core, t: &faults::Transition) -> Option<notify::direct::DirectNotice> {
+    use faults::Transition;
+    if !core.engine.is_collector_rule(&t.key().rule) {
+        return None;
+    }
+    let health = core.health.snapshot();
+    let (kind, severity, summary, value, at_ms, host, labels) = match t {
+        Transition::Open(f) => (
+            notify::Kind::Opened,
+            f.severity,
+            f.summary.clone(),
+            f.value,
+            f.at_ms,
+            f.host.clone(),
+            f.labels.clone(),
+        ),
+        // Only the disk fault rises (to urgent, when writes fail).
+        Transition::Raise {
+            severity: watchpost_model::Severity::Urgent,
+            summary,
+            value,
+            at_ms,
+            ..
+        } => (
+            notify::Kind::Urgent,
+            watchpost_model::Severity::Urgent,
+            summary.clone(),
+            Some(*value),
+            *at_ms,
+            health.host.clone(),
+            std::collections::BTreeMap::from([
+                ("host".to_string(), health.host.clone()),
+                ("data_dir".to_string(), health.data_dir.clone()),
+            ]),
+        ),
+        _ => return None,
+    };
+    Some(notify::direct::DirectNotice {
+        rule: t.key().rule.to_string(),
+        series: t.key().series.clone(),
+        kind,
+        severity,
+        summary,
+        host,
+        labels,
+        value,
+        at_ms,
+    })
 }
 
 /// The HTTP API's TLS acceptor from the `[tls]` certificate and key.

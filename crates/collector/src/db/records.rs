@@ -221,6 +221,14 @@ pub trait FaultRecords {
     fn told(&mut self, fault_id: i64) -> Result<Vec<Told>, RecordError>;
     /// A pending outbox row.
     fn pending_notification(&mut self, id: i64) -> Result<Option<OutboxRow>, RecordError>;
+    /// Pending rows of fault `fault_id` of `kind` to `recipient` by `channel`.
+    fn pending_for(
+        &mut self,
+        fault_id: i64,
+        kind: &str,
+        channel: &str,
+        recipient: &str,
+    ) -> Result<Vec<i64>, RecordError>;
     /// Marks pending row `id` delivered as `message_id`; returns the row if
     /// it was pending.
     fn mark_delivered(

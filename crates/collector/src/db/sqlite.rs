@@ -363,6 +363,24 @@ impl FaultRecords for SqliteRecords<'_, '_> {
             .optional()?)
     }
 
+    fn pending_for(
+        &mut self,
+        fault_id: i64,
+        kind: &str,
+        channel: &str,
+        recipient: &str,
+    ) -> Result<Vec<i64>, RecordError> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT id FROM notifications
+                 WHERE fault_id = ?1 AND kind = ?2 AND channel = ?3 AND recipient = ?4 AND status = 'pending'
+                 ORDER BY id",
+            )?
+            .query_map(params![fault_id, kind, channel, recipient], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
     fn mark_delivered(
         &mut self,
         id: i64,

@@ -81,7 +81,7 @@ impl<C: Committer> Writer<C> {
             if !group.is_empty() {
                 let result = self.transact(&mut group, true);
                 if let Err(e) = &result {
-                    tracing::error!(error = %e, "database write failed");
+                    tracing::debug!(error = %e, "database write failed");
                 }
                 self.committer.settle(group, result);
             }

@@ -314,6 +314,28 @@ impl FaultRecords for MemoryRecords {
             }))
     }
 
+    fn pending_for(
+        &mut self,
+        fault_id: i64,
+        kind: &str,
+        channel: &str,
+        recipient: &str,
+    ) -> Result<Vec<i64>, RecordError> {
+        Ok(self
+            .outbox
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                r.status == "pending"
+                    && r.fault_id == fault_id
+                    && r.kind == kind
+                    && r.channel == channel
+                    && r.recipient == recipient
+            })
+            .map(|(i, _)| i as i64 + 1)
+            .collect())
+    }
+
     fn mark_delivered(
         &mut self,
         id: i64,

@@ -37,6 +37,7 @@ use watchpost_calendar::{Calendar, SeverityPolicy};
 use crate::db::records::{AgentHello, FaultRecords, RecordError};
 use crate::db::writer::{self, Committer};
 use crate::db::{Database, DbError};
+use crate::health::{Health, Store};
 use crate::maintenance::Window;
 use crate::notify::dispatch::{Delivery, Outbox};
 use crate::notify::{DueNotification, NotifyConfig};
@@ -55,6 +56,8 @@ pub struct FaultSettings {
     pub reopen_within_ms: i64,
     /// Routes, escalation and parents: what to put in the outbox.
     pub notify: Arc<NotifyConfig>,
+    /// Told whether each commit succeeds (`collector_writes_failing`).
+    pub health: Arc<Health>,
 }
 
 impl Default for FaultSettings {
@@ -64,6 +67,7 @@ impl Default for FaultSettings {
             calendar: Calendar::default(),
             reopen_within_ms: 10 * 60 * 1000,
             notify: Arc::default(),
+            health: Arc::default(),
         }
     }
 }
@@ -192,6 +196,18 @@ impl Lifecycle {
     }
 }
 
+impl Lifecycle {
+    /// Keeps `cmd` to retry. A clock tick right after another replaces it
+    /// (the later one records every deadline the earlier would), so a long
+    /// outage does not make every retry replay one tick per second of it.
+    fn hold(&mut self, cmd: Command) {
+        if let (Command::Tick { .. }, Some(Command::Tick { .. })) = (&cmd, self.backlog.last()) {
+            self.backlog.pop();
+        }
+        self.backlog.push(cmd);
+    }
+}
+
 impl Committer for Lifecycle {
     type Job = Job;
 
@@ -238,6 +254,7 @@ impl Committer for Lifecycle {
     fn settle(&mut self, jobs: Vec<Job>, result: Result<(), RecordError>) {
         let keep = match &result {
             Ok(()) => {
+                self.settings.health.write_succeeded(Store::Database);
                 self.committed();
                 if !self.backlog.is_empty() {
                     tracing::info!(
@@ -249,10 +266,13 @@ impl Committer for Lifecycle {
                 false
             }
             Err(e) => {
+                self.settings.health.write_failed(Store::Database, &e.message);
                 self.rolled_back();
                 let keep = e.disk_trouble;
-                if keep {
-                    tracing::error!(error = %e, "fault changes not recorded: kept, and retried with the next commit");
+                if keep && self.backlog.is_empty() {
+                    tracing::error!(error = %e, "fault changes not recorded: kept, and retried with every commit until one succeeds");
+                } else if keep {
+                    tracing::debug!(error = %e, changes = self.backlog.len(), "fault changes still not recorded");
                 } else if !self.backlog.is_empty() {
                     tracing::error!(error = %e, changes = self.backlog.len(), "fault changes held back are dropped: the commit fails for another reason than the disk");
                     self.backlog.clear();
@@ -265,7 +285,9 @@ impl Committer for Lifecycle {
             match job {
                 Job::Write { done, commands } => {
                     if keep {
-                        self.backlog.extend(commands);
+                        for cmd in commands {
+                            self.hold(cmd);
+                        }
                     }
                     if let Some(done) = done {
                         let _ = done.send(result.clone());

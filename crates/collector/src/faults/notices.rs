@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 
 use super::event::EventKind;
 use super::lifecycle::Lifecycle;
+use crate::db::records::Told;
 use crate::db::records::{FaultRecords, RecordError, RecordPatch};
+use crate::notify::direct::skipped_channel;
 use crate::notify::dispatch::Delivery;
 use crate::notify::{Kind, Planned, Subject};
 use crate::time::rfc3339;
@@ -47,7 +49,10 @@ impl Lifecycle {
             acknowledged: row.acknowledged_at_ms.is_some(),
             unreachable: row.unreachable,
         };
-        let planned = notify.plan(&subject, kind, at_ms);
+        let mut planned = notify.plan(&subject, kind, at_ms);
+        if let Some(skip) = skipped_channel(&row.series_key) {
+            planned.retain(|p| p.channel != skip);
+        }
         if planned.is_empty() {
             return Ok(0);
         }
@@ -239,6 +244,48 @@ impl Lifecycle {
                         )?;
                     }
                 }
+            }
+            Delivery::Direct {
+                rule,
+                series,
+                kind,
+                channel,
+                recipient,
+                contact,
+                message_id,
+                at_ms,
+            } => {
+                let Some(row) = rec.latest(rule, series)? else {
+                    return Ok(());
+                };
+                let rows = rec.pending_for(row.id, kind.as_str(), channel, recipient)?;
+                for id in &rows {
+                    rec.mark_delivered(*id, message_id, *at_ms)?;
+                }
+                if rows.is_empty() && row.resolved_at_ms.is_some() {
+                    // It resolved before this could be recorded: whoever was
+                    // told it opened hears it resolved too.
+                    rec.queue_recovery(
+                        row.id,
+                        &Told {
+                            channel: channel.clone(),
+                            recipient: recipient.clone(),
+                            contact: contact.clone(),
+                        },
+                        *at_ms,
+                    )?;
+                }
+                Self::event(
+                    rec,
+                    row.id,
+                    *at_ms,
+                    EventKind::Notified,
+                    &format!(
+                        "notified {recipient} by {channel} ({}) directly at {}, while the collector could not write its records (message {message_id})",
+                        kind.as_str(),
+                        rfc3339(*at_ms)
+                    ),
+                )?;
             }
             Delivery::Failed { ids, error, at_ms } => {
                 let notify = &self.settings.notify;

@@ -35,6 +35,7 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
+use crate::health::{Health, Store};
 use crate::store::{HotStore, SeriesId};
 use crate::time::Clock;
 use writer::Writer;
@@ -94,26 +95,43 @@ pub(crate) enum Job {
 #[derive(Clone)]
 pub struct Journal {
     jobs: std::sync::mpsc::Sender<Job>,
+    health: Arc<Health>,
 }
 
 impl Journal {
     /// Opens `dir`, replays every segment into `store` (calling
     /// `new_series` for each series the store did not know, so the caller
     /// can bind it to the rules), and starts the writer.
+    /// Every write's outcome goes to `health`.
     pub fn open(
         dir: &Path,
         store: Arc<HotStore>,
         clock: Arc<dyn Clock>,
+        health: Arc<Health>,
         new_series: &dyn Fn(SeriesId),
     ) -> Result<(Journal, Replayed), JournalError> {
         let (replayed, segments) = replay::replay_dir(dir, &store, new_series)?;
         let (tx, rx) = std::sync::mpsc::channel();
-        let writer = Writer::new(dir, store, clock, replayed.sequences.clone(), segments);
+        let writer = Writer::new(
+            dir,
+            store,
+            clock,
+            health.clone(),
+            replayed.sequences.clone(),
+            segments,
+        );
         std::thread::Builder::new()
             .name("watchpost-journal".into())
             .spawn(move || writer.run(rx))
             .map_err(io_err(dir))?;
-        Ok((Journal { jobs: tx }, replayed))
+        Ok((Journal { jobs: tx, health }, replayed))
+    }
+
+    /// Whether writes fail now (samples are held back, waiting for the
+    /// disk): new batches are refused before they touch the hot store,
+    /// so what is held back stays what was in flight when writes failed.
+    pub fn is_failing(&self) -> bool {
+        self.health.is_failing(Store::Journal)
     }
 
     /// Appends an applied batch; returns once it is on disk.
@@ -164,9 +182,14 @@ mod tests {
 
     use crate::time::SystemClock;
 
+    /// The journal in `dir` on the system clock, replayed into `store`.
+    fn open_journal(dir: &Path, store: Arc<HotStore>) -> Result<(Journal, Replayed), JournalError> {
+        Journal::open(dir, store, Arc::new(SystemClock), Arc::default(), &|_| {})
+    }
+
     async fn fill(dir: &Path) {
         let store = Arc::new(HotStore::new(3_600_000));
-        let (j, r) = Journal::open(dir, store.clone(), Arc::new(SystemClock), &|_| {}).expect("opens");
+        let (j, r) = open_journal(dir, store.clone()).expect("opens");
         assert_eq!(r.samples, 0);
         let (a, _) = store.resolve("m", &[("host", "a")]);
         let (b, _) = store.resolve("m", &[("host", "b")]);
@@ -189,7 +212,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         fill(dir.path()).await;
         let store = Arc::new(HotStore::new(3_600_000));
-        let (_, r) = Journal::open(dir.path(), store.clone(), Arc::new(SystemClock), &|_| {}).expect("opens");
+        let (_, r) = open_journal(dir.path(), store.clone()).expect("opens");
         assert_eq!(r.samples, 5);
         assert_eq!(r.sequences.get("agent-a"), Some(&2));
         assert_eq!(r.sequences.get("agent-b"), Some(&9));
@@ -214,7 +237,7 @@ mod tests {
             .set_len(len - 3)
             .expect("cut");
         let store = Arc::new(HotStore::new(3_600_000));
-        let (j, r) = Journal::open(dir.path(), store.clone(), Arc::new(SystemClock), &|_| {}).expect("opens");
+        let (j, r) = open_journal(dir.path(), store.clone()).expect("opens");
         assert_eq!(r.samples, 4, "the torn last batch is not applied");
         assert_eq!(r.sequences.get("agent-b"), None);
         drop(j);
@@ -224,7 +247,7 @@ mod tests {
         bytes[20] ^= 0xff;
         fs::write(&seg, bytes).expect("write");
         let store = Arc::new(HotStore::new(3_600_000));
-        let (_, r) = Journal::open(dir.path(), store, Arc::new(SystemClock), &|_| {}).expect("opens");
+        let (_, r) = open_journal(dir.path(), store).expect("opens");
         assert_eq!(r.quarantined, 1);
         assert!(seg.with_extension("corrupt").exists());
     }
@@ -248,7 +271,7 @@ mod tests {
         bytes[starts[3] + 12] ^= 0xff;
         fs::write(&seg, &bytes).expect("write");
         let store = Arc::new(HotStore::new(3_600_000));
-        let (_, r) = Journal::open(dir.path(), store.clone(), Arc::new(SystemClock), &|_| {}).expect("opens");
+        let (_, r) = open_journal(dir.path(), store.clone()).expect("opens");
         assert_eq!(
             r.samples, 3,
             "batch 2 and agent-b's batch after the damage are restored"
@@ -305,8 +328,7 @@ mod tests {
         };
         let journal_dir = disk.0.join("journal");
         let store = Arc::new(HotStore::new(3_600_000));
-        let (j, _) =
-            Journal::open(&journal_dir, store.clone(), Arc::new(SystemClock), &|_| {}).expect("opens");
+        let (j, _) = open_journal(&journal_dir, store.clone()).expect("opens");
         let ids: Vec<SeriesId> = (0..50)
             .map(|i| store.resolve("m", &[("i", &i.to_string())]).0)
             .collect();
@@ -360,7 +382,7 @@ mod tests {
             .expect("append after space returns");
         drop(j);
         let store = Arc::new(HotStore::new(3_600_000));
-        let (_, r) = Journal::open(&journal_dir, store, Arc::new(SystemClock), &|_| {}).expect("reopens");
+        let (_, r) = open_journal(&journal_dir, store).expect("reopens");
         assert_eq!(r.quarantined, 0);
         assert_eq!(r.sequences.get("a"), Some(&41));
         assert_eq!(

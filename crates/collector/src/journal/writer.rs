@@ -11,11 +11,15 @@ use std::sync::Arc;
 use super::codec::{KIND_BATCH, KIND_CHECKPOINT, KIND_SERIES, put_str, put_varint, zigzag};
 use super::replay::KeptSegment;
 use super::{Append, Job, JournalError, io_err};
+use crate::health::{Health, Store};
 use crate::store::HotStore;
 use crate::time::Clock;
 
 const SEGMENT_BYTES: u64 = 64 << 20;
 const SEGMENT_MS: i64 = 60 * 60 * 1000;
+/// While samples are held back, writing them is retried this often even
+/// when no batch arrives (agents wait before reconnecting).
+const RETRY_HELD: std::time::Duration = std::time::Duration::from_secs(1);
 
 struct Current {
     number: u64,
@@ -31,6 +35,7 @@ pub(super) struct Writer {
     dir: PathBuf,
     store: Arc<HotStore>,
     clock: Arc<dyn Clock>,
+    health: Arc<Health>,
     sequences: HashMap<String, u64>,
     /// Earlier segments: number, path, newest sample time.
     closed: Vec<KeptSegment>,
@@ -45,6 +50,7 @@ impl Writer {
         dir: &Path,
         store: Arc<HotStore>,
         clock: Arc<dyn Clock>,
+        health: Arc<Health>,
         sequences: HashMap<String, u64>,
         closed: Vec<KeptSegment>,
     ) -> Writer {
@@ -52,6 +58,7 @@ impl Writer {
             dir: dir.to_path_buf(),
             store,
             clock,
+            health,
             sequences,
             closed,
             current: None,
@@ -61,7 +68,22 @@ impl Writer {
 
     pub(super) fn run(mut self, jobs: std::sync::mpsc::Receiver<Job>) {
         let mut buf = Vec::new();
-        while let Ok(first) = jobs.recv() {
+        loop {
+            let first = if self.debt.is_empty() && !self.health.is_failing(Store::Journal) {
+                match jobs.recv() {
+                    Ok(j) => j,
+                    Err(_) => return,
+                }
+            } else {
+                match jobs.recv_timeout(RETRY_HELD) {
+                    Ok(j) => j,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        self.retry();
+                        continue;
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            };
             let mut waiting = Vec::new();
             let mut syncs = Vec::new();
             buf.clear();
@@ -70,6 +92,7 @@ impl Writer {
                 match job {
                     Job::Append(a) => {
                         if let Err(e) = self.encode(&a, &mut buf) {
+                            self.health.write_failed(Store::Journal, &e.to_string());
                             let _ = a.done.send(Err(e.to_string()));
                         } else {
                             waiting.push(a.done);
@@ -97,6 +120,27 @@ impl Writer {
         }
     }
 
+    /// While writes fail: opens the segment a failed roll left unopened,
+    /// writes the held-back records, or checks that a sync succeeds again.
+    fn retry(&mut self) {
+        if self.current.is_none()
+            && let Err(e) = self.roll(self.clock.now_ms())
+        {
+            self.health.write_failed(Store::Journal, &e.to_string());
+            return;
+        }
+        if !self.debt.is_empty() {
+            let _ = self.write_and_sync(&[]);
+            return;
+        }
+        if let Some(cur) = &self.current {
+            match cur.file.sync_data() {
+                Ok(()) => self.health.write_succeeded(Store::Journal),
+                Err(e) => self.health.write_failed(Store::Journal, &e.to_string()),
+            }
+        }
+    }
+
     /// Writes what earlier failed writes left (the debt), then `buf`, and
     /// syncs. On failure the segment is cut back to its last whole record,
     /// so a torn record never stands in the middle of a segment with good
@@ -108,7 +152,9 @@ impl Writer {
             return Ok(());
         }
         let Some(cur) = self.current.as_mut() else {
-            return Err(format!("{}: no journal segment is open", self.dir.display()));
+            let e = format!("{}: no journal segment is open", self.dir.display());
+            self.health.write_failed(Store::Journal, &e);
+            return Err(e);
         };
         let debt = &self.debt;
         let written = (|| {
@@ -126,6 +172,7 @@ impl Writer {
                         "journal writes succeed again: the samples held back are on disk");
                     self.debt.clear();
                 }
+                self.health.write_succeeded(Store::Journal);
                 Ok(())
             }
             Err(e) => {
@@ -136,7 +183,9 @@ impl Writer {
                         "cannot cut the journal back after a failed write");
                 }
                 self.debt.extend_from_slice(buf);
-                Err(format!("{}: {e}", cur.path.display()))
+                let e = format!("{}: {e}", cur.path.display());
+                self.health.write_failed(Store::Journal, &e);
+                Err(e)
             }
         }
     }

@@ -14,6 +14,10 @@
 //!   retried with exponential backoff (`notify.retry_first` doubling up to
 //!   `notify.retry_max`) until `notify.give_up_after`.
 //!
+//! It also sends [`DirectNotice`]s, the collector's own faults that could
+//! not be recorded (see `direct`), and tells [`Health`] how each channel
+//! fares, for the built-in `notification_channel_failing` rule.
+//!
 //! Results go back through the [`Outbox`] (the fault stage) as a
 //! [`Delivery`] and are committed before the rows are looked at again. A message's id
 //! depends only on its rows, so a message re-sent after a crash between
@@ -29,7 +33,9 @@ use tokio::sync::{mpsc, watch};
 use super::DueNotification;
 use super::NotifyConfig;
 use super::channels::Sender;
+use super::direct::{DirectNotice, contact};
 use super::render::{Held, Item, Message, render};
+use crate::health::Health;
 use crate::time::Clock;
 
 /// Where the dispatcher finds due rows and reports what became of them.
@@ -68,6 +74,26 @@ pub enum Delivery {
         /// When (ms).
         at_ms: i64,
     },
+    /// A [`DirectNotice`] went out without the outbox: the outbox row the
+    /// same change plans for this person and channel is delivered by it.
+    Direct {
+        /// The fault's rule.
+        rule: String,
+        /// The fault's series key.
+        series: String,
+        /// `opened` or `urgent`.
+        kind: super::Kind,
+        /// Channel.
+        channel: String,
+        /// The person's name.
+        recipient: String,
+        /// The person, as the outbox stores a contact.
+        contact: String,
+        /// The message.
+        message_id: String,
+        /// When (ms).
+        at_ms: i64,
+    },
 }
 
 type Key = (String, String);
@@ -78,6 +104,8 @@ struct Outcome {
     message_id: String,
     result: Result<(), String>,
     at_ms: i64,
+    /// Set for a direct notice: what it was about.
+    direct: Option<(DirectNotice, String)>,
 }
 
 /// Sends due notifications until `shutdown`.
@@ -91,6 +119,8 @@ pub struct Dispatcher<O: Outbox> {
     held_since: HashMap<Key, i64>,
     sent_by_channel: HashMap<String, VecDeque<i64>>,
     in_flight: HashSet<Key>,
+    health: Arc<Health>,
+    direct: Option<mpsc::UnboundedReceiver<DirectNotice>>,
 }
 
 impl<O: Outbox> Dispatcher<O> {
@@ -112,7 +142,17 @@ impl<O: Outbox> Dispatcher<O> {
             held_since: HashMap::new(),
             sent_by_channel: HashMap::new(),
             in_flight: HashSet::new(),
+            health: Arc::default(),
+            direct: None,
         })
+    }
+
+    /// Reports each channel's outcomes to `health`, and sends what arrives
+    /// on `direct` without the outbox.
+    pub fn with_health(mut self, health: Arc<Health>, direct: mpsc::UnboundedReceiver<DirectNotice>) -> Self {
+        self.health = health;
+        self.direct = Some(direct);
+        self
     }
 
     /// Runs until `shutdown` turns true.
@@ -123,6 +163,10 @@ impl<O: Outbox> Dispatcher<O> {
             tokio::select! {
                 _ = wake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                Some(notice) = next_direct(&mut self.direct) => {
+                    self.send_direct(notice, done_tx.clone());
+                    continue;
+                }
                 Some(outcome) = done_rx.recv() => {
                     self.record(outcome).await;
                     while let Ok(more) = done_rx.try_recv() {
@@ -155,6 +199,7 @@ impl<O: Outbox> Dispatcher<O> {
                         ids,
                         result: Err(error),
                         at_ms: now,
+                        direct: None,
                     })
                     .await;
                     continue;
@@ -214,6 +259,18 @@ impl<O: Outbox> Dispatcher<O> {
     fn spawn_send(&mut self, key: Key, message: Message, now: i64, done: mpsc::Sender<Outcome>) {
         self.in_flight.insert(key.clone());
         self.last_sent.insert(key.clone(), now);
+        self.spawn(key, message, now, None, done);
+    }
+
+    /// Sends `message` on a task of its own; its outcome comes back on `done`.
+    fn spawn(
+        &self,
+        key: Key,
+        message: Message,
+        now: i64,
+        direct: Option<(DirectNotice, String)>,
+        done: mpsc::Sender<Outcome>,
+    ) {
         let config = self.config.clone();
         let sender = self.sender.clone();
         let clock = self.clock.clone();
@@ -238,12 +295,63 @@ impl<O: Outbox> Dispatcher<O> {
                 message_id: message.id,
                 result,
                 at_ms: clock.now_ms(),
+                direct,
             };
             let _ = done.send(outcome).await;
         });
     }
 
+    /// Sends `notice` once to everyone the routes name now, past the
+    /// grouping window and the rate limit: it is about the collector
+    /// itself, and there is no outbox row to hold it back with.
+    fn send_direct(&mut self, notice: DirectNotice, done: mpsc::Sender<Outcome>) {
+        let messages = notice.messages(&self.config);
+        if messages.is_empty() {
+            tracing::warn!(rule = %notice.rule, summary = %notice.summary,
+                "the collector's own fault could not be recorded, and no route names anyone to tell directly");
+        }
+        let now = self.clock.now_ms();
+        for message in messages {
+            tracing::warn!(rule = %notice.rule, channel = %message.channel, to = %message.person.name,
+                "the collector's own fault could not be recorded: sending it directly");
+            let key = (message.channel.clone(), message.person.name.clone());
+            let who = contact(&message.person);
+            self.spawn(key, message, now, Some((notice.clone(), who)), done.clone());
+        }
+    }
+
     async fn record(&mut self, o: Outcome) {
+        match &o.result {
+            Ok(()) => self.health.channel_delivered(&o.key.0),
+            Err(e) => self.health.channel_failed(&o.key.0, e),
+        }
+        if let Some((notice, contact)) = o.direct {
+            let (channel, recipient) = o.key;
+            match o.result {
+                Ok(()) => {
+                    tracing::info!(rule = %notice.rule, %channel, to = %recipient, message = %o.message_id,
+                        "sent directly: the collector's own fault, recorded once it can write again");
+                    let delivery = Delivery::Direct {
+                        rule: notice.rule,
+                        series: notice.series,
+                        kind: notice.kind,
+                        channel,
+                        recipient,
+                        contact,
+                        message_id: o.message_id,
+                        at_ms: o.at_ms,
+                    };
+                    if let Err(e) = self.outbox.record(delivery).await {
+                        tracing::warn!(error = %e, "a direct notice's delivery is not recorded yet: kept, and recorded with the next commit that succeeds");
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(rule = %notice.rule, %channel, to = %recipient, %error,
+                        "sending the collector's own fault directly failed; the outbox sends it once it can be written");
+                }
+            }
+            return;
+        }
         let command = match o.result {
             Ok(()) => {
                 tracing::info!(channel = %o.key.0, to = %o.key.1, message = %o.message_id, notifications = o.ids.len(), "notification delivered");
@@ -267,6 +375,14 @@ impl<O: Outbox> Dispatcher<O> {
             tracing::error!(error = %e, "cannot record a notification's outcome");
         }
         self.in_flight.remove(&o.key);
+    }
+}
+
+/// The next direct notice, or never when there is no queue of them.
+async fn next_direct(queue: &mut Option<mpsc::UnboundedReceiver<DirectNotice>>) -> Option<DirectNotice> {
+    match queue {
+        Some(q) => q.recv().await,
+        None => std::future::pending().await,
     }
 }
 

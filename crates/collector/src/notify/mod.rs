@@ -15,6 +15,7 @@
 //!   rate-limits per channel and retries with backoff.
 
 pub mod channels;
+pub mod direct;
 pub mod dispatch;
 pub mod render;
 
@@ -245,6 +246,9 @@ pub struct NotifyConfig {
     pub retry_max_ms: i64,
     /// A notification still failing after this long is given up (recorded).
     pub give_up_after_ms: i64,
+    /// A channel whose sends have failed this long opens the built-in
+    /// `notification_channel_failing` fault, told on the other channels.
+    pub channel_failing_after_ms: i64,
     /// Host or device → its parent (the switch in front of it).
     pub parents: HashMap<String, String>,
 }
@@ -263,6 +267,7 @@ impl Default for NotifyConfig {
             retry_first_ms: 5_000,
             retry_max_ms: 600_000,
             give_up_after_ms: 24 * 3600 * 1000,
+            channel_failing_after_ms: 600_000,
             parents: HashMap::new(),
         }
     }
@@ -279,6 +284,7 @@ pub(crate) struct RawNotify {
     retry_first: Option<HumanDuration>,
     retry_max: Option<HumanDuration>,
     give_up_after: Option<HumanDuration>,
+    channel_failing_after: Option<HumanDuration>,
     #[serde(default)]
     templates: RawTemplates,
 }
@@ -574,6 +580,7 @@ impl NotifyConfig {
             retry_first_ms,
             retry_max_ms,
             give_up_after_ms: get(n.give_up_after, defaults.give_up_after_ms),
+            channel_failing_after_ms: get(n.channel_failing_after, defaults.channel_failing_after_ms),
             parents: raw.parents.into_iter().collect(),
         })
     }

@@ -11,8 +11,10 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use watchpost_model::Severity;
 
+use super::collector::CollectorRules;
 use super::{Rule, RuleKind, RuleSet, Threshold};
 use crate::faults::{FaultKey, NewFault, Transition};
+use crate::health::Snapshot;
 use crate::store::{Aggregate, HotStore, SeriesId};
 use crate::template::format_value;
 
@@ -186,7 +188,10 @@ impl Compiled {
         for (i, r) in set.rules.iter().enumerate() {
             match r.kind {
                 RuleKind::AgentSilent { .. } => silence = silence.or(Some(i as u16)),
-                _ => by_metric.entry(r.metric.clone()).or_default().push(i as u16),
+                RuleKind::Collector { .. } => {}
+                RuleKind::Threshold(_) | RuleKind::Absent { .. } => {
+                    by_metric.entry(r.metric.clone()).or_default().push(i as u16)
+                }
             }
         }
         Compiled {
@@ -265,6 +270,8 @@ pub struct Engine {
     absents: StateMap<AbsentState>,
     /// Agents with an open silence fault, by id.
     silent: Mutex<HashMap<String, FaultKey>>,
+    /// Collector rules' conditions holding or firing.
+    collector: CollectorRules,
     /// Open faults found in the database at start, not yet matched to a series.
     restored: Mutex<HashMap<FaultKey, Severity>>,
 }
@@ -302,6 +309,7 @@ impl Engine {
             thresholds: shards(),
             absents: shards(),
             silent: Mutex::new(HashMap::new()),
+            collector: CollectorRules::default(),
             restored: Mutex::new(HashMap::new()),
         }
     }
@@ -480,7 +488,7 @@ impl Engine {
                             });
                         }
                     }
-                    RuleKind::AgentSilent { .. } => {}
+                    RuleKind::AgentSilent { .. } | RuleKind::Collector { .. } => {}
                 }
             }
         }
@@ -555,9 +563,10 @@ impl Engine {
     }
 
     /// Time-based conditions: series gone absent while their agent is
-    /// connected, and agents silent too long.
-    pub fn tick(&self, now_ms: i64, agents: &[AgentStatus], out: &mut Vec<Transition>) {
+    /// connected, agents silent too long, and the collector's own health.
+    pub fn tick(&self, now_ms: i64, agents: &[AgentStatus], health: &Snapshot, out: &mut Vec<Transition>) {
         let c = self.compiled();
+        self.collector.tick(&c.set, now_ms, health, out);
         let connected_hosts: std::collections::HashSet<&str> = agents
             .iter()
             .filter(|a| a.connected)
@@ -670,6 +679,7 @@ impl Engine {
         let mut silent = lock(&self.silent);
         for (key, severity) in open {
             match c.set.get(&key.rule).map(|r| &r.kind) {
+                Some(RuleKind::Collector { .. }) => self.collector.restore(key, severity),
                 Some(RuleKind::AgentSilent { .. }) => {
                     let id = key
                         .series
@@ -766,7 +776,17 @@ impl Engine {
                 false
             }
         });
+        self.collector.keep_configured(&new.set, now_ms, out);
         *self.compiled.write().unwrap_or_else(|p| p.into_inner()) = new;
+    }
+
+    /// Whether `rule` watches the collector itself: its faults are sent
+    /// directly when they cannot be recorded (see `notify::dispatch`).
+    pub fn is_collector_rule(&self, rule: &str) -> bool {
+        matches!(
+            self.compiled().set.get(rule).map(|r| &r.kind),
+            Some(RuleKind::Collector { .. })
+        )
     }
 }
 
@@ -972,17 +992,17 @@ severity = "general"
             last_seen_ms: 60_000,
         };
         let mut out = Vec::new();
-        e.tick(20_000, &[agent(true)], &mut out);
+        e.tick(20_000, &[agent(true)], &Snapshot::default(), &mut out);
         assert!(out.is_empty());
-        e.tick(40_000, &[agent(false)], &mut out);
+        e.tick(40_000, &[agent(false)], &Snapshot::default(), &mut out);
         assert!(out.is_empty(), "agent gone: silence covers it");
-        e.tick(40_000, &[agent(true)], &mut out);
+        e.tick(40_000, &[agent(true)], &Snapshot::default(), &mut out);
         assert!(
             matches!(out.as_slice(), [Transition::Open(f)] if f.key.rule.as_ref() == "missing"),
             "{out:?}"
         );
         out.clear();
-        e.tick(50_000, &[agent(true)], &mut out);
+        e.tick(50_000, &[agent(true)], &Snapshot::default(), &mut out);
         assert!(out.is_empty(), "fires once");
         let t = feed(&store, &e, id, 60_000, 1.0);
         assert!(matches!(t.as_slice(), [Transition::Resolve { .. }]), "{t:?}");
@@ -998,9 +1018,9 @@ severity = "general"
             connected,
             last_seen_ms,
         };
-        e.tick(30_000, &[a(false, 0)], &mut out);
+        e.tick(30_000, &[a(false, 0)], &Snapshot::default(), &mut out);
         assert!(out.is_empty(), "built-in waits 60s");
-        e.tick(61_000, &[a(false, 0)], &mut out);
+        e.tick(61_000, &[a(false, 0)], &Snapshot::default(), &mut out);
         let [Transition::Open(f)] = out.as_slice() else {
             panic!("{out:?}")
         };
@@ -1012,9 +1032,9 @@ severity = "general"
             f.summary
         );
         out.clear();
-        e.tick(62_000, &[a(false, 0)], &mut out);
+        e.tick(62_000, &[a(false, 0)], &Snapshot::default(), &mut out);
         assert!(out.is_empty());
-        e.tick(63_000, &[a(true, 63_000)], &mut out);
+        e.tick(63_000, &[a(true, 63_000)], &Snapshot::default(), &mut out);
         assert!(matches!(out.as_slice(), [Transition::Resolve { .. }]), "{out:?}");
     }
 

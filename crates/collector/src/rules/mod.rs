@@ -5,6 +5,7 @@
 //! problem is reported with its file and line, all files are checked before
 //! any error is returned, and a set that loaded is valid by construction.
 
+mod collector;
 pub mod condition;
 pub mod engine;
 
@@ -25,6 +26,58 @@ use crate::store::Aggregate;
 /// The name of the built-in agent-silence rule, used when no rule file
 /// declares one of `kind = "agent_silent"`.
 pub const BUILTIN_AGENT_SILENT: &str = "agent_silent";
+
+/// What a collector rule watches: the collector's own health
+/// ([`crate::health`]). Each has a built-in rule, named as its kind, used
+/// when no rule file declares one of that kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CollectorCheck {
+    /// `collector_disk_low`: the data directory's disk has less free than
+    /// `collector.min_free`; raised to urgent while writes fail.
+    DiskLow,
+    /// `collector_writes_failing`: journal or database writes fail.
+    WritesFailing,
+    /// `notification_channel_failing`: a channel's sends have failed for
+    /// `notify.channel_failing_after`; told on the other channels.
+    ChannelFailing,
+}
+
+impl CollectorCheck {
+    /// Every check, in the order the built-ins are added.
+    pub const ALL: [CollectorCheck; 3] = [
+        CollectorCheck::DiskLow,
+        CollectorCheck::WritesFailing,
+        CollectorCheck::ChannelFailing,
+    ];
+
+    /// Its `kind` in a rule file, and the name of its built-in rule.
+    pub fn kind_name(self) -> &'static str {
+        match self {
+            CollectorCheck::DiskLow => "collector_disk_low",
+            CollectorCheck::WritesFailing => "collector_writes_failing",
+            CollectorCheck::ChannelFailing => "notification_channel_failing",
+        }
+    }
+
+    fn default_severity(self) -> Severity {
+        match self {
+            CollectorCheck::WritesFailing => Severity::Urgent,
+            CollectorCheck::DiskLow | CollectorCheck::ChannelFailing => Severity::General,
+        }
+    }
+
+    fn default_summary(self) -> &'static str {
+        match self {
+            CollectorCheck::DiskLow => {
+                "the collector's data directory {data_dir} on {host} has {free} free, below {min_free}"
+            }
+            CollectorCheck::WritesFailing => "the collector on {host} cannot write its {store}: {error}",
+            CollectorCheck::ChannelFailing => {
+                "notification channel {channel} has failed since {since}: {error}"
+            }
+        }
+    }
+}
 
 /// One problem in a rule file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,6 +104,15 @@ pub enum RuleKind {
     /// An agent's stream is gone for `for_ms`.
     AgentSilent {
         /// How long without a message.
+        for_ms: i64,
+        /// Severity of the fault.
+        severity: Severity,
+    },
+    /// The collector's own health.
+    Collector {
+        /// What it watches.
+        check: CollectorCheck,
+        /// How long it must hold.
         for_ms: i64,
         /// Severity of the fault.
         severity: Severity,
@@ -118,7 +180,13 @@ impl Rule {
                 .map(|t| t.severity)
                 .max()
                 .unwrap_or(Severity::Minor),
-            RuleKind::Absent { severity, .. } | RuleKind::AgentSilent { severity, .. } => *severity,
+            RuleKind::Collector {
+                check: CollectorCheck::DiskLow,
+                ..
+            } => Severity::Urgent,
+            RuleKind::Absent { severity, .. }
+            | RuleKind::AgentSilent { severity, .. }
+            | RuleKind::Collector { severity, .. } => *severity,
         }
     }
 }
@@ -145,6 +213,20 @@ enum RawKind {
     Threshold,
     Absent,
     AgentSilent,
+    CollectorDiskLow,
+    CollectorWritesFailing,
+    NotificationChannelFailing,
+}
+
+impl RawKind {
+    fn collector(self) -> Option<CollectorCheck> {
+        match self {
+            RawKind::CollectorDiskLow => Some(CollectorCheck::DiskLow),
+            RawKind::CollectorWritesFailing => Some(CollectorCheck::WritesFailing),
+            RawKind::NotificationChannelFailing => Some(CollectorCheck::ChannelFailing),
+            RawKind::Threshold | RawKind::Absent | RawKind::AgentSilent => None,
+        }
+    }
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -281,6 +363,28 @@ impl RuleSet {
                 unreachable: true,
             });
         }
+        for check in CollectorCheck::ALL {
+            if self
+                .rules
+                .iter()
+                .any(|r| matches!(r.kind, RuleKind::Collector { check: c, .. } if c == check))
+            {
+                continue;
+            }
+            self.rules.push(Rule {
+                name: Arc::from(check.kind_name()),
+                kind: RuleKind::Collector {
+                    check,
+                    for_ms: 0,
+                    severity: check.default_severity(),
+                },
+                metric: String::new(),
+                matchers: Vec::new(),
+                summary: Template::parse(check.default_summary()).expect("built-in template is valid"),
+                source: "built-in".to_string(),
+                unreachable: false,
+            });
+        }
     }
 
     fn parse_into(set: &mut RuleSet, text: &str, file: &str) -> Result<(), Vec<RuleError>> {
@@ -346,12 +450,13 @@ fn check_rule(r: RawRule, location: &str) -> Result<Rule, String> {
         (None, RawKind::Threshold | RawKind::Absent) => {
             return Err(format!("{prefix}: `metric` is required"));
         }
-        (Some(_), RawKind::AgentSilent) => {
+        (Some(_), _) => {
             return Err(format!(
-                "{prefix}: `metric` does not apply to kind \"agent_silent\""
+                "{prefix}: `metric` does not apply to kind {:?}",
+                kind_name(kind)
             ));
         }
-        (None, RawKind::AgentSilent) => String::new(),
+        (None, _) => String::new(),
     };
     let for_ms = r.for_.map(|d| ms(d.0));
     let rule_kind = match kind {
@@ -458,6 +563,25 @@ fn check_rule(r: RawRule, location: &str) -> Result<Rule, String> {
                 recover: r.recover,
             })
         }
+        RawKind::CollectorDiskLow | RawKind::CollectorWritesFailing | RawKind::NotificationChannelFailing => {
+            let check = kind.collector().expect("a collector kind");
+            for (what, set) in [
+                ("when", r.when.is_some()),
+                ("tiers", r.tiers.is_some()),
+                ("recover", r.recover.is_some()),
+                ("aggregate", r.aggregate.is_some()),
+                ("over", r.over.is_some()),
+                ("horizon", r.horizon.is_some()),
+                ("match", !matchers.is_empty()),
+            ] {
+                refuse(what, set)?;
+            }
+            RuleKind::Collector {
+                check,
+                for_ms: for_ms.unwrap_or(0).max(0),
+                severity: r.severity.unwrap_or(check.default_severity()),
+            }
+        }
         RawKind::Absent | RawKind::AgentSilent => {
             refuse("when", r.when.is_some())?;
             refuse("tiers", r.tiers.is_some())?;
@@ -488,6 +612,7 @@ fn check_rule(r: RawRule, location: &str) -> Result<Rule, String> {
         RawKind::Threshold => "{rule}: {metric} on {host} is {value}",
         RawKind::Absent => "{rule}: no {metric} from {host}",
         RawKind::AgentSilent => "agent {agent} on {host} has been silent since {last_seen}",
+        other => other.collector().map_or("", CollectorCheck::default_summary),
     };
     let summary = Template::parse(r.summary.as_deref().unwrap_or(default_summary))
         .map_err(|e| format!("{prefix}: summary: {e}"))?;
@@ -507,6 +632,7 @@ fn kind_name(k: RawKind) -> &'static str {
         RawKind::Threshold => "threshold",
         RawKind::Absent => "absent",
         RawKind::AgentSilent => "agent_silent",
+        other => other.collector().map_or("", CollectorCheck::kind_name),
     }
 }
 
@@ -546,7 +672,11 @@ severity = "general"
     #[test]
     fn issue_example_loads() {
         let set = RuleSet::parse(ISSUE_EXAMPLE, "x.toml").expect("valid");
-        assert_eq!(set.rules.len(), 4, "three rules plus the built-in agent silence");
+        assert_eq!(
+            set.rules.len(),
+            7,
+            "three rules plus the built-in agent silence and the three collector rules"
+        );
         let fs = set.get("filesystem_full").expect("rule");
         let RuleKind::Threshold(t) = &fs.kind else {
             panic!("threshold")
