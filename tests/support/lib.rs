@@ -4,6 +4,7 @@
 
 pub mod process;
 pub mod raw_agent;
+mod small_disk;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

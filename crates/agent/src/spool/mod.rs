@@ -23,6 +23,10 @@
 mod ids;
 mod records;
 mod segments;
+#[cfg(test)]
+#[allow(dead_code)] // shared with the harness; each user needs a part
+#[path = "../../../../tests/support/small_disk.rs"]
+mod small_disk;
 mod state;
 #[cfg(test)]
 mod tests;

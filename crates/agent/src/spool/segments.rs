@@ -163,13 +163,39 @@ impl Disk {
         }
         records::append_batch(&mut out, batch);
         let f = self.current.as_mut().expect("opened above");
-        f.write_all(&out)?;
+        if let Err(e) = f.write_all(&out) {
+            self.cut_back();
+            return Err(e);
+        }
         let seg = self.segments.back_mut().expect("pushed above");
         seg.last = batch.sequence;
         seg.bytes += out.len() as u64;
         seg.samples += batch.series_ids.len() as u64;
         self.total_bytes += out.len() as u64;
         Ok(())
+    }
+
+    /// After a failed write (the disk is full): the current segment is cut
+    /// back to its last whole record, so no torn record ever stands before
+    /// good ones, or removed if it holds none; the next write starts a new
+    /// segment, with every definition (those of the failed write too).
+    fn cut_back(&mut self) {
+        let Some(f) = self.current.take() else {
+            return;
+        };
+        let Some(seg) = self.segments.back() else {
+            return;
+        };
+        if seg.bytes == 0 {
+            drop(f);
+            if let Some(seg) = self.segments.pop_back()
+                && let Err(e) = fs::remove_file(&seg.path)
+            {
+                tracing::warn!(file = %seg.path.display(), error = %e, "cannot remove an empty spool segment");
+            }
+        } else if let Err(e) = f.set_len(seg.bytes) {
+            tracing::error!(file = %seg.path.display(), error = %e, "cannot cut a spool segment back after a failed write");
+        }
     }
 
     /// Deletes the oldest segments past the size limit; returns the

@@ -200,3 +200,47 @@ fn unreadable_state_is_quarantined() {
     assert!(!s.synced());
     assert!(dir.path().join("state.corrupt").exists());
 }
+
+#[test]
+fn a_full_spool_disk_leaves_no_torn_record_and_what_follows_survives_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(small) = super::small_disk::SmallDisk::mount(dir.path(), "256k") else {
+        return;
+    };
+    let spool_dir = small.path.join("spool");
+    let mut s = disk(&spool_dir, 1 << 20);
+    s.push(round(vec![def(1, "x")], vec![(1, 0.0)]));
+    let samples: Vec<(u32, f64)> = (0..100).map(|i| (1, f64::from(i))).collect();
+    // Room for a few rounds, then writes fail part way through a record.
+    let filler = small.fill_leaving("filler", 8 << 10);
+    for _ in 0..30 {
+        s.push(round(vec![], samples.clone()));
+    }
+    // Space returns: these are written, after whatever failed.
+    fs::remove_file(&filler).expect("free");
+    for _ in 0..10 {
+        s.push(round(vec![], samples.clone()));
+    }
+    let last = s.next_sequence() - 1;
+    s.save_state(true);
+    drop(s);
+
+    let mut s = disk(&spool_dir, 1 << 20);
+    let corrupt: Vec<_> = fs::read_dir(&spool_dir)
+        .expect("list")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".corrupt"))
+        .map(|e| e.file_name())
+        .collect();
+    assert!(corrupt.is_empty(), "no segment was damaged: {corrupt:?}");
+    s.welcome(0);
+    let seqs: Vec<u64> = drain(&mut s).iter().map(|b| b.sequence).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order: {seqs:?}");
+    for seq in last - 9..=last {
+        assert!(
+            seqs.contains(&seq),
+            "batch {seq}, written after space returned, is kept: {seqs:?}"
+        );
+    }
+    assert!(seqs.len() < 41, "some rounds found the disk full: {seqs:?}");
+}

@@ -176,6 +176,11 @@ pub fn check_segment(bytes: &[u8]) -> u64 {
 }
 
 #[cfg(test)]
+#[allow(dead_code)] // shared with the harness; each user needs a part
+#[path = "../../../../tests/support/small_disk.rs"]
+mod small_disk;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use std::fs::{self, OpenOptions};
@@ -286,39 +291,7 @@ mod tests {
         assert_eq!(kept, bytes[starts[3]..starts[4]]);
     }
 
-    /// A tmpfs of `size` mounted in `dir`, unmounted when dropped (root
-    /// only; under CI=true a failure to mount fails the test).
-    struct SmallDisk(PathBuf);
-
-    impl SmallDisk {
-        fn mount(dir: &Path, size: &str) -> Option<SmallDisk> {
-            let at = dir.join("disk");
-            fs::create_dir_all(&at).expect("mkdir");
-            let ok = std::process::Command::new("mount")
-                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-                .arg(&at)
-                .status()
-                .is_ok_and(|s| s.success());
-            if !ok {
-                assert!(
-                    std::env::var("CI").as_deref() != Ok("true"),
-                    "cannot mount a tmpfs (needs root): the full-disk test cannot run"
-                );
-                eprintln!("cannot mount a tmpfs (needs root): full-disk test not run");
-                return None;
-            }
-            Some(SmallDisk(at))
-        }
-    }
-
-    impl Drop for SmallDisk {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(&self.0)
-                .status();
-        }
-    }
+    use super::small_disk::SmallDisk;
 
     #[tokio::test]
     async fn a_full_disk_leaves_no_torn_record_and_nothing_acknowledged_is_lost() {
@@ -326,7 +299,7 @@ mod tests {
         let Some(disk) = SmallDisk::mount(dir.path(), "256k") else {
             return;
         };
-        let journal_dir = disk.0.join("journal");
+        let journal_dir = disk.path.join("journal");
         let store = Arc::new(HotStore::new(3_600_000));
         let (j, _) = open_journal(&journal_dir, store.clone()).expect("opens");
         let ids: Vec<SeriesId> = (0..50)
@@ -337,23 +310,11 @@ mod tests {
                 .map(|id| (*id, seq as i64 * 1_000, seq as f64))
                 .collect()
         };
-        // Fill the disk: the journal's writes start failing part way.
-        let filler = disk.0.join("filler");
-        let mut f = fs::File::create(&filler).expect("filler");
-        use std::io::Write as _;
-        while f.write_all(&[0u8; 4096]).is_ok() {}
-        drop(f);
-        fs::write(disk.0.join("room"), vec![0u8; 0]).ok();
+        // Fill the disk but a little, so some batches fit and then the
+        // journal's writes start failing part way.
+        let filler = disk.fill_leaving("filler", 16 << 10);
         let mut acked = Vec::new();
         let mut refused = Vec::new();
-        // Free a little, so some batches fit and then the disk is full.
-        let len = fs::metadata(&filler).expect("meta").len();
-        fs::OpenOptions::new()
-            .write(true)
-            .open(&filler)
-            .expect("open")
-            .set_len(len.saturating_sub(16 << 10))
-            .expect("shrink");
         for seq in 1..=40u64 {
             match j.append("a".into(), seq, batch(seq)).await {
                 Ok(()) => acked.push(seq),
