@@ -35,6 +35,7 @@ fn batch(sequence: u64, ts: i64, ids: &[u32], values: &[f64]) -> agent_message::
         values: values.to_vec(),
         timestamp_offsets_ms: Vec::new(),
         late: false,
+        clock_offset: None,
     })
 }
 
@@ -273,6 +274,7 @@ async fn odd_values_are_stored_and_shown_and_refused_samples_get_one_notice_nami
         values: vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY],
         timestamp_offsets_ms: vec![1, 2, 3],
         late: false,
+        clock_offset: None,
     }))
     .await;
     let first = a.next().await;
@@ -306,6 +308,7 @@ async fn odd_values_are_stored_and_shown_and_refused_samples_get_one_notice_nami
         values: vec![1.0, 2.0, 3.0, 4.0],
         timestamp_offsets_ms: vec![-5_400_000, 1_200_000, -60_000, 0],
         late: true,
+        clock_offset: None,
     }))
     .await;
     let mut notice = None;

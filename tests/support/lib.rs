@@ -316,7 +316,8 @@ pub fn peers_dir() -> PathBuf {
     ]
     .iter()
     .all(|f| dir.join(f).exists())
-        && Path::new("/usr/sbin/snmpd").exists();
+        && Path::new("/usr/sbin/snmpd").exists()
+        && Path::new("/usr/bin/faketime").exists();
     if !ready {
         let out = std::process::Command::new("bash")
             .arg(root.join("tests/peers/setup.sh"))

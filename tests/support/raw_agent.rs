@@ -28,6 +28,7 @@ pub fn hello(id: &str, version: &str, heartbeat_ms: u32) -> AgentMessage {
         protocol_version: PROTOCOL_VERSION,
         heartbeat_interval_ms: heartbeat_ms,
         enroll_token: String::new(),
+        sent_at_ms: 0,
     }))
 }
 

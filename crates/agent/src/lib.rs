@@ -105,6 +105,7 @@ pub fn start_with(config: AgentConfig, spool: spool::Spool) -> RunningAgent {
         enroll_token: config.enroll_token.clone(),
         protocol_version: PROTOCOL_VERSION,
         heartbeat_interval_ms: config.heartbeat.as_millis().min(u128::from(u32::MAX)) as u32,
+        sent_at_ms: 0,
     };
     let link_config = link::LinkConfig {
         collector: config.collector.clone(),

@@ -159,6 +159,8 @@ async fn session(
         let channel = endpoint.connect().await.map_err(|e| format!("connect: {e}"))?;
         let mut client = IngestClient::new(channel);
         let (tx, rx) = mpsc::channel::<AgentMessage>(64);
+        let mut first = first;
+        first.sent_at_ms = now_ms();
         tx.send(msg(agent_message::Body::Hello(first)))
             .await
             .map_err(|_| "stream closed".to_string())?;
@@ -193,17 +195,25 @@ async fn session(
             loop {
                 match inbound.message().await {
                     Ok(Some(m)) => {
-                        last_heard.store(now_ms(), Ordering::Relaxed);
-                        match m.body {
+                        let received = now_ms();
+                        last_heard.store(received, Ordering::Relaxed);
+                        let forward = match m.body {
                             Some(collector_message::Body::Ack(a)) => {
                                 ack_tx.send_replace(a.sequence);
+                                None
                             }
-                            Some(collector_message::Body::Heartbeat(_)) | None => {}
-                            Some(other) => {
-                                if ctl_tx.send(other).await.is_err() {
-                                    return;
-                                }
+                            // Answered at once by the session, which needs when
+                            // it arrived (T1 of the clock measurement).
+                            Some(collector_message::Body::Heartbeat(mut hb)) => {
+                                hb.echo_received_at_ms = received;
+                                Some(collector_message::Body::Heartbeat(hb))
                             }
+                            other => other,
+                        };
+                        if let Some(body) = forward
+                            && ctl_tx.send(body).await.is_err()
+                        {
+                            return;
                         }
                     }
                     Ok(None) => return,
@@ -252,10 +262,15 @@ async fn live(
         |m: AgentMessage| async move { tx.send(m).await.map_err(|_| Ended::Lost("stream closed".into())) };
 
     // Welcome first.
+    let tolerance_ms;
     let welcome = tokio::time::timeout(Duration::from_secs(10), ctl_rx.recv()).await;
     let collector_heartbeat = match welcome {
         Ok(Some(collector_message::Body::Welcome(w))) => {
             outbox.welcome(w.last_sequence);
+            tolerance_ms = i64::from(w.clock_tolerance_ms);
+            if let Some(c) = w.clock_offset {
+                outbox.clock_measured(c.offset_ms, tolerance_ms);
+            }
             if !w.credential.is_empty() {
                 tracing::info!("enrolled: the collector issued this agent's credential");
                 hello.auth_token = w.credential;
@@ -348,6 +363,21 @@ async fn live(
                     Some(collector_message::Body::Error(e)) => {
                         return Ended::Lost(format!("{} ({})", e.message, e.code));
                     }
+                    Some(collector_message::Body::Heartbeat(hb)) => {
+                        if let Some(c) = hb.clock_offset {
+                            outbox.clock_measured(c.offset_ms, tolerance_ms);
+                        }
+                        // The answer that lets the collector measure our clock.
+                        let pong = Heartbeat {
+                            sent_at_ms: now_ms(),
+                            echo_sent_at_ms: hb.sent_at_ms,
+                            echo_received_at_ms: hb.echo_received_at_ms,
+                            clock_offset: None,
+                        };
+                        if let Err(e) = send(msg(agent_message::Body::Heartbeat(pong))).await {
+                            return e;
+                        }
+                    }
                     Some(_) => {}
                     None => return Ended::Lost("stream closed".into()),
                 },
@@ -357,7 +387,10 @@ async fn live(
                     if silent_ms > dead_after.as_millis() as i64 {
                         return Ended::Lost(format!("collector silent for {silent_ms} ms"));
                     }
-                    let hb = Heartbeat { sent_at_ms: now_ms() };
+                    let hb = Heartbeat {
+                        sent_at_ms: now_ms(),
+                        ..Heartbeat::default()
+                    };
                     if let Err(e) = send(msg(agent_message::Body::Heartbeat(hb))).await {
                         return e;
                     }

@@ -100,6 +100,7 @@ async fn fill_agent(
                 values: values.clone(),
                 timestamp_offsets_ms: Vec::new(),
                 late: false,
+                clock_offset: None,
             })
             .await?;
         if seq >= first_sequence + BATCHES_IN_FLIGHT {
@@ -143,6 +144,7 @@ async fn probe(grpc: &str, n: usize, pause: Duration) -> anyhow::Result<Histogra
                     values: vec![value],
                     timestamp_offsets_ms: vec![],
                     late: false,
+                    clock_offset: None,
                 })
                 .await?;
             agent.wait_acked(seq).await?;

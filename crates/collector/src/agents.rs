@@ -2,7 +2,7 @@
 //! loaded from and written back to the database; one live session per
 //! agent id (a new connection replaces the old one).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 
 use tokio::sync::oneshot;
@@ -25,7 +25,15 @@ struct Entry {
     kill: Option<oneshot::Sender<Kick>>,
     last_sequence: u64,
     series: u64,
+    /// Its clock minus ours, as the current (or last) session measured it.
+    clock_offset_ms: Option<i64>,
+    clock_rtt_ms: Option<i64>,
+    /// Samples refused lately: when, how many, why.
+    refused: VecDeque<(i64, u64, String)>,
 }
+
+/// How long refused samples are shown per agent.
+const REFUSED_SHOWN_MS: i64 = 60_000;
 
 impl Entry {
     /// An agent first heard of at `now_ms`.
@@ -43,6 +51,9 @@ impl Entry {
             kill: None,
             last_sequence: 0,
             series: 0,
+            clock_offset_ms: None,
+            clock_rtt_ms: None,
+            refused: VecDeque::new(),
         }
     }
 }
@@ -93,6 +104,9 @@ impl AgentRegistry {
                     kill: None,
                     last_sequence: 0,
                     series: 0,
+                    clock_offset_ms: None,
+                    clock_rtt_ms: None,
+                    refused: VecDeque::new(),
                 },
             );
         }
@@ -185,6 +199,48 @@ impl AgentRegistry {
         self.lock().get(id).map_or(0, |e| e.last_sequence)
     }
 
+    /// The session measured the agent's clock `offset_ms` off ours.
+    pub fn clock(&self, id: &str, session: u64, offset_ms: Option<i64>, rtt_ms: Option<i64>) {
+        if let Some(e) = self.lock().get_mut(id)
+            && e.session == session
+        {
+            e.clock_offset_ms = offset_ms;
+            e.clock_rtt_ms = rtt_ms;
+        }
+    }
+
+    /// Agents whose clock is off by more than `max_ms`: (id, hostname, offset).
+    pub fn clocks_off(&self, max_ms: i64) -> Vec<(String, String, i64)> {
+        self.lock()
+            .iter()
+            .filter_map(|(id, e)| {
+                let o = e.clock_offset_ms?;
+                (o.abs() > max_ms).then(|| (id.clone(), e.hostname.clone(), o))
+            })
+            .collect()
+    }
+
+    /// Every measured offset: (id, offset ms), for `/metrics`.
+    pub fn clock_offsets(&self) -> Vec<(String, i64)> {
+        let mut out: Vec<(String, i64)> = self
+            .lock()
+            .iter()
+            .filter_map(|(id, e)| Some((id.clone(), e.clock_offset_ms?)))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// `count` samples of `id` were refused at `now_ms`, for `why`.
+    pub fn refused(&self, id: &str, now_ms: i64, count: u64, why: String) {
+        if let Some(e) = self.lock().get_mut(id) {
+            while e.refused.front().is_some_and(|r| r.0 < now_ms - REFUSED_SHOWN_MS) {
+                e.refused.pop_front();
+            }
+            e.refused.push_back((now_ms, count, why));
+        }
+    }
+
     /// Counts series the session defined.
     pub fn add_series(&self, id: &str, session: u64, n: u64) {
         if let Some(e) = self.lock().get_mut(id)
@@ -238,8 +294,9 @@ impl AgentRegistry {
             .collect()
     }
 
-    /// Every agent, for the API, sorted by id.
-    pub fn list(&self) -> Vec<api::Agent> {
+    /// Every agent, for the API, sorted by id; refused samples are those
+    /// of the minute before `now_ms`.
+    pub fn list(&self, now_ms: i64) -> Vec<api::Agent> {
         let mut out: Vec<api::Agent> = self
             .lock()
             .iter()
@@ -254,6 +311,19 @@ impl AgentRegistry {
                 first_seen: rfc3339(e.first_seen_ms),
                 series: e.series,
                 labels: e.labels.clone(),
+                clock_offset: e.clock_offset_ms.map(|o| o as f64 / 1000.0),
+                clock_rtt: e.clock_rtt_ms.map(|o| o as f64 / 1000.0),
+                refused_last_minute: e
+                    .refused
+                    .iter()
+                    .filter(|r| r.0 >= now_ms - REFUSED_SHOWN_MS)
+                    .map(|r| r.1)
+                    .sum(),
+                refused_reason: e
+                    .refused
+                    .back()
+                    .filter(|r| r.0 >= now_ms - REFUSED_SHOWN_MS)
+                    .map(|r| r.2.clone()),
             })
             .collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));

@@ -9,9 +9,11 @@ use serde::Deserialize;
 use watchpost_calendar::{Calendar, PolicyEntry, SeverityPolicy, WorkDuration};
 use watchpost_model::HumanDuration;
 
+use crate::clock_offset::{ClockPolicy, Skew};
 use crate::health::MinFree;
 use crate::notify::{self, NotifyConfig};
 use crate::oncall::Roster;
+use crate::time;
 use std::sync::Arc;
 
 /// Default gRPC ingest address.
@@ -133,6 +135,12 @@ struct RawCollector {
     reopen_within: Option<HumanDuration>,
     oncall: Option<PathBuf>,
     min_free: Option<String>,
+    clock_skew: Option<String>,
+    clock_tolerance: Option<HumanDuration>,
+    max_clock_offset: Option<HumanDuration>,
+    hello_timeout: Option<HumanDuration>,
+    max_connections_per_address: Option<usize>,
+    max_connections: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]
@@ -192,6 +200,44 @@ pub struct CollectorConfig {
     /// Free space the data directory's disk should keep; below it the
     /// built-in `collector_disk_low` fault opens.
     pub min_free: MinFree,
+    /// What is done about agents whose clock is off.
+    pub clock: ClockPolicy,
+    /// How long connections may stay open doing nothing, and how many.
+    pub limits: ConnectionLimits,
+}
+
+/// Bounds on connections to both listeners, so idle sockets cannot exhaust
+/// the collector's file descriptors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// A gRPC connection without a valid hello by then is closed
+    /// (`collector.hello_timeout`).
+    pub hello_timeout: Duration,
+    /// HTTP: the request head must arrive within this.
+    pub header_timeout: Duration,
+    /// HTTP: a connection with nothing read or written for this long is
+    /// closed (idle keep-alive, a stalled body).
+    pub http_idle: Duration,
+    /// HTTP: a request body must arrive whole within this.
+    pub body_timeout: Duration,
+    /// Connections from one address, per listener
+    /// (`collector.max_connections_per_address`).
+    pub per_address: usize,
+    /// Connections in all, per listener (`collector.max_connections`).
+    pub total: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            hello_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(10),
+            http_idle: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(30),
+            per_address: 64,
+            total: 20_000,
+        }
+    }
 }
 
 /// `[security]`: whether agents must be enrolled and the API needs users.
@@ -352,6 +398,45 @@ impl CollectorConfig {
             notify: Arc::new(notify),
             tls: raw.tls.map(|t| TlsConfig::check(t, base)).transpose()?,
             security: SecurityConfig::check(raw.security)?,
+            clock: {
+                let d = ClockPolicy::default();
+                ClockPolicy {
+                    skew: match c.clock_skew.as_deref() {
+                        None | Some("correct") => Skew::Correct,
+                        Some("refuse") => Skew::Refuse,
+                        Some(o) => {
+                            return Err(format!(
+                                "key collector.clock_skew: {o:?}: expected \"correct\" or \"refuse\""
+                            ));
+                        }
+                    },
+                    tolerance_ms: c.clock_tolerance.map_or(d.tolerance_ms, |t| time::millis(t.0)),
+                    max_offset_ms: c.max_clock_offset.map_or(d.max_offset_ms, |t| time::millis(t.0)),
+                }
+            },
+            limits: {
+                let d = ConnectionLimits::default();
+                let hello_timeout = c.hello_timeout.map_or(d.hello_timeout, |t| t.0);
+                if hello_timeout < Duration::from_millis(100) {
+                    return Err(format!(
+                        "key collector.hello_timeout: {hello_timeout:?} is below the minimum of 100ms"
+                    ));
+                }
+                let per_address = c.max_connections_per_address.unwrap_or(d.per_address);
+                let total = c.max_connections.unwrap_or(d.total);
+                if per_address == 0 || total == 0 {
+                    return Err(
+                        "keys collector.max_connections_per_address and max_connections must be at least 1"
+                            .into(),
+                    );
+                }
+                ConnectionLimits {
+                    hello_timeout,
+                    per_address,
+                    total,
+                    ..d
+                }
+            },
             min_free: match &c.min_free {
                 Some(t) => MinFree::parse(t).map_err(|e| format!("key collector.min_free: {e}"))?,
                 None => MinFree::Default,

@@ -112,6 +112,9 @@ pub struct Snapshot {
     pub writes: Vec<(Store, Failing)>,
     /// Channels failing for `notify.channel_failing_after` or longer.
     pub channels: Vec<(String, Failing)>,
+    /// Agents whose clock is off by more than `collector.max_clock_offset`:
+    /// (id, hostname, offset ms). The clock loop fills it from the registry.
+    pub clocks_off: Vec<(String, String, i64)>,
 }
 
 #[derive(Default)]
@@ -263,6 +266,7 @@ impl Health {
                 .filter(|(_, f)| now - f.since_ms >= self.channel_failing_after_ms)
                 .map(|(k, f)| (k.clone(), f.clone()))
                 .collect(),
+            clocks_off: Vec::new(),
         }
     }
 }

@@ -119,6 +119,17 @@ async fn metrics(State(core): State<Arc<Core>>) -> impl IntoResponse {
         core.engine.rule_count(),
     );
     text.push_str(&core.health.render_metrics());
+    let name = "watchpost_agent_clock_offset_seconds";
+    text.push_str(&format!(
+        "# HELP {name} Each agent's clock minus the collector's, as measured from heartbeats.\n# TYPE {name} gauge\n"
+    ));
+    for (agent, offset_ms) in core.agents.clock_offsets() {
+        text.push_str(&format!(
+            "{name}{{agent=\"{}\"}} {:.3}\n",
+            agent.replace('\\', "\\\\").replace('"', "\\\""),
+            offset_ms as f64 / 1000.0
+        ));
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         text,
@@ -126,7 +137,7 @@ async fn metrics(State(core): State<Arc<Core>>) -> impl IntoResponse {
 }
 
 async fn agents(State(core): State<Arc<Core>>) -> Json<Vec<api::Agent>> {
-    Json(core.agents.list())
+    Json(core.agents.list(core.clock.now_ms()))
 }
 
 /// Splits query parameters into reserved ones and label matchers.

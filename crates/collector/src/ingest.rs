@@ -18,17 +18,16 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 use watchpost_model::names::{self, HOST_LABEL, MAX_LABELS};
 use watchpost_proto::v1::{
-    AgentMessage, Batch, CollectorMessage, Error as WireError, Heartbeat, Hello, PROTOCOL_VERSION,
-    SeriesDefinition, Welcome, agent_message, collector_message, ingest_server::Ingest,
+    AgentMessage, Batch, ClockOffset, CollectorMessage, Error as WireError, Heartbeat, Hello,
+    PROTOCOL_VERSION, SeriesDefinition, Welcome, agent_message, collector_message, ingest_server::Ingest,
 };
 
 use crate::Core;
+use crate::clock_offset::ClockFilter;
 use crate::faults::Command;
 use crate::faults::Transition;
 use crate::store::{Refused, SeriesId};
 
-/// Longest an agent may take to say hello.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Samples further ahead of the collector's clock are refused.
 const MAX_FUTURE_MS: i64 = 10 * 60 * 1000;
 /// Samples applied between yields to the runtime.
@@ -164,6 +163,8 @@ struct SessionState {
     defined: usize,
     samples: Vec<(SeriesId, i64, f64)>,
     transitions: Vec<Transition>,
+    /// The agent's clock, as this session measures it.
+    clock: ClockFilter,
 }
 
 async fn run_session(
@@ -174,7 +175,8 @@ async fn run_session(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let address = peer.map(|p| p.to_string()).unwrap_or_default();
-    let hello = match tokio::time::timeout(HELLO_TIMEOUT, inbound.message()).await {
+    let hello_timeout = core.config.limits.hello_timeout;
+    let hello = match tokio::time::timeout(hello_timeout, inbound.message()).await {
         Ok(Ok(Some(AgentMessage {
             body: Some(agent_message::Body::Hello(h)),
         }))) => h,
@@ -189,12 +191,13 @@ async fn run_session(
             let _ = tx
                 .send(wire_error(
                     "protocol",
-                    format!("no hello within {HELLO_TIMEOUT:?}"),
+                    format!("no hello within {hello_timeout:?} (collector.hello_timeout)"),
                 ))
                 .await;
             return;
         }
     };
+    let hello_at = core.clock.now_ms();
     if let Err(why) = check_hello(&hello) {
         tracing::warn!(address = %address, agent = %hello.agent_id, reason = %why, "agent refused");
         let _ = tx.send(wire_error("protocol", why)).await;
@@ -248,10 +251,22 @@ async fn run_session(
         }])
         .await;
     let heartbeat = core.config.heartbeat;
+    let mut clock = ClockFilter::default();
+    clock.hello(hello.sent_at_ms, hello_at);
+    core.agents
+        .clock(&hello.agent_id, claim.id, clock.offset(), clock.rtt());
     let welcome = Welcome {
         last_sequence: claim.last_sequence,
         heartbeat_interval_ms: heartbeat.as_millis().min(u128::from(u32::MAX)) as u32,
         credential,
+        sent_at_ms: core.clock.now_ms(),
+        clock_offset: clock.offset().map(|offset_ms| ClockOffset { offset_ms }),
+        clock_tolerance_ms: core
+            .config
+            .clock
+            .tolerance()
+            .as_millis()
+            .min(u128::from(u32::MAX)) as u32,
     };
     if tx
         .send(out(collector_message::Body::Welcome(welcome)))
@@ -272,6 +287,7 @@ async fn run_session(
         defined: 0,
         samples: Vec::new(),
         transitions: Vec::new(),
+        clock,
     };
     let mut replaced = claim.replaced;
     // Refused samples since the last notice, and when it went.
@@ -313,6 +329,10 @@ async fn run_session(
                             // Acks are cumulative: if the agent is slow to read, a later one covers this.
                             unsent_ack = tx.try_send(ack).err().map(|_| seq);
                             unreported.add(&refused);
+                            if refused.total() > 0 {
+                                let why = refused.describe(core.config.window, core.config.max_samples_per_batch);
+                                core.agents.refused(&state.agent, core.clock.now_ms(), refused.total(), why);
+                            }
                             if unreported.total() > 0 && last_notice.is_none_or(|t| t.elapsed() >= SAMPLE_NOTICE_EVERY) {
                                 // Not fatal, and not per batch: an agent with a wrong clock
                                 // gets one line every few seconds, not one per batch.
@@ -329,7 +349,15 @@ async fn run_session(
                             break why;
                         }
                     },
-                    Some(agent_message::Body::Heartbeat(_)) | None => {}
+                    Some(agent_message::Body::Heartbeat(hb)) => {
+                        let t3 = core.clock.now_ms();
+                        if hb.echo_sent_at_ms > 0
+                            && state.clock.exchange(hb.echo_sent_at_ms, hb.echo_received_at_ms, hb.sent_at_ms, t3).is_some()
+                        {
+                            core.agents.clock(&state.agent, state.session, state.clock.offset(), state.clock.rtt());
+                        }
+                    }
+                    None => {}
                     Some(agent_message::Body::Hello(_)) => {
                         let why = "a second hello on one stream".to_string();
                         let _ = tx.send(wire_error("protocol", why.clone())).await;
@@ -342,7 +370,11 @@ async fn run_session(
                     let ack = out(collector_message::Body::Ack(watchpost_proto::v1::Ack { sequence: seq }));
                     unsent_ack = tx.try_send(ack).err().map(|_| seq);
                 }
-                let hb = out(collector_message::Body::Heartbeat(Heartbeat { sent_at_ms: core.clock.now_ms() }));
+                let hb = out(collector_message::Body::Heartbeat(Heartbeat {
+                    sent_at_ms: core.clock.now_ms(),
+                    clock_offset: state.clock.offset().map(|offset_ms| ClockOffset { offset_ms }),
+                    ..Heartbeat::default()
+                }));
                 if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(hb) {
                     break "stream closed".to_string();
                 }
@@ -524,6 +556,16 @@ async fn apply_batch(
         return Ok((b.sequence, why));
     }
     let oldest = now - core.config.window.as_millis() as i64;
+    // An agent whose clock is off has its timestamps rebased: a late batch
+    // by the offset it was made under (its agent stamped it), a live one
+    // by the offset measured now.
+    let stamped = b.clock_offset.as_ref().map(|c| c.offset_ms);
+    let offset = if b.late {
+        stamped.or(state.clock.offset())
+    } else {
+        state.clock.offset()
+    };
+    let shift = core.config.clock.shift(offset);
     let mut journaled: Vec<(SeriesId, i64, f64)> = Vec::with_capacity(n);
     // Large batches are applied in slices with a yield between them, so one
     // agent's big batch does not hold up a small one that opens a fault.
@@ -535,7 +577,8 @@ async fn apply_batch(
         for i in start..n.min(start + APPLY_SLICE) {
             let ts = b
                 .base_timestamp_ms
-                .saturating_add(b.timestamp_offsets_ms.get(i).map_or(0, |o| i64::from(*o)));
+                .saturating_add(b.timestamp_offsets_ms.get(i).map_or(0, |o| i64::from(*o)))
+                .saturating_sub(shift);
             let v = b.values[i];
             let Some(Some(id)) = state.map.get(b.series_ids[i] as usize).copied() else {
                 why.undefined += 1;

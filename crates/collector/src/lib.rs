@@ -9,6 +9,7 @@
 
 pub mod access;
 pub mod agents;
+pub mod clock_offset;
 pub mod config;
 pub mod db;
 pub mod faults;
@@ -434,12 +435,10 @@ async fn clock_loop(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
         core.health.measure_disk(Duration::from_millis(800)).await;
         let mut transitions = Vec::new();
         let started = std::time::Instant::now();
-        core.engine.tick(
-            now,
-            &core.agents.statuses(),
-            &core.health.snapshot(),
-            &mut transitions,
-        );
+        let mut health = core.health.snapshot();
+        health.clocks_off = core.agents.clocks_off(core.config.clock.max_offset_ms);
+        core.engine
+            .tick(now, &core.agents.statuses(), &health, &mut transitions);
         core.telemetry.rule_eval_ns.fetch_add(
             started.elapsed().as_nanos() as u64,
             std::sync::atomic::Ordering::Relaxed,

@@ -48,6 +48,20 @@ pub struct Agent {
     pub series: u64,
     /// Labels it adds to every series.
     pub labels: BTreeMap<String, String>,
+    /// Its clock minus the collector's (seconds), as measured over its
+    /// current or last connection; absent before any measurement.
+    #[serde(default)]
+    pub clock_offset: Option<f64>,
+    /// The round trip of that measurement (seconds).
+    #[serde(default)]
+    pub clock_rtt: Option<f64>,
+    /// Samples refused in the last minute ("connected, but nothing
+    /// arrives" is never silent).
+    #[serde(default)]
+    pub refused_last_minute: u64,
+    /// Why, as the agent was last told.
+    #[serde(default)]
+    pub refused_reason: Option<String>,
 }
 
 /// `GET /api/v1/series`: one series and its latest sample.

@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use watchpost_proto::v1::{Batch, SeriesDefinition};
+use watchpost_proto::v1::{Batch, ClockOffset, SeriesDefinition};
 
 use crate::series::Round;
 use ids::WireIds;
@@ -102,6 +102,13 @@ pub struct Spool {
     acked: u64,
     /// wire sequence = local sequence + offset, once a collector said where it stands.
     offset: Option<i64>,
+    /// This host's clock minus the collector's, as the collector last
+    /// measured it; every new batch is stamped with it.
+    clock_offset_ms: Option<i64>,
+    /// When the offset was measured (the wall clock, this boot's clock).
+    clock_at: Option<(i64, crate::time::BootClock)>,
+    /// Whether this run has said the offset is beyond the tolerance.
+    clock_reported: bool,
     /// The newest batches (all of them without a directory).
     tail: VecDeque<Batch>,
     memory_batches: usize,
@@ -128,6 +135,9 @@ impl Spool {
             next_seq: 1,
             acked: 0,
             offset: None,
+            clock_offset_ms: None,
+            clock_at: None,
+            clock_reported: false,
             tail: VecDeque::new(),
             memory_batches: config.memory_batches.max(1),
             disk: None,
@@ -141,6 +151,9 @@ impl Spool {
             let state = state::read(dir)?;
             spool.offset = state.offset;
             spool.acked = state.acked;
+            spool.clock_offset_ms = state.clock_offset_ms;
+            spool.clock_at = state.clock_at.clone();
+            spool.carry_clock_offset();
             let (disk, next_seq) = Disk::open(
                 dir,
                 lock,
@@ -197,6 +210,7 @@ impl Spool {
             values: Vec::with_capacity(round.samples.len()),
             timestamp_offsets_ms: Vec::new(),
             late: false,
+            clock_offset: self.clock_offset_ms.map(|offset_ms| ClockOffset { offset_ms }),
         };
         let with_offsets = round.offsets_ms.len() == round.samples.len();
         for (i, (local, v)) in round.samples.into_iter().enumerate() {
@@ -363,6 +377,69 @@ impl Spool {
         self.acked
     }
 
+    /// This host's clock minus the collector's, as last measured (kept
+    /// across restarts with a directory).
+    pub fn clock_offset(&self) -> Option<i64> {
+        self.clock_offset_ms
+    }
+
+    /// The collector measured this host's clock `offset_ms` off its own,
+    /// and rebases what is off by more than `tolerance_ms`: logged once
+    /// when the offset crosses the tolerance (and when it is back within).
+    pub fn clock_measured(&mut self, offset_ms: i64, tolerance_ms: i64) {
+        let over = offset_ms.abs() > tolerance_ms;
+        if over != self.clock_reported {
+            self.clock_reported = over;
+            let offset = format!("{:+.3}s", offset_ms as f64 / 1000.0);
+            if over {
+                tracing::warn!(%offset, tolerance_ms,
+                    "the collector measures this host's clock off its own: it rebases this agent's timestamps; set the clock right (NTP)");
+            } else {
+                tracing::info!(%offset, "the collector measures this host's clock right again");
+            }
+        }
+        self.set_clock_offset(offset_ms);
+    }
+
+    /// The collector measured this host's clock `offset_ms` off its own:
+    /// batches made from now on carry it.
+    pub fn set_clock_offset(&mut self, offset_ms: i64) {
+        // Measurements jitter by milliseconds: the state file is rewritten
+        // only when the offset moves by a second or more.
+        if self
+            .clock_offset_ms
+            .is_none_or(|c| (c - offset_ms).abs() >= 1_000)
+        {
+            self.state_dirty = true;
+            self.clock_at = crate::time::boot_clock().map(|b| (crate::time::now_ms(), b));
+        }
+        self.clock_offset_ms = Some(offset_ms);
+    }
+
+    /// At start: the offset an earlier run measured holds only if the wall
+    /// clock was not set since. Within one boot, the step it was set by is
+    /// known (the boot clock never jumps) and the offset follows it; after
+    /// a reboot the old offset is kept until the collector measures anew.
+    fn carry_clock_offset(&mut self) {
+        let (Some(offset), Some((wall, boot))) = (self.clock_offset_ms, &self.clock_at) else {
+            return;
+        };
+        let Some(step) = crate::time::wall_clock_step(*wall, boot) else {
+            return;
+        };
+        if step.abs() >= 1_000 {
+            tracing::info!(
+                step_ms = step,
+                was_ms = offset,
+                now_ms = offset + step,
+                "this host's wall clock was set since the collector last measured it: the offset follows"
+            );
+            self.clock_offset_ms = Some(offset + step);
+            self.clock_at = crate::time::boot_clock().map(|b| (crate::time::now_ms(), b));
+            self.state_dirty = true;
+        }
+    }
+
     /// Writes the state file if it changed (`sync`: and makes the state
     /// and the open segment durable, for a stop).
     pub fn save_state(&mut self, sync: bool) {
@@ -376,6 +453,8 @@ impl Spool {
         let state = state::State {
             offset: self.offset,
             acked: self.acked,
+            clock_offset_ms: self.clock_offset_ms,
+            clock_at: self.clock_at.clone(),
         };
         match state::write(&disk.dir, state, sync) {
             Ok(()) => self.state_dirty = false,

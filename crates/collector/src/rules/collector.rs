@@ -68,7 +68,7 @@ impl CollectorRules {
                         value: Some(h.value),
                         at_ms: now_ms,
                         summary: h.summary.clone(),
-                        host: health.host.clone(),
+                        host: h.host.clone(),
                         metric: String::new(),
                         labels: h.labels.clone(),
                         unreachable: false,
@@ -145,6 +145,8 @@ struct CollectorState {
 /// One collector condition that holds now.
 struct Holding {
     series: String,
+    /// The host the fault is about.
+    host: String,
     severity: Severity,
     value: f64,
     labels: BTreeMap<String, String>,
@@ -162,6 +164,7 @@ fn holding_now(check: CollectorCheck, severity: Severity, h: &Snapshot) -> Vec<H
     };
     let base = |series: String, value: f64| Holding {
         series,
+        host: h.host.clone(),
         severity,
         value,
         labels: BTreeMap::from([("host".to_string(), h.host.clone())]),
@@ -198,6 +201,23 @@ fn holding_now(check: CollectorCheck, severity: Severity, h: &Snapshot) -> Vec<H
             x.vars.insert("since", since(first.since_ms));
             vec![x]
         }
+        CollectorCheck::AgentClock => h
+            .clocks_off
+            .iter()
+            .map(|(agent, host, offset_ms)| {
+                let mut x = base(format!("agent:{agent}:clock"), *offset_ms as f64 / 1000.0);
+                x.labels = BTreeMap::from([
+                    ("agent".to_string(), agent.clone()),
+                    ("host".to_string(), host.clone()),
+                ]);
+                x.vars.insert("agent", agent.clone());
+                x.vars.insert("host", host.clone());
+                x.host = host.clone();
+                x.vars
+                    .insert("offset", crate::clock_offset::format_offset(*offset_ms));
+                x
+            })
+            .collect(),
         CollectorCheck::ChannelFailing => h
             .channels
             .iter()
@@ -242,6 +262,7 @@ mod tests {
                 .iter()
                 .map(|c| (c.to_string(), failing.clone()))
                 .collect(),
+            clocks_off: Vec::new(),
         }
     }
 
@@ -357,6 +378,29 @@ summary = "{host}: only {free} left"
         )
         .expect_err("when");
         assert!(e[0].to_string().contains("`when` does not apply"), "{e:?}");
+    }
+
+    #[test]
+    fn an_agent_whose_clock_is_off_has_a_fault_about_its_host() {
+        let set = RuleSet::parse("", "r.toml").expect("built-ins");
+        let c = CollectorRules::default();
+        let mut h = health(50 << 30, false, &[]);
+        h.clocks_off = vec![("web-1".into(), "web".into(), 7_200_004)];
+        let t = run(&set, &c, 0, &h);
+        let [Transition::Open(f)] = t.as_slice() else {
+            panic!("{t:?}")
+        };
+        assert_eq!(
+            (&*f.key.rule, f.key.series.as_str()),
+            ("agent_clock_skew", "agent:web-1:clock")
+        );
+        assert_eq!((f.host.as_str(), f.severity), ("web", Severity::General));
+        assert_eq!(f.summary, "clock of web-1 on web is off by +7200.004s");
+        h.clocks_off.clear();
+        assert!(matches!(
+            run(&set, &c, 1_000, &h).as_slice(),
+            [Transition::Resolve { .. }]
+        ));
     }
 
     #[test]

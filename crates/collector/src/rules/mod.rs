@@ -40,14 +40,18 @@ pub enum CollectorCheck {
     /// `notification_channel_failing`: a channel's sends have failed for
     /// `notify.channel_failing_after`; told on the other channels.
     ChannelFailing,
+    /// `agent_clock_skew`: an agent's clock is off the collector's by more
+    /// than `collector.max_clock_offset`.
+    AgentClock,
 }
 
 impl CollectorCheck {
     /// Every check, in the order the built-ins are added.
-    pub const ALL: [CollectorCheck; 3] = [
+    pub const ALL: [CollectorCheck; 4] = [
         CollectorCheck::DiskLow,
         CollectorCheck::WritesFailing,
         CollectorCheck::ChannelFailing,
+        CollectorCheck::AgentClock,
     ];
 
     /// Its `kind` in a rule file, and the name of its built-in rule.
@@ -56,13 +60,16 @@ impl CollectorCheck {
             CollectorCheck::DiskLow => "collector_disk_low",
             CollectorCheck::WritesFailing => "collector_writes_failing",
             CollectorCheck::ChannelFailing => "notification_channel_failing",
+            CollectorCheck::AgentClock => "agent_clock_skew",
         }
     }
 
     fn default_severity(self) -> Severity {
         match self {
             CollectorCheck::WritesFailing => Severity::Urgent,
-            CollectorCheck::DiskLow | CollectorCheck::ChannelFailing => Severity::General,
+            CollectorCheck::DiskLow | CollectorCheck::ChannelFailing | CollectorCheck::AgentClock => {
+                Severity::General
+            }
         }
     }
 
@@ -75,6 +82,7 @@ impl CollectorCheck {
             CollectorCheck::ChannelFailing => {
                 "notification channel {channel} has failed since {since}: {error}"
             }
+            CollectorCheck::AgentClock => "clock of {agent} on {host} is off by {offset}",
         }
     }
 }
@@ -216,6 +224,7 @@ enum RawKind {
     CollectorDiskLow,
     CollectorWritesFailing,
     NotificationChannelFailing,
+    AgentClockSkew,
 }
 
 impl RawKind {
@@ -224,6 +233,7 @@ impl RawKind {
             RawKind::CollectorDiskLow => Some(CollectorCheck::DiskLow),
             RawKind::CollectorWritesFailing => Some(CollectorCheck::WritesFailing),
             RawKind::NotificationChannelFailing => Some(CollectorCheck::ChannelFailing),
+            RawKind::AgentClockSkew => Some(CollectorCheck::AgentClock),
             RawKind::Threshold | RawKind::Absent | RawKind::AgentSilent => None,
         }
     }
@@ -563,7 +573,10 @@ fn check_rule(r: RawRule, location: &str) -> Result<Rule, String> {
                 recover: r.recover,
             })
         }
-        RawKind::CollectorDiskLow | RawKind::CollectorWritesFailing | RawKind::NotificationChannelFailing => {
+        RawKind::CollectorDiskLow
+        | RawKind::CollectorWritesFailing
+        | RawKind::NotificationChannelFailing
+        | RawKind::AgentClockSkew => {
             let check = kind.collector().expect("a collector kind");
             for (what, set) in [
                 ("when", r.when.is_some()),
@@ -674,8 +687,8 @@ severity = "general"
         let set = RuleSet::parse(ISSUE_EXAMPLE, "x.toml").expect("valid");
         assert_eq!(
             set.rules.len(),
-            7,
-            "three rules plus the built-in agent silence and the three collector rules"
+            8,
+            "three rules plus the built-in agent silence and the four collector rules"
         );
         let fs = set.get("filesystem_full").expect("rule");
         let RuleKind::Threshold(t) = &fs.kind else {

@@ -72,6 +72,8 @@ pub async fn run(client: &Client, json: bool, command: Option<AgentsCmd>) -> any
                     "CONNECTED SINCE",
                     "LAST SEEN",
                     "SERIES",
+                    "CLOCK OFFSET",
+                    "REFUSED (1 MIN)",
                 ]);
                 for a in &agents {
                     t.row(vec![
@@ -87,6 +89,13 @@ pub async fn run(client: &Client, json: bool, command: Option<AgentsCmd>) -> any
                         a.connected_since.clone().unwrap_or_else(|| "-".into()),
                         a.last_seen.clone(),
                         a.series.to_string(),
+                        a.clock_offset.map_or_else(|| "-".into(), |o| format!("{o:+.3}s")),
+                        match &a.refused_reason {
+                            Some(why) if a.refused_last_minute > 0 => {
+                                format!("{} ({why})", a.refused_last_minute)
+                            }
+                            _ => a.refused_last_minute.to_string(),
+                        },
                     ]);
                 }
                 t
