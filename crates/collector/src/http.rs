@@ -119,6 +119,10 @@ async fn metrics(State(core): State<Arc<Core>>) -> impl IntoResponse {
         core.engine.rule_count(),
     );
     text.push_str(&core.health.render_metrics());
+    text.push_str(crate::listen::METRICS_HELP);
+    for gate in &core.gates {
+        gate.render_metrics(&mut text);
+    }
     let name = "watchpost_agent_clock_offset_seconds";
     text.push_str(&format!(
         "# HELP {name} Each agent's clock minus the collector's, as measured from heartbeats.\n# TYPE {name} gauge\n"

@@ -26,6 +26,7 @@ use crate::Core;
 use crate::clock_offset::ClockFilter;
 use crate::faults::Command;
 use crate::faults::Transition;
+use crate::listen::ConnInfo;
 use crate::store::{Refused, SeriesId};
 
 /// Samples further ahead of the collector's clock are refused.
@@ -125,13 +126,15 @@ impl Ingest for IngestService {
         &self,
         request: Request<Streaming<AgentMessage>>,
     ) -> Result<Response<Self::StreamStream>, Status> {
-        let peer = request.remote_addr();
+        let conn = request.extensions().get::<ConnInfo>().cloned();
+        let peer = conn.as_ref().map(|c| c.remote).or_else(|| request.remote_addr());
+        let hello_said = conn.and_then(|c| c.hello);
         let inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(256);
         let core = self.core.clone();
         let shutdown = self.shutdown.clone();
         tokio::spawn(async move {
-            run_session(core, inbound, tx, peer, shutdown).await;
+            run_session(core, inbound, tx, peer, hello_said, shutdown).await;
         });
         Ok(Response::new(ReceiverStream::new(rx)))
     }
@@ -172,6 +175,7 @@ async fn run_session(
     mut inbound: Streaming<AgentMessage>,
     tx: mpsc::Sender<Result<CollectorMessage, Status>>,
     peer: Option<SocketAddr>,
+    hello_said: Option<Arc<std::sync::atomic::AtomicBool>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let address = peer.map(|p| p.to_string()).unwrap_or_default();
@@ -229,6 +233,10 @@ async fn run_session(
                 return;
             }
         }
+    }
+    // A valid hello: the connection may stay open from now on.
+    if let Some(flag) = &hello_said {
+        flag.store(true, Ordering::Relaxed);
     }
     let labels: BTreeMap<String, String> = hello.labels.clone().into_iter().collect();
     let claim = core.agents.connect(

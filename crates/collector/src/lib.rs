@@ -17,6 +17,7 @@ pub mod health;
 pub mod http;
 pub mod ingest;
 pub mod journal;
+pub mod listen;
 pub mod maintenance;
 pub mod matchers;
 pub mod notify;
@@ -118,6 +119,8 @@ pub struct Core {
     pub health: Arc<health::Health>,
     /// Where the collector's own faults go when they cannot be recorded.
     pub direct: tokio::sync::mpsc::UnboundedSender<notify::direct::DirectNotice>,
+    /// The gRPC and the HTTP listener's admission.
+    pub gates: [Arc<listen::Gate>; 2],
     /// Time source.
     pub clock: Arc<dyn Clock>,
 }
@@ -232,6 +235,9 @@ impl Collector {
         })?;
         let damaged = (replayed.damaged_spans, replayed.damaged_bytes);
         let (direct, direct_rx) = tokio::sync::mpsc::unbounded_channel();
+        let limits = config.limits;
+        let grpc_gate = listen::Gate::new("grpc", limits.per_address, limits.total, clock.clone());
+        let http_gate = listen::Gate::new("http", limits.per_address, limits.total, clock.clone());
         let core = Arc::new(Core {
             config,
             store,
@@ -245,6 +251,7 @@ impl Collector {
             clock,
             health,
             direct,
+            gates: [grpc_gate.clone(), http_gate.clone()],
         });
         core.telemetry
             .journal_damaged_spans
@@ -261,7 +268,10 @@ impl Collector {
         ))
         .max_decoding_message_size(16 * 1024 * 1024);
         let mut stop = shutdown_rx.clone();
-        let mut server = tonic::transport::Server::builder().tcp_nodelay(true);
+        // Dead peers are found by HTTP/2 pings; idle sockets by the gate.
+        let mut server = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(10)));
         if let Some(tls) = &core.config.tls {
             let mut t = tonic::transport::ServerTlsConfig::new()
                 .identity(tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem));
@@ -271,7 +281,7 @@ impl Collector {
             server = server.tls_config(t).map_err(|e| StartError::Tls(e.to_string()))?;
         }
         tasks.push(tokio::spawn(async move {
-            let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);
+            let incoming = listen::grpc_incoming(grpc, grpc_gate, limits.hello_timeout);
             let result = server
                 .add_service(service)
                 .serve_with_incoming_shutdown(incoming, async move {
@@ -284,22 +294,18 @@ impl Collector {
         }));
 
         let app = http::router(core.clone());
-        let mut stop = shutdown_rx.clone();
-        if let Some(tls) = core.config.tls.as_ref().filter(|t| t.http) {
-            let acceptor = tls_acceptor(tls).map_err(StartError::Tls)?;
-            tasks.push(tokio::spawn(serve_https(http, app, acceptor, stop)));
-        } else {
-            tasks.push(tokio::spawn(async move {
-                let result = axum::serve(http, app.into_make_service_with_connect_info::<SocketAddr>())
-                    .with_graceful_shutdown(async move {
-                        let _ = stop.wait_for(|s| *s).await;
-                    })
-                    .await;
-                if let Err(e) = result {
-                    tracing::error!(error = %e, "HTTP server failed");
-                }
-            }));
-        }
+        let acceptor = match core.config.tls.as_ref().filter(|t| t.http) {
+            Some(tls) => Some(tls_acceptor(tls).map_err(StartError::Tls)?),
+            None => None,
+        };
+        tasks.push(tokio::spawn(listen::serve_http(
+            http,
+            app,
+            acceptor,
+            http_gate,
+            limits,
+            shutdown_rx.clone(),
+        )));
 
         if core.config.notify.is_enabled() {
             let dispatcher = notify::dispatch::Dispatcher::new(
@@ -545,41 +551,4 @@ fn tls_acceptor(tls: &config::TlsConfig) -> Result<tokio_rustls::TlsAcceptor, St
         .map_err(|e| format!("tls: {e}"))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
-}
-
-/// Serves the HTTP API over TLS until `stop`.
-async fn serve_https(
-    listener: tokio::net::TcpListener,
-    app: axum::Router,
-    acceptor: tokio_rustls::TlsAcceptor,
-    mut stop: watch::Receiver<bool>,
-) {
-    loop {
-        let accepted = tokio::select! {
-            _ = stop.wait_for(|s| *s) => return,
-            a = listener.accept() => a,
-        };
-        let Ok((tcp, peer)) = accepted else { continue };
-        let (acceptor, app, mut stop) = (acceptor.clone(), app.clone(), stop.clone());
-        tokio::spawn(async move {
-            // A client that never finishes its handshake holds nothing for long.
-            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => return,
-            };
-            let app = app.layer(axum::Extension(axum::extract::ConnectInfo(peer)));
-            let service = hyper_util::service::TowerToHyperService::new(app);
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(tls), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = stop.wait_for(|s| *s) => conn.as_mut().graceful_shutdown(),
-            }
-        });
-    }
 }
