@@ -333,6 +333,16 @@ async fn odd_values_are_stored_and_shown_and_refused_samples_get_one_notice_nami
     ] {
         assert!(e.message.contains(part), "{part:?} not in {:?}", e.message);
     }
+    // The agent's record says so too: what was refused in the last minute, and why.
+    let agents: Vec<api::Agent> = get(&collector, "/api/v1/agents").await;
+    let me = agents.iter().find(|x| x.id == "odd").expect("listed");
+    assert_eq!(me.refused_last_minute, 4, "{me:?}");
+    assert!(
+        me.refused_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("1 more than 10 min ahead")),
+        "{me:?}"
+    );
     // A batch over the limit: refused whole, acknowledged, the stream goes on.
     a.send(batch(3, now_ms(), &[1, 1, 1, 1, 1], &[1.0; 5])).await;
     let over = a.next().await;
