@@ -501,3 +501,46 @@ async fn a_second_collector_on_a_data_directory_in_use_is_refused_naming_the_fir
     let again = start_collector(data.path(), "").await;
     again.shutdown().await;
 }
+
+/// The users' "on non-working days, respond within 3 hours" as the
+/// collector reads it: a cap that never loosens a deadline, on
+/// non-working days by default, through `GET /api/v1/deadline`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_off_hours_response_is_a_cap_on_non_working_days() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let config = collector_config_from(
+        data.path(),
+        "[severity.urgent]\nrespond = \"1h\"\nresolve = \"4h\"\nrespond_off_hours = \"3h\"\n\
+         [severity.general]\nrespond = \"4h\"\nresolve = \"1 workday\"\nrespond_off_hours = \"3h\"\n\
+         [severity.minor]\nrespond = \"0.5 workday\"\nresolve = \"3 workdays\"\nrespond_off_hours = \"3h\"\noff_hours = \"outside_working_hours\"\n",
+    );
+    let collector =
+        watchpost_collector::Collector::start(config, watchpost_collector::rules::RuleSet::default())
+            .await
+            .expect("collector starts");
+    let ask = |severity: &'static str, at: &'static str| {
+        let c = &collector;
+        async move {
+            let a: api::DeadlineAnswer =
+                get(c, &format!("/api/v1/deadline?severity={severity}&opened_at={at}")).await;
+            (a.response_due, a.respond)
+        }
+    };
+    // Saturday 2026-11-21 10:00 +08:00, a non-working day.
+    let (due, why) = ask("urgent", "2026-11-21T10:00:00%2B08:00").await;
+    assert_eq!(due, "2026-11-21T03:00:00Z", "urgent keeps its 1 h: {why}");
+    let (due, why) = ask("general", "2026-11-21T10:00:00%2B08:00").await;
+    assert_eq!(due, "2026-11-21T05:00:00Z", "general capped at 3 h: {why}");
+    assert!(
+        why.starts_with("3h (capped: opened on a non-working day"),
+        "{why}"
+    );
+    // Tuesday 2026-11-17 20:00 +08:00: a working day's evening keeps 4 h.
+    let (due, why) = ask("general", "2026-11-17T20:00:00%2B08:00").await;
+    assert_eq!(due, "2026-11-17T16:00:00Z", "{why}");
+    // Minor's cap is scoped to outside working hours: that evening, 3 h
+    // instead of half a working day (Wednesday 12:30).
+    let (due, why) = ask("minor", "2026-11-17T20:00:00%2B08:00").await;
+    assert_eq!(due, "2026-11-17T15:00:00Z", "{why}");
+    collector.shutdown().await;
+}

@@ -296,7 +296,9 @@ impl Calendar {
                     .map_err(|_| CalendarError::NoWorkingTime(start.to_string()));
             }
             WorkDuration::WorkMinutes(m) => SignedDuration::from_mins(i64::from(m)),
-            WorkDuration::WorkDays(n) => self.workday_length() * i32::try_from(n).unwrap_or(i32::MAX),
+            WorkDuration::WorkDayThousandths(t) => {
+                SignedDuration::from_secs(self.workday_length().as_secs() * i64::from(t) / 1000)
+            }
         };
         let mut remaining = work;
         let mut date = start.to_zoned(self.time_zone.clone()).date();
@@ -385,12 +387,12 @@ date = "2026-10-10"
         // day, then the holiday until 7 Oct; the other 5.5 h are 09:00–12:00 and
         // 13:30–16:00 on Thursday 8 Oct.
         let due = c
-            .add(at("2026-09-30T08:00:00Z"), WorkDuration::WorkDays(1))
+            .add(at("2026-09-30T08:00:00Z"), WorkDuration::work_days(1))
             .expect("due");
         assert_eq!(due, at("2026-10-08T08:00:00Z"));
         // Three workdays: 8 Oct 16:00 → 9 Oct 16:00 → make-up Sat 10 Oct 16:00.
         let due = c
-            .add(at("2026-09-30T08:00:00Z"), WorkDuration::WorkDays(3))
+            .add(at("2026-09-30T08:00:00Z"), WorkDuration::work_days(3))
             .expect("due");
         assert_eq!(due, at("2026-10-10T08:00:00Z"));
     }
@@ -405,7 +407,7 @@ date = "2026-10-10"
         assert_eq!(due, at("2026-10-08T02:00:00Z"));
         // A full day ending exactly at the close of business stays on that day.
         let due = c
-            .add(at("2026-09-29T01:00:00Z"), WorkDuration::WorkDays(1))
+            .add(at("2026-09-29T01:00:00Z"), WorkDuration::work_days(1))
             .expect("due");
         assert_eq!(due, at("2026-09-29T09:30:00Z"));
     }

@@ -13,8 +13,48 @@ pub struct PolicyEntry {
     pub respond: WorkDuration,
     /// Resolve within.
     pub resolve: WorkDuration,
-    /// Acknowledge within, for faults opened outside working time (if set).
+    /// A cap on the response deadline of faults opened in `off_hours`
+    /// (the users' "on non-working days, respond within 3 hours"): the
+    /// earlier of the normal deadline and opening plus this. It never
+    /// loosens a deadline.
     pub respond_off_hours: Option<WorkDuration>,
+    /// When the cap applies.
+    pub off_hours: OffHours,
+}
+
+/// When `respond_off_hours` applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OffHours {
+    /// On weekends and holidays that are not make-up working days, judged
+    /// in the calendar's zone (`off_hours = "non_working_day"`, the default).
+    #[default]
+    NonWorkingDay,
+    /// Also evenings and early mornings of working days
+    /// (`off_hours = "outside_working_hours"`).
+    OutsideWorkingHours,
+}
+
+impl OffHours {
+    /// Parses the config value.
+    pub fn parse(s: &str) -> Result<OffHours, String> {
+        match s {
+            "non_working_day" => Ok(OffHours::NonWorkingDay),
+            "outside_working_hours" => Ok(OffHours::OutsideWorkingHours),
+            o => Err(format!(
+                "{o:?}: expected \"non_working_day\" or \"outside_working_hours\""
+            )),
+        }
+    }
+
+    /// Whether `at` is in this scope on `calendar`.
+    pub fn covers(self, calendar: &Calendar, at: Timestamp) -> bool {
+        match self {
+            OffHours::NonWorkingDay => {
+                !calendar.is_working_day(at.to_zoned(calendar.time_zone().clone()).date())
+            }
+            OffHours::OutsideWorkingHours => !calendar.is_working_time(at),
+        }
+    }
 }
 
 /// Durations per severity. Defaults follow the users' O&M rules: urgent
@@ -37,11 +77,12 @@ impl Default for SeverityPolicy {
             respond,
             resolve,
             respond_off_hours: None,
+            off_hours: OffHours::default(),
         };
         SeverityPolicy {
             urgent: entry(h(1), h(4)),
-            general: entry(h(4), WorkDuration::WorkDays(1)),
-            minor: entry(WorkDuration::WorkDays(1), WorkDuration::WorkDays(3)),
+            general: entry(h(4), WorkDuration::work_days(1)),
+            minor: entry(WorkDuration::work_days(1), WorkDuration::work_days(3)),
         }
     }
 }
@@ -73,14 +114,39 @@ impl SeverityPolicy {
         opened: Timestamp,
     ) -> Result<Deadlines, CalendarError> {
         let e = self.of(s);
-        let respond = match e.respond_off_hours {
-            Some(off) if !calendar.is_working_time(opened) => off,
-            _ => e.respond,
-        };
+        let mut respond = calendar.add(opened, e.respond)?;
+        if let Some(cap) = e.respond_off_hours
+            && e.off_hours.covers(calendar, opened)
+        {
+            respond = respond.min(calendar.add(opened, cap)?);
+        }
         Ok(Deadlines {
-            respond: calendar.add(opened, respond)?,
+            respond,
             resolve: calendar.add(opened, e.resolve)?,
         })
+    }
+
+    /// How the response deadline of `s` opened at `opened` was reached,
+    /// in words: `4h`, or `3h (capped: opened on a non-working day; 4h
+    /// otherwise)`, or `1h (the 3h cap of non-working days is later)`.
+    pub fn explain_respond(&self, calendar: &Calendar, s: Severity, opened: Timestamp) -> String {
+        let e = self.of(s);
+        let Some(cap) = e
+            .respond_off_hours
+            .filter(|_| e.off_hours.covers(calendar, opened))
+        else {
+            return e.respond.to_string();
+        };
+        let when = match e.off_hours {
+            OffHours::NonWorkingDay => "opened on a non-working day",
+            OffHours::OutsideWorkingHours => "opened outside working hours",
+        };
+        match (calendar.add(opened, e.respond), calendar.add(opened, cap)) {
+            (Ok(normal), Ok(capped)) if capped < normal => {
+                format!("{cap} (capped: {when}; {} otherwise)", e.respond)
+            }
+            _ => format!("{} (the {cap} cap applies too, {when}, but is later)", e.respond),
+        }
     }
 }
 
@@ -102,18 +168,62 @@ mod tests {
         assert_eq!(m.respond, "2026-11-23T08:00:00Z".parse().expect("ts"));
 
         let mut p = p;
-        p.general.respond_off_hours = Some(WorkDuration::Wall(std::time::Duration::from_secs(3 * 3600)));
-        // Saturday 10:00 Shanghai: off hours → 3 h.
-        let sat: Timestamp = "2026-11-21T02:00:00Z".parse().expect("ts");
+        let three = Some(WorkDuration::Wall(std::time::Duration::from_secs(3 * 3600)));
+        p.general.respond_off_hours = three;
+        p.urgent.respond_off_hours = three;
+        p.minor.respond_off_hours = three;
+        let respond = |p: &SeverityPolicy, s, at: &str| {
+            p.deadlines(&cal, s, at.parse().expect("ts"))
+                .expect("d")
+                .respond
+                .to_string()
+        };
+        // Saturday 10:00 Shanghai, a non-working day: general 4 h is capped at 3 h.
         assert_eq!(
-            p.deadlines(&cal, Severity::General, sat).expect("d").respond,
-            "2026-11-21T05:00:00Z".parse().expect("ts")
+            respond(&p, Severity::General, "2026-11-21T02:00:00Z"),
+            "2026-11-21T05:00:00Z"
         );
-        // Friday 10:00: working time → 4 h.
-        let fri: Timestamp = "2026-11-20T02:00:00Z".parse().expect("ts");
+        // Urgent keeps its 1 h: the cap never loosens.
         assert_eq!(
-            p.deadlines(&cal, Severity::General, fri).expect("d").respond,
-            "2026-11-20T06:00:00Z".parse().expect("ts")
+            respond(&p, Severity::Urgent, "2026-11-21T02:00:00Z"),
+            "2026-11-21T03:00:00Z"
+        );
+        // Minor (1 workday, Monday) is capped at Saturday 13:00.
+        assert_eq!(
+            respond(&p, Severity::Minor, "2026-11-21T02:00:00Z"),
+            "2026-11-21T05:00:00Z"
+        );
+        // Friday 10:00: a working day → 4 h.
+        assert_eq!(
+            respond(&p, Severity::General, "2026-11-20T02:00:00Z"),
+            "2026-11-20T06:00:00Z"
+        );
+        // Tuesday 20:00, a working day's evening: the default scope leaves
+        // its normal 4 h; "outside_working_hours" caps it at 3 h.
+        assert_eq!(
+            respond(&p, Severity::General, "2026-11-17T12:00:00Z"),
+            "2026-11-17T16:00:00Z"
+        );
+        p.general.off_hours = OffHours::OutsideWorkingHours;
+        assert_eq!(
+            respond(&p, Severity::General, "2026-11-17T12:00:00Z"),
+            "2026-11-17T15:00:00Z"
+        );
+        assert_eq!(
+            p.explain_respond(
+                &cal,
+                Severity::Urgent,
+                "2026-11-21T02:00:00Z".parse().expect("ts")
+            ),
+            "1h (the 3h cap applies too, opened on a non-working day, but is later)"
+        );
+        assert_eq!(
+            p.explain_respond(&cal, Severity::Minor, "2026-11-21T02:00:00Z".parse().expect("ts")),
+            "3h (capped: opened on a non-working day; 1 workday otherwise)"
+        );
+        assert_eq!(
+            OffHours::parse("weekends").map_err(|e| e.contains("non_working_day")),
+            Err(true)
         );
     }
 }

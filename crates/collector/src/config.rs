@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use watchpost_calendar::{Calendar, PolicyEntry, SeverityPolicy, WorkDuration};
+use watchpost_calendar::{Calendar, OffHours, PolicyEntry, SeverityPolicy, WorkDuration};
 use watchpost_model::HumanDuration;
 
 use crate::clock_offset::{ClockPolicy, Skew};
@@ -151,12 +151,13 @@ struct RawPolicy {
     minor: Option<RawDeadlines>,
 }
 
-#[derive(Deserialize, Clone, Copy)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 struct RawDeadlines {
     respond: WorkDuration,
     resolve: WorkDuration,
     respond_off_hours: Option<WorkDuration>,
+    off_hours: Option<String>,
 }
 
 /// A checked collector config.
@@ -344,10 +345,22 @@ impl CollectorConfig {
                         d.respond, d.resolve
                     ));
                 }
+                let off_hours = match &d.off_hours {
+                    Some(o) => {
+                        OffHours::parse(o).map_err(|e| format!("key severity.{name}.off_hours: {e}"))?
+                    }
+                    None => OffHours::default(),
+                };
+                if d.off_hours.is_some() && d.respond_off_hours.is_none() {
+                    return Err(format!(
+                        "key severity.{name}.off_hours: it scopes respond_off_hours, which is not set"
+                    ));
+                }
                 *slot = PolicyEntry {
                     respond: d.respond,
                     resolve: d.resolve,
                     respond_off_hours: d.respond_off_hours,
+                    off_hours,
                 };
             }
         }
@@ -469,7 +482,7 @@ window = "1h"
         assert_eq!(c.data_dir, Path::new("/etc/watchpost/./watchpost-data"));
         assert_eq!(
             c.policy.of(watchpost_model::Severity::Minor).resolve,
-            WorkDuration::WorkDays(3)
+            WorkDuration::work_days(3)
         );
     }
 
@@ -518,6 +531,23 @@ window = "1h"
         let e = CollectorConfig::parse("[collector]\ngrpc_listen = \"nowhere\"\n", Path::new("."))
             .expect_err("bad");
         assert!(e.contains("line 2"), "{e}");
+        for (extra, want) in [
+            (
+                "respond_off_hours = \"3h\"\noff_hours = \"weekends\"\n",
+                "severity.general.off_hours: \"weekends\"",
+            ),
+            (
+                "off_hours = \"non_working_day\"\n",
+                "respond_off_hours, which is not set",
+            ),
+        ] {
+            let e = CollectorConfig::parse(
+                &format!("[severity.general]\nrespond = \"4h\"\nresolve = \"1 workday\"\n{extra}"),
+                Path::new("."),
+            )
+            .expect_err("bad off_hours");
+            assert!(e.contains(want), "{e}");
+        }
         let e = CollectorConfig::parse("[collector]\nwindows = \"1h\"\n", Path::new(".")).expect_err("bad");
         assert!(e.contains("windows") && e.contains("line 2"), "{e}");
     }

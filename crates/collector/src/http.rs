@@ -393,10 +393,7 @@ async fn deadline(
         .deadlines(calendar, severity, opened)
         .map_err(|e| ApiError::internal(e.to_string()))?;
     let entry = policy.of(severity);
-    let respond = match entry.respond_off_hours {
-        Some(off) if !calendar.is_working_time(opened) => format!("{off} (opened outside working time)"),
-        _ => entry.respond.to_string(),
-    };
+    let respond = policy.explain_respond(calendar, severity, opened);
     Ok(Json(api::DeadlineAnswer {
         severity,
         opened_at: opened.to_string(),

@@ -78,7 +78,7 @@ fn local_deadline(
         opened_at: opened.to_string(),
         response_due: d.respond.to_string(),
         resolve_due: d.resolve.to_string(),
-        respond: entry.respond.to_string(),
+        respond: policy.explain_respond(&calendar, severity, opened),
         resolve: entry.resolve.to_string(),
         calendar: format!("{} (default policy)", calendar.name()),
         time_zone: calendar.time_zone_name().to_string(),
