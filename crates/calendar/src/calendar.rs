@@ -46,8 +46,13 @@ pub enum CalendarError {
         message: String,
     },
     /// No working time within the search horizon.
-    #[error("the calendar has no working time within {MAX_DAYS} days of {0}")]
-    NoWorkingTime(String),
+    #[error("calendar {calendar} has no working time within {MAX_DAYS} days of {start}")]
+    NoWorkingTime {
+        /// The calendar (its file).
+        calendar: String,
+        /// Counting from.
+        start: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -60,11 +65,11 @@ struct RawCalendar {
     #[serde(default = "default_days")]
     working_days: Vec<String>,
     #[serde(default = "default_hours")]
-    working_hours: Vec<String>,
+    working_hours: Vec<toml::Spanned<String>>,
     #[serde(default, rename = "holiday")]
-    holidays: Vec<RawHoliday>,
+    holidays: Vec<toml::Spanned<RawHoliday>>,
     #[serde(default, rename = "workday")]
-    workdays: Vec<RawWorkday>,
+    workdays: Vec<toml::Spanned<RawWorkday>>,
 }
 
 #[derive(Deserialize)]
@@ -88,8 +93,24 @@ fn default_time_zone() -> String {
 fn default_days() -> Vec<String> {
     ["mon", "tue", "wed", "thu", "fri"].map(String::from).to_vec()
 }
-fn default_hours() -> Vec<String> {
-    vec!["09:00-12:00".into(), "13:30-17:30".into()]
+fn default_hours() -> Vec<toml::Spanned<String>> {
+    ["09:00-12:00", "13:30-17:30"]
+        .map(|h| toml::Spanned::new(0..0, h.to_string()))
+        .to_vec()
+}
+
+/// The line of byte `offset` of `text` (1-based), as `line N: `; nothing
+/// for a default that is in no file.
+fn at_line(text: &str, span: std::ops::Range<usize>) -> String {
+    if span == (0..0) {
+        return String::new();
+    }
+    let line = text[..span.start.min(text.len())]
+        .bytes()
+        .filter(|b| *b == b'\n')
+        .count()
+        + 1;
+    format!("line {line}: ")
 }
 
 const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -126,13 +147,23 @@ impl Default for Calendar {
 }
 
 impl Calendar {
-    /// Reads a calendar file.
+    /// Reads a calendar file. An empty one is an error, not the default
+    /// calendar: a file that lost its content must not pass unnoticed.
     pub fn load(path: &Path) -> Result<Calendar, CalendarError> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| CalendarError::Read {
             file: file.clone(),
             message: e.to_string(),
         })?;
+        if text
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        {
+            return Err(CalendarError::Invalid {
+                file,
+                message: "the file is empty: give working_days, working_hours and holidays, or leave collector.calendar out for the built-in calendar".into(),
+            });
+        }
         Calendar::parse(&text, &file)
     }
 
@@ -164,44 +195,47 @@ impl Calendar {
             weekdays[i] = true;
         }
         let mut hours = Vec::new();
-        for h in &raw.working_hours {
+        for spanned in &raw.working_hours {
+            let (h, line) = (spanned.get_ref(), at_line(text, spanned.span()));
             let parsed = h
                 .split_once('-')
                 .and_then(|(a, b)| Some((parse_time(a)?, parse_time(b)?)));
-            let (a, b) =
-                parsed.ok_or_else(|| invalid(format!("working_hours: {h:?} is not \"HH:MM-HH:MM\"")))?;
+            let (a, b) = parsed
+                .ok_or_else(|| invalid(format!("{line}working_hours: {h:?} is not \"HH:MM-HH:MM\"")))?;
             if a >= b {
-                return Err(invalid(format!("working_hours: {h:?} ends before it starts")));
+                return Err(invalid(format!(
+                    "{line}working_hours: {h:?} ends before it starts"
+                )));
             }
-            hours.push((a, b));
+            hours.push((a, b, h.clone(), line));
         }
-        hours.sort();
-        if hours.windows(2).any(|w| w[1].0 < w[0].1) {
-            return Err(invalid("working_hours: the periods overlap".into()));
+        hours.sort_by_key(|h| (h.0, h.1));
+        if let Some(w) = hours.windows(2).find(|w| w[1].0 < w[0].1) {
+            return Err(invalid(format!(
+                "{}working_hours: {:?} and {:?} overlap",
+                w[1].3, w[0].2, w[1].2
+            )));
         }
+        let hours: Vec<(Time, Time)> = hours.into_iter().map(|(a, b, _, _)| (a, b)).collect();
         if hours.is_empty() || !weekdays.iter().any(|d| *d) {
             return Err(invalid(
                 "a calendar needs at least one working day and one period of working hours".into(),
             ));
         }
         let mut holidays = BTreeMap::new();
-        for h in &raw.holidays {
-            let from = parse_date(&format!("holiday {:?}", h.name), &h.from).map_err(invalid)?;
+        for spanned in &raw.holidays {
+            let (h, line) = (spanned.get_ref(), at_line(text, spanned.span()));
+            let what = format!("{line}holiday {:?}", h.name);
+            let from = parse_date(&what, &h.from).map_err(invalid)?;
             let to = match &h.to {
-                Some(t) => parse_date(&format!("holiday {:?}", h.name), t).map_err(invalid)?,
+                Some(t) => parse_date(&what, t).map_err(invalid)?,
                 None => from,
             };
             if to < from {
-                return Err(invalid(format!(
-                    "holiday {:?}: ends ({to}) before it starts ({from})",
-                    h.name
-                )));
+                return Err(invalid(format!("{what}: ends ({to}) before it starts ({from})")));
             }
             if to.since(from).map_or(true, |span| span.get_days() > 60) {
-                return Err(invalid(format!(
-                    "holiday {:?}: longer than 60 days; check the dates",
-                    h.name
-                )));
+                return Err(invalid(format!("{what}: longer than 60 days; check the dates")));
             }
             let mut d = from;
             while d <= to {
@@ -210,11 +244,12 @@ impl Calendar {
             }
         }
         let mut workdays = BTreeMap::new();
-        for w in &raw.workdays {
-            let d = parse_date(&format!("workday {:?}", w.name), &w.date).map_err(invalid)?;
+        for spanned in &raw.workdays {
+            let (w, line) = (spanned.get_ref(), at_line(text, spanned.span()));
+            let d = parse_date(&format!("{line}workday {:?}", w.name), &w.date).map_err(invalid)?;
             if let Some(h) = holidays.get(&d) {
                 return Err(invalid(format!(
-                    "{d} is both a holiday ({h}) and a make-up working day ({})",
+                    "{line}{d} is both a holiday ({h}) and a make-up working day ({})",
                     w.name
                 )));
             }
@@ -284,16 +319,20 @@ impl Calendar {
         SignedDuration::from_mins(self.hours.iter().map(|(a, b)| minutes(b) - minutes(a)).sum())
     }
 
+    fn no_working_time(&self, start: Timestamp) -> CalendarError {
+        CalendarError::NoWorkingTime {
+            calendar: self.name.clone(),
+            start: start.to_string(),
+        }
+    }
+
     /// `start` plus `d`: wall-clock as is, working time counted only inside
     /// working hours of working days.
     pub fn add(&self, start: Timestamp, d: WorkDuration) -> Result<Timestamp, CalendarError> {
         let work = match d {
             WorkDuration::Wall(w) => {
-                let w = SignedDuration::try_from(w)
-                    .map_err(|_| CalendarError::NoWorkingTime(start.to_string()))?;
-                return start
-                    .checked_add(w)
-                    .map_err(|_| CalendarError::NoWorkingTime(start.to_string()));
+                let w = SignedDuration::try_from(w).map_err(|_| self.no_working_time(start))?;
+                return start.checked_add(w).map_err(|_| self.no_working_time(start));
             }
             WorkDuration::WorkMinutes(m) => SignedDuration::from_mins(i64::from(m)),
             WorkDuration::WorkDayThousandths(t) => {
@@ -313,16 +352,14 @@ impl Calendar {
                     if remaining <= available {
                         return from
                             .checked_add(remaining)
-                            .map_err(|_| CalendarError::NoWorkingTime(start.to_string()));
+                            .map_err(|_| self.no_working_time(start));
                     }
                     remaining -= available;
                 }
             }
-            date = date
-                .tomorrow()
-                .map_err(|_| CalendarError::NoWorkingTime(start.to_string()))?;
+            date = date.tomorrow().map_err(|_| self.no_working_time(start))?;
         }
-        Err(CalendarError::NoWorkingTime(start.to_string()))
+        Err(self.no_working_time(start))
     }
 }
 
@@ -444,9 +481,16 @@ date = "2026-10-10"
         assert!(e("time_zone = \"Mars/Olympus\"\n").contains("unknown time zone"));
         assert!(e("working_days = [\"funday\"]\n").contains("funday"));
         assert!(e("working_hours = [\"17:00-09:00\"]\n").contains("ends before"));
-        assert!(e("working_hours = [\"09:00-12:00\", \"11:00-13:00\"]\n").contains("overlap"));
+        let overlap = e("working_hours = [\"09:00-12:00\",\n  \"11:00-13:00\"]\n");
+        assert!(
+            overlap.contains("bad.toml")
+                && overlap.contains("line 2")
+                && overlap.contains("\"09:00-12:00\" and \"11:00-13:00\" overlap"),
+            "{overlap}"
+        );
         assert!(e("working_hours = [\"9am-5pm\"]\n").contains("HH:MM"));
-        assert!(e("[[holiday]]\nname = \"x\"\nfrom = \"2026-13-01\"\n").contains("not a date"));
+        let date = e("\n[[holiday]]\nname = \"x\"\nfrom = \"2026-13-01\"\n");
+        assert!(date.contains("line 2") && date.contains("not a date"), "{date}");
         assert!(e("[[holiday]]\nname = \"x\"\nfrom = \"2026-10-01\"\n[[workday]]\nname = \"y\"\ndate = \"2026-10-01\"\n").contains("both"));
         let unknown = e("[[holiday]]\nname = \"x\"\nfrom = \"2026-10-01\"\nuntil = \"2026-10-02\"\n");
         assert!(
@@ -454,5 +498,35 @@ date = "2026-10-10"
             "{unknown}"
         );
         assert!(e("working_days = []\n").contains("at least one"));
+    }
+
+    #[test]
+    fn an_empty_file_is_an_error_and_no_working_time_names_the_calendar() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let empty = dir.path().join("empty.toml");
+        std::fs::write(&empty, "# nothing yet\n\n").expect("write");
+        let e = Calendar::load(&empty).expect_err("empty").to_string();
+        assert!(e.contains("empty.toml") && e.contains("the file is empty"), "{e}");
+        let all_off = dir.path().join("off.toml");
+        let holidays: String = (0..19)
+            .map(|i| {
+                format!(
+                    "[[holiday]]\nname = \"h{i}\"\nfrom = \"{}\"\nto = \"{}\"\n",
+                    jiff::civil::date(2026, 1, 1)
+                        .checked_add(jiff::Span::new().days(i * 61))
+                        .expect("d"),
+                    jiff::civil::date(2026, 1, 1)
+                        .checked_add(jiff::Span::new().days(i * 61 + 60))
+                        .expect("d"),
+                )
+            })
+            .collect();
+        std::fs::write(&all_off, holidays).expect("write");
+        let cal = Calendar::load(&all_off).expect("valid");
+        let e = cal
+            .add(at("2026-01-02T01:00:00Z"), WorkDuration::work_days(1))
+            .expect_err("no working time")
+            .to_string();
+        assert!(e.contains("off.toml") && e.contains("no working time"), "{e}");
     }
 }

@@ -9,5 +9,5 @@ mod policy;
 mod work;
 
 pub use calendar::{Calendar, CalendarError};
-pub use policy::{Deadlines, OffHours, PolicyEntry, SeverityPolicy};
+pub use policy::{Deadlines, OffHours, PolicyConfig, PolicyEntry, SeverityPolicy};
 pub use work::{WorkDuration, WorkDurationError};

@@ -87,6 +87,66 @@ impl Default for SeverityPolicy {
     }
 }
 
+/// The `[severity.urgent]`, `[severity.general]` and `[severity.minor]`
+/// tables as a collector config writes them; [`PolicyConfig::check`] turns
+/// them into a policy, with errors naming the key. Shared by the collector
+/// and `watchpostctl deadline --config`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    urgent: Option<RawEntry>,
+    general: Option<RawEntry>,
+    minor: Option<RawEntry>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntry {
+    respond: WorkDuration,
+    resolve: WorkDuration,
+    respond_off_hours: Option<WorkDuration>,
+    off_hours: Option<String>,
+}
+
+impl PolicyConfig {
+    /// The policy: the defaults, with each table given replacing its
+    /// severity's entry.
+    pub fn check(self) -> Result<SeverityPolicy, String> {
+        let mut policy = SeverityPolicy::default();
+        for (name, raw, slot) in [
+            ("urgent", self.urgent, &mut policy.urgent),
+            ("general", self.general, &mut policy.general),
+            ("minor", self.minor, &mut policy.minor),
+        ] {
+            let Some(d) = raw else { continue };
+            if let (WorkDuration::Wall(respond), WorkDuration::Wall(resolve)) = (d.respond, d.resolve)
+                && respond > resolve
+            {
+                return Err(format!(
+                    "key severity.{name}: respond ({}) is later than resolve ({})",
+                    d.respond, d.resolve
+                ));
+            }
+            let off_hours = match &d.off_hours {
+                Some(o) => OffHours::parse(o).map_err(|e| format!("key severity.{name}.off_hours: {e}"))?,
+                None => OffHours::default(),
+            };
+            if d.off_hours.is_some() && d.respond_off_hours.is_none() {
+                return Err(format!(
+                    "key severity.{name}.off_hours: it scopes respond_off_hours, which is not set"
+                ));
+            }
+            *slot = PolicyEntry {
+                respond: d.respond,
+                resolve: d.resolve,
+                respond_off_hours: d.respond_off_hours,
+                off_hours,
+            };
+        }
+        Ok(policy)
+    }
+}
+
 /// A fault's deadlines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadlines {

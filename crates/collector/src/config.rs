@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use watchpost_calendar::{Calendar, OffHours, PolicyEntry, SeverityPolicy, WorkDuration};
+use watchpost_calendar::{Calendar, PolicyConfig, SeverityPolicy};
 use watchpost_model::HumanDuration;
 
 use crate::clock_offset::{ClockPolicy, Skew};
@@ -50,7 +50,7 @@ struct RawFile {
     #[serde(default)]
     collector: RawCollector,
     #[serde(default)]
-    severity: RawPolicy,
+    severity: PolicyConfig,
     #[serde(default)]
     notify: notify::RawNotify,
     #[serde(default)]
@@ -141,23 +141,6 @@ struct RawCollector {
     hello_timeout: Option<HumanDuration>,
     max_connections_per_address: Option<usize>,
     max_connections: Option<usize>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawPolicy {
-    urgent: Option<RawDeadlines>,
-    general: Option<RawDeadlines>,
-    minor: Option<RawDeadlines>,
-}
-
-#[derive(Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-struct RawDeadlines {
-    respond: WorkDuration,
-    resolve: WorkDuration,
-    respond_off_hours: Option<WorkDuration>,
-    off_hours: Option<String>,
 }
 
 /// A checked collector config.
@@ -330,40 +313,7 @@ impl CollectorConfig {
                 "key collector.heartbeat: {heartbeat:?} is below the minimum of 100ms"
             ));
         }
-        let mut policy = SeverityPolicy::default();
-        for (name, raw, slot) in [
-            ("urgent", raw.severity.urgent, &mut policy.urgent),
-            ("general", raw.severity.general, &mut policy.general),
-            ("minor", raw.severity.minor, &mut policy.minor),
-        ] {
-            if let Some(d) = raw {
-                if let (WorkDuration::Wall(respond), WorkDuration::Wall(resolve)) = (d.respond, d.resolve)
-                    && respond > resolve
-                {
-                    return Err(format!(
-                        "key severity.{name}: respond ({}) is later than resolve ({})",
-                        d.respond, d.resolve
-                    ));
-                }
-                let off_hours = match &d.off_hours {
-                    Some(o) => {
-                        OffHours::parse(o).map_err(|e| format!("key severity.{name}.off_hours: {e}"))?
-                    }
-                    None => OffHours::default(),
-                };
-                if d.off_hours.is_some() && d.respond_off_hours.is_none() {
-                    return Err(format!(
-                        "key severity.{name}.off_hours: it scopes respond_off_hours, which is not set"
-                    ));
-                }
-                *slot = PolicyEntry {
-                    respond: d.respond,
-                    resolve: d.resolve,
-                    respond_off_hours: d.respond_off_hours,
-                    off_hours,
-                };
-            }
-        }
+        let policy = raw.severity.check()?;
         let calendar = match &c.calendar {
             Some(file) => {
                 // `join` keeps an absolute path as it is.
@@ -461,6 +411,7 @@ impl CollectorConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use watchpost_calendar::WorkDuration;
 
     #[test]
     fn issue_example_parses() {

@@ -89,15 +89,19 @@ pub enum Cmd {
     /// --calendar the collector answers with its own calendar and policy;
     /// with it, they are computed here with the default policy.
     Deadline {
-        /// urgent, general or minor.
+        /// urgent, general or minor (紧急, 一般, 轻微).
         #[arg(long)]
         severity: String,
         /// When the fault opens (RFC 3339, e.g. 2026-09-30T16:00:00+08:00); default now.
         #[arg(long)]
         opened_at: Option<String>,
-        /// A calendar file to check.
-        #[arg(long)]
+        /// A calendar file to check (with the default policy).
+        #[arg(long, conflicts_with = "config")]
         calendar: Option<std::path::PathBuf>,
+        /// A collector config: its calendar and [severity.*] policy, checked
+        /// here, offline.
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
     },
     /// Maintenance windows: faults inside are recorded as suppressed, not notified.
     Maintenance {

@@ -631,3 +631,60 @@ async fn users_tokens_enrolment_and_the_audit_log_from_the_command_line() {
     agent.stop().await;
     collector.shutdown().await;
 }
+
+/// `deadline --config FILE` checks a site's own policy offline: its
+/// calendar (relative to the file) and its `[severity.*]` caps, severities
+/// given in Chinese too.
+#[test]
+fn deadline_reads_a_sites_policy_from_its_collector_config() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("cal.toml"),
+        "working_hours = [\"08:30-12:00\", \"14:00-17:30\"]\n[[holiday]]\nname = \"元旦\"\nfrom = \"2027-01-01\"\n",
+    )
+    .expect("calendar");
+    let config = dir.path().join("collector.toml");
+    std::fs::write(
+        &config,
+        "[collector]\ncalendar = \"cal.toml\"\nwindow = \"1h\"\n\
+         [severity.general]\nrespond = \"4h\"\nresolve = \"1 workday\"\nrespond_off_hours = \"3h\"\n\
+         [[channel]]\nname = \"x\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:1/\"\n",
+    )
+    .expect("config");
+    let config = config.to_string_lossy().to_string();
+    // New Year's Day 2027 (a Friday, a holiday) 10:00: general capped at 3 h.
+    let (ok, out, err) = ctl(
+        "http://127.0.0.1:1",
+        &[
+            "deadline",
+            "--severity",
+            "一般",
+            "--opened-at",
+            "2027-01-01T10:00:00+08:00",
+            "--config",
+            &config,
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("respond by   2027-01-01 13:00 +08:00 (Friday)   [3h (capped: opened on a non-working day; 4h otherwise)]"),
+        "{out}"
+    );
+    assert!(out.contains("cal.toml (policy of"), "{out}");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[severity.urgent]\nrespond = \"5h\"\nresolve = \"4h\"\n").expect("bad");
+    let (ok, _, err) = ctl(
+        "http://127.0.0.1:1",
+        &[
+            "deadline",
+            "--severity",
+            "urgent",
+            "--config",
+            &bad.to_string_lossy(),
+        ],
+    );
+    assert!(
+        !ok && err.contains("bad.toml") && err.contains("severity.urgent"),
+        "{err}"
+    );
+}

@@ -6,15 +6,19 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// How serious a fault is. Ordered: `Minor < General < Urgent`, so a fault's
-/// severity can only be raised by taking the max.
+/// severity can only be raised by taking the max. Read in English or in
+/// Chinese (`紧急`, `一般`, `轻微`); written in English.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// 轻微: respond within a working day, resolve within three.
+    #[serde(alias = "轻微")]
     Minor,
     /// 一般: respond within 4 h, resolve within a working day.
+    #[serde(alias = "一般")]
     General,
     /// 紧急: respond within 1 h, resolve within 4 h, around the clock.
+    #[serde(alias = "紧急")]
     Urgent,
 }
 
@@ -40,7 +44,7 @@ impl fmt::Display for Severity {
 
 /// A severity name that is none of `urgent`, `general`, `minor`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown severity {0:?}: expected \"urgent\", \"general\" or \"minor\"")]
+#[error("unknown severity {0:?}: expected \"urgent\", \"general\" or \"minor\" (紧急, 一般, 轻微)")]
 pub struct UnknownSeverity(pub String);
 
 impl FromStr for Severity {
@@ -48,9 +52,9 @@ impl FromStr for Severity {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
-            "minor" => Ok(Severity::Minor),
-            "general" => Ok(Severity::General),
-            "urgent" => Ok(Severity::Urgent),
+            "minor" | "轻微" => Ok(Severity::Minor),
+            "general" | "一般" => Ok(Severity::General),
+            "urgent" | "紧急" => Ok(Severity::Urgent),
             other => Err(UnknownSeverity(other.to_string())),
         }
     }
@@ -59,6 +63,16 @@ impl FromStr for Severity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chinese_names_are_read_too() {
+        assert_eq!("紧急".parse::<Severity>(), Ok(Severity::Urgent));
+        assert_eq!("一般".parse::<Severity>(), Ok(Severity::General));
+        assert_eq!("轻微".parse::<Severity>(), Ok(Severity::Minor));
+        let s: Severity = serde_json::from_str("\"紧急\"").expect("alias");
+        assert_eq!(s, Severity::Urgent);
+        assert_eq!(serde_json::to_string(&s).expect("json"), "\"urgent\"");
+    }
 
     #[test]
     fn ordered_and_round_trips() {

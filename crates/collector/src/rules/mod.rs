@@ -707,6 +707,16 @@ severity = "general"
         assert!(set.get(BUILTIN_AGENT_SILENT).is_some());
     }
 
+    #[test]
+    fn severities_may_be_written_in_chinese() {
+        let set = RuleSet::parse(
+            "[[rule]]\nname = \"a\"\nmetric = \"m\"\ntiers = [ { when = \"> 1\", severity = \"轻微\" }, { when = \"> 2\", severity = \"紧急\" } ]\n",
+            "r.toml",
+        )
+        .expect("valid");
+        assert_eq!(set.get("a").map(Rule::max_severity), Some(Severity::Urgent));
+    }
+
     fn error_of(text: &str) -> String {
         let errs = RuleSet::parse(text, "r.toml").expect_err("invalid");
         errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")

@@ -7,7 +7,7 @@ use watchpost_model::api::DeadlineAnswer;
 
 use crate::client::Client;
 
-/// `deadline --severity S [--opened-at T] [--calendar FILE]`.
+/// `deadline --severity S [--opened-at T] [--calendar FILE | --config FILE]`.
 #[allow(clippy::print_stdout)]
 pub async fn run(
     client: &Client,
@@ -15,10 +15,26 @@ pub async fn run(
     severity: String,
     opened_at: Option<String>,
     calendar: Option<std::path::PathBuf>,
+    config: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
-    let answer = match calendar {
-        Some(file) => local_deadline(&severity, opened_at.as_deref(), &file)?,
-        None => {
+    let answer = match (calendar, config) {
+        (Some(file), _) => {
+            let calendar = watchpost_calendar::Calendar::load(&file)?;
+            let policy = watchpost_calendar::SeverityPolicy::default();
+            local_deadline(
+                &severity,
+                opened_at.as_deref(),
+                &calendar,
+                &policy,
+                "default policy",
+            )?
+        }
+        (None, Some(file)) => {
+            let (calendar, policy) = site_policy(&file)?;
+            let source = format!("policy of {}", file.display());
+            local_deadline(&severity, opened_at.as_deref(), &calendar, &policy, &source)?
+        }
+        (None, None) => {
             let mut q = vec![("severity".to_string(), severity)];
             if let Some(t) = opened_at {
                 q.push(("opened_at".into(), t));
@@ -56,31 +72,67 @@ pub async fn run(
     Ok(())
 }
 
-/// Computes deadlines here, on a calendar file and the default policy.
+/// The parts of a collector config that deadlines depend on; everything
+/// else in it is left to the collector to check.
+#[derive(serde::Deserialize)]
+struct Site {
+    #[serde(default)]
+    collector: SiteCollector,
+    #[serde(default)]
+    severity: watchpost_calendar::PolicyConfig,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct SiteCollector {
+    calendar: Option<std::path::PathBuf>,
+}
+
+/// The calendar (relative to the file, as the collector reads it) and the
+/// severity policy of collector config `file`.
+fn site_policy(
+    file: &std::path::Path,
+) -> anyhow::Result<(watchpost_calendar::Calendar, watchpost_calendar::SeverityPolicy)> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let site: Site = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", file.display(), e.to_string().trim_end()))?;
+    let policy = site
+        .severity
+        .check()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let calendar = match site.collector.calendar {
+        Some(c) => {
+            watchpost_calendar::Calendar::load(&file.parent().unwrap_or(std::path::Path::new(".")).join(c))?
+        }
+        None => watchpost_calendar::Calendar::default(),
+    };
+    Ok((calendar, policy))
+}
+
+/// Computes deadlines here, on `calendar` and `policy` (`source` says whose).
 fn local_deadline(
     severity: &str,
     opened_at: Option<&str>,
-    file: &std::path::Path,
+    calendar: &watchpost_calendar::Calendar,
+    policy: &watchpost_calendar::SeverityPolicy,
+    source: &str,
 ) -> anyhow::Result<DeadlineAnswer> {
     let severity: Severity = severity.parse()?;
-    let calendar = watchpost_calendar::Calendar::load(file)?;
     let opened = match opened_at {
         Some(t) => t
             .parse::<jiff::Timestamp>()
             .with_context(|| format!("--opened-at {t:?}: expected RFC 3339"))?,
         None => jiff::Timestamp::now(),
     };
-    let policy = watchpost_calendar::SeverityPolicy::default();
-    let d = policy.deadlines(&calendar, severity, opened)?;
+    let d = policy.deadlines(calendar, severity, opened)?;
     let entry = policy.of(severity);
     Ok(DeadlineAnswer {
         severity,
         opened_at: opened.to_string(),
         response_due: d.respond.to_string(),
         resolve_due: d.resolve.to_string(),
-        respond: policy.explain_respond(&calendar, severity, opened),
+        respond: policy.explain_respond(calendar, severity, opened),
         resolve: entry.resolve.to_string(),
-        calendar: format!("{} (default policy)", calendar.name()),
+        calendar: format!("{} ({source})", calendar.name()),
         time_zone: calendar.time_zone_name().to_string(),
     })
 }

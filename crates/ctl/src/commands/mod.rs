@@ -36,7 +36,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             severity,
             opened_at,
             calendar,
-        } => deadline::run(&client, json, severity, opened_at, calendar).await,
+            config,
+        } => deadline::run(&client, json, severity, opened_at, calendar, config).await,
         Cmd::Faults {
             show,
             status,
