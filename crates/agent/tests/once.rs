@@ -92,3 +92,24 @@ fn ping_to_a_host_that_does_not_answer_is_down_with_full_loss() {
         "no round trip without an answer: {text}"
     );
 }
+
+/// Logs written to a pipe or a file carry no colour codes.
+#[test]
+fn logs_to_a_pipe_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = config(dir.path(), "");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_watchpost-agent"))
+        .arg("--config")
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the agent");
+    // It cannot reach the collector (port 1): it says so within a second.
+    std::thread::sleep(std::time::Duration::from_millis(1_500));
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("wait");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("cannot reach the collector"), "{log}");
+    assert!(!log.contains('\u{1b}'), "colour codes in a pipe: {log:?}");
+}

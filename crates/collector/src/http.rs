@@ -87,6 +87,7 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/agents", get(agents))
         .route("/api/v1/series", get(series))
+        .route("/api/v1/metric-names", get(metric_names))
         .route("/api/v1/query", get(query))
         .route("/api/v1/faults", get(faults))
         .route("/api/v1/faults/{id}", get(fault))
@@ -170,7 +171,7 @@ fn selection(
 fn select(core: &Core, metric: Option<&str>, matchers: &[Matcher]) -> Result<Vec<SeriesId>, ApiError> {
     if metric.is_none() && matchers.is_empty() {
         return Err(ApiError::bad_request(
-            "give metric=NAME and/or label matchers (e.g. ?host=db1)",
+            "give metric=NAME and/or label matchers (e.g. ?host=db1); GET /api/v1/metric-names lists the metrics",
         ));
     }
     let ids = core.store.select(metric, matchers);
@@ -181,6 +182,16 @@ fn select(core: &Core, metric: Option<&str>, matchers: &[Matcher]) -> Result<Vec
         )));
     }
     Ok(ids)
+}
+
+async fn metric_names(State(core): State<Arc<Core>>) -> Json<Vec<api::MetricName>> {
+    Json(
+        core.store
+            .metric_names()
+            .into_iter()
+            .map(|(metric, series)| api::MetricName { metric, series })
+            .collect(),
+    )
 }
 
 async fn series(

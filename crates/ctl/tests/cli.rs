@@ -83,6 +83,15 @@ async fn operator_commands_show_agents_series_and_faults() {
     let (ok, out, err) = run(&server, &["series", "-m", "room_temperature_celsius", "room=A"]).await;
     assert!(ok, "{err}");
     assert!(out.contains("poller-1") && out.contains("41.50"), "{out}");
+    // With nothing selected: the metric names and how many series each has.
+    let (ok, out, err) = run(&server, &["series"]).await;
+    assert!(ok, "{err}");
+    assert!(out.starts_with("METRIC") && out.contains("SERIES"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("room_temperature_celsius") && l.trim_end().ends_with(" 1")),
+        "{out}"
+    );
 
     let (ok, out, err) = run(
         &server,

@@ -64,6 +64,15 @@ pub struct Agent {
     pub refused_reason: Option<String>,
 }
 
+/// `GET /api/v1/metric-names`: one metric and how many series it has.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MetricName {
+    /// Metric name.
+    pub metric: String,
+    /// Series of it in the hot store.
+    pub series: usize,
+}
+
 /// `GET /api/v1/series`: one series and its latest sample.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Series {

@@ -374,6 +374,18 @@ impl HotStore {
         }
     }
 
+    /// Every metric name with its number of series, by name.
+    pub fn metric_names(&self) -> Vec<(String, usize)> {
+        let index = self.read_index();
+        let mut out: Vec<(String, usize)> = index
+            .by_metric
+            .iter()
+            .map(|(sym, ids)| (index.symbols.resolve(*sym).to_string(), ids.len()))
+            .collect();
+        out.sort();
+        out
+    }
+
     /// The metric and labels of a series.
     pub fn labels(&self, id: SeriesId) -> Option<SeriesLabels> {
         let index = self.read_index();

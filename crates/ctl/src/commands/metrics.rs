@@ -13,6 +13,17 @@ pub async fn series(
     metric: Option<String>,
     matchers: Vec<String>,
 ) -> anyhow::Result<()> {
+    if metric.is_none() && matchers.is_empty() {
+        // Nothing selected: what there is to select.
+        let names: Vec<watchpost_model::api::MetricName> = client.get("/api/v1/metric-names", &[]).await?;
+        return emit(json, &names, || {
+            let mut t = Table::new(&["METRIC", "SERIES"]);
+            for n in &names {
+                t.row(vec![n.metric.clone(), n.series.to_string()]);
+            }
+            t
+        });
+    }
     let mut q = matcher_params(&matchers)?;
     if let Some(m) = metric {
         q.push(("metric".into(), m));
