@@ -132,6 +132,9 @@ pub struct Health {
     min_free: MinFree,
     channel_failing_after_ms: i64,
     state: Mutex<State>,
+    /// Whether each store fails now, read without the lock: ingest asks
+    /// for every batch.
+    failing: [std::sync::atomic::AtomicBool; 2],
 }
 
 impl std::fmt::Debug for Health {
@@ -179,6 +182,7 @@ impl Health {
             min_free,
             channel_failing_after_ms,
             state: Mutex::default(),
+            failing: Default::default(),
         }
     }
 
@@ -188,6 +192,7 @@ impl Health {
 
     /// A write to `store` failed.
     pub fn write_failed(&self, store: Store, error: &str) {
+        self.failing[store as usize].store(true, std::sync::atomic::Ordering::Relaxed);
         let now = self.clock.now_ms();
         if fail(&mut self.state().writes, store, now, error) {
             tracing::error!(store = store.as_str(), %error, "collector writes are failing");
@@ -196,6 +201,9 @@ impl Health {
 
     /// A write to `store` succeeded.
     pub fn write_succeeded(&self, store: Store) {
+        if !self.failing[store as usize].swap(false, std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
         if let Some(f) = self.state().writes.remove(&store) {
             tracing::info!(
                 store = store.as_str(),
@@ -207,7 +215,7 @@ impl Health {
 
     /// Whether writes to `store` fail now.
     pub fn is_failing(&self, store: Store) -> bool {
-        self.state().writes.contains_key(&store)
+        self.failing[store as usize].load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Sending by `channel` failed.
