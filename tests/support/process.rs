@@ -112,6 +112,16 @@ impl CollectorProcess {
     }
 }
 
+/// `GET {base}{path}` of a collector process as JSON; `None` for no
+/// answer, a non-2xx status or a body that is not a `T`.
+pub async fn get_json<T: serde::de::DeserializeOwned>(base: &str, path: &str) -> Option<T> {
+    let r = reqwest::get(format!("{base}{path}")).await.ok()?;
+    if !r.status().is_success() {
+        return None;
+    }
+    r.json().await.ok()
+}
+
 /// Waits until `url` answers 2xx, at most `limit`.
 pub async fn wait_http_ok(url: &str, limit: Duration) -> Result<(), String> {
     let deadline = Instant::now() + limit;

@@ -9,17 +9,10 @@ use watchpost_tests::process::{ChildProcess, CollectorProcess, free_port};
 use watchpost_tests::{Receiver, start_agent_to, wait_for, write_textfile};
 
 use watchpost_model::api::{Fault, Notification, Series};
+use watchpost_tests::process::get_json as get;
 
 fn collector() -> Command {
     Command::new(env!("CARGO_BIN_EXE_watchpost-collector"))
-}
-
-async fn get<T: serde::de::DeserializeOwned>(http: &str, path: &str) -> Option<T> {
-    let r = reqwest::get(format!("{http}{path}")).await.ok()?;
-    if !r.status().is_success() {
-        return None;
-    }
-    r.json().await.ok()
 }
 
 /// `watchpost-collector check --config FILE`.

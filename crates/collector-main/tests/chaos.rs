@@ -55,6 +55,7 @@ fn env_number(name: &str, default: u64) -> u64 {
 }
 
 use watchpost_collector::time::now_ms;
+use watchpost_tests::process::get_json as get;
 
 /// SIGTERM: the collector finishes the batches in hand, acknowledges them,
 /// syncs its journal and exits 0, promptly.
@@ -101,14 +102,6 @@ impl Proxy {
             }
         }
     }
-}
-
-async fn get<T: serde::de::DeserializeOwned>(api: &str, path: &str) -> Option<T> {
-    let r = reqwest::get(format!("{api}{path}")).await.ok()?;
-    if !r.status().is_success() {
-        return None;
-    }
-    r.json().await.ok()
 }
 
 /// The points of one series up to `until_ms`.

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use watchpost_collector::time::now_ms;
 use watchpost_model::api::{Agent, Fault, FaultStatus, SeriesPoints};
+use watchpost_tests::process::get_json as get;
 use watchpost_tests::process::{ChildProcess, CollectorProcess};
 use watchpost_tests::wait_for;
 
@@ -67,14 +68,6 @@ fn spawn_agent(dir: &Path, name: &str, grpc: &str, fake: Option<&str>) -> ChildP
     }
     cmd.arg("--config").arg(&config).stdout(Stdio::null()).stderr(log);
     ChildProcess(cmd.spawn().expect("start the agent"))
-}
-
-async fn get<T: serde::de::DeserializeOwned>(api: &str, path: &str) -> Option<T> {
-    let r = reqwest::get(format!("{api}{path}")).await.ok()?;
-    if !r.status().is_success() {
-        return None;
-    }
-    r.json().await.ok()
 }
 
 async fn agent(api: &str, id: &str) -> Option<Agent> {

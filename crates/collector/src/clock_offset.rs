@@ -15,6 +15,8 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+pub use watchpost_model::format_offset;
+
 /// Exchanges the estimate looks back on.
 pub const KEPT: usize = 8;
 
@@ -121,11 +123,6 @@ impl ClockFilter {
     fn best(&self) -> Option<(i64, i64)> {
         self.samples.iter().min_by_key(|(rtt, _)| *rtt).copied()
     }
-}
-
-/// `+7200.004s`, `-0.250s`: an offset as logs and summaries show it.
-pub fn format_offset(offset_ms: i64) -> String {
-    format!("{:+.3}s", offset_ms as f64 / 1000.0)
 }
 
 #[cfg(test)]

@@ -68,6 +68,12 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
     Ok(Duration::from_millis(total_ms))
 }
 
+/// A clock offset in milliseconds as logs, tables and summaries show it,
+/// signed, in seconds to the millisecond: `+7200.004s`, `-0.250s`.
+pub fn format_offset(offset_ms: i64) -> String {
+    format!("{:+.3}s", offset_ms as f64 / 1000.0)
+}
+
 /// Formats a duration the way [`parse_duration`] reads it (`"1h30m"`).
 pub fn format_duration(d: Duration) -> String {
     let mut ms = d.as_millis();

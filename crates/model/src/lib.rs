@@ -9,6 +9,6 @@ pub mod names;
 mod severity;
 mod size;
 
-pub use duration::{DurationError, HumanDuration, format_duration, parse_duration};
+pub use duration::{DurationError, HumanDuration, format_duration, format_offset, parse_duration};
 pub use severity::{Severity, UnknownSeverity};
 pub use size::{format_size, parse_size};

@@ -390,7 +390,7 @@ impl Spool {
         let over = offset_ms.abs() > tolerance_ms;
         if over != self.clock_reported {
             self.clock_reported = over;
-            let offset = format!("{:+.3}s", offset_ms as f64 / 1000.0);
+            let offset = watchpost_model::format_offset(offset_ms);
             if over {
                 tracing::warn!(%offset, tolerance_ms,
                     "the collector measures this host's clock off its own: it rebases this agent's timestamps; set the clock right (NTP)");

@@ -89,7 +89,10 @@ pub async fn run(client: &Client, json: bool, command: Option<AgentsCmd>) -> any
                         a.connected_since.clone().unwrap_or_else(|| "-".into()),
                         a.last_seen.clone(),
                         a.series.to_string(),
-                        a.clock_offset.map_or_else(|| "-".into(), |o| format!("{o:+.3}s")),
+                        a.clock_offset.map_or_else(
+                            || "-".into(),
+                            |o| watchpost_model::format_offset((o * 1000.0).round() as i64),
+                        ),
                         match &a.refused_reason {
                             Some(why) if a.refused_last_minute > 0 => {
                                 format!("{} ({why})", a.refused_last_minute)
