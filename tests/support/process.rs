@@ -137,3 +137,59 @@ pub async fn wait_http_ok(url: &str, limit: Duration) -> Result<(), String> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// `watchpostctl` against one collector, run as a person would: each call
+/// a process of its own, off the async runtime's threads.
+#[derive(Clone)]
+pub struct Ctl {
+    binary: PathBuf,
+    server: String,
+    env: Vec<(String, String)>,
+}
+
+impl Ctl {
+    /// `binary` (`env!("CARGO_BIN_EXE_watchpostctl")`) talking to `server`.
+    pub fn new(binary: impl Into<PathBuf>, server: &str) -> Ctl {
+        Ctl {
+            binary: binary.into(),
+            server: server.to_string(),
+            env: Vec::new(),
+        }
+    }
+
+    /// The same, with extra environment (`WATCHPOST_TOKEN`, a login and password).
+    pub fn with_env(&self, env: &[(&str, &str)]) -> Ctl {
+        let mut c = self.clone();
+        c.env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        c
+    }
+
+    /// Runs it on this thread: (succeeded, stdout, stderr).
+    pub fn run_blocking(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(&self.binary)
+            .arg("--server")
+            .arg(&self.server)
+            .args(args)
+            .env_remove("WATCHPOST_TOKEN")
+            .env_remove("WATCHPOST_LOGIN")
+            .envs(self.env.iter().cloned())
+            .output()
+            .expect("run watchpostctl");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        )
+    }
+
+    /// Runs it off the async runtime's threads.
+    pub async fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let this = self.clone();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        tokio::task::spawn_blocking(move || {
+            this.run_blocking(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+        .await
+        .expect("join")
+    }
+}

@@ -293,6 +293,17 @@ impl Calendar {
         self.weekdays[date.weekday().to_monday_zero_offset() as usize]
     }
 
+    /// The first day its holidays and make-up days speak for: 1 January
+    /// of the earliest year they list; `None` for a calendar without them
+    /// (weekdays alone, valid for any year).
+    pub fn covered_from(&self) -> Option<Date> {
+        let first = [self.holidays.keys().next(), self.workdays.keys().next()]
+            .into_iter()
+            .flatten()
+            .min()?;
+        Date::new(first.year(), 1, 1).ok()
+    }
+
     /// The holiday `date` falls on, if any.
     pub fn holiday(&self, date: Date) -> Option<&str> {
         self.holidays.get(&date).map(String::as_str)

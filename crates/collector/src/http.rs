@@ -7,6 +7,7 @@
 
 mod admin;
 pub mod guard;
+mod reported;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -89,7 +90,7 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/api/v1/series", get(series))
         .route("/api/v1/metric-names", get(metric_names))
         .route("/api/v1/query", get(query))
-        .route("/api/v1/faults", get(faults))
+        .route("/api/v1/faults", get(faults).post(reported::report))
         .route("/api/v1/faults/{id}", get(fault))
         .route("/api/v1/faults/{id}/{action}", post(fault_action))
         .route("/api/v1/deadline", get(deadline))
@@ -232,6 +233,24 @@ fn parse_time(name: &str, s: &str, now_ms: i64) -> Result<i64, ApiError> {
     })
 }
 
+/// A time a person types: what [`parse_time`] takes, or a civil time
+/// `YYYY-MM-DD HH:MM[:SS]` (or with a `T`) in the calendar's zone.
+pub(crate) fn parse_when(core: &Core, name: &str, s: &str, now_ms: i64) -> Result<i64, ApiError> {
+    if let Ok(civil) = s.trim().replacen(' ', "T", 1).parse::<jiff::civil::DateTime>() {
+        let tz = core.config.calendar.time_zone().clone();
+        return civil
+            .to_zoned(tz)
+            .map(|z| z.timestamp().as_millisecond())
+            .map_err(|e| ApiError::bad_request(format!("{name}={s:?}: {e}")));
+    }
+    parse_time(name, s, now_ms).map_err(|_| {
+        ApiError::bad_request(format!(
+            "{name}={s:?}: expected an RFC 3339 time, \"YYYY-MM-DD HH:MM\" in the calendar's zone ({}), or a duration ago (\"20m\")",
+            core.config.calendar.time_zone_name()
+        ))
+    })
+}
+
 async fn query(
     State(core): State<Arc<Core>>,
     Query(params): Query<HashMap<String, String>>,
@@ -285,9 +304,9 @@ async fn faults(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Vec<api::Fault>>, ApiError> {
     for k in params.keys() {
-        if !["status", "severity", "host", "rule", "limit"].contains(&k.as_str()) {
+        if !["status", "severity", "host", "rule", "source", "limit"].contains(&k.as_str()) {
             return Err(ApiError::bad_request(format!(
-                "unknown parameter {k:?}: use status, severity, host, rule, limit"
+                "unknown parameter {k:?}: use status, severity, host, rule, source, limit"
             )));
         }
     }
@@ -303,12 +322,19 @@ async fn faults(
         |s| s.parse::<Severity>().ok(),
         "urgent, general, minor",
     )?;
+    let source = list_of(
+        "source",
+        params.get("source"),
+        api::FaultSource::parse,
+        "rule, reported, drill",
+    )?;
     let limit = limit_of(&params, 500, MAX_FAULTS)?;
     let filter = FaultFilter {
         status,
         severity,
         host: params.get("host").cloned(),
         rule: params.get("rule").cloned(),
+        source,
         limit,
     };
     core.db
@@ -463,9 +489,21 @@ async fn fault_action(
         "assign" => FaultAction::Assign {
             assignee: required(b.assignee, "assignee", "assign")?,
         },
+        "feedback" => FaultAction::Feedback {
+            satisfaction: match b.satisfaction {
+                Some(n @ 1..=5) => n,
+                Some(n) => {
+                    return Err(ApiError::bad_request(format!(
+                        "satisfaction {n}: expected 1 (very dissatisfied) to 5 (very satisfied)"
+                    )));
+                }
+                None => return Err(ApiError::bad_request("feedback needs \"satisfaction\": 1 to 5")),
+            },
+            comment: b.comment.filter(|c| !c.trim().is_empty()),
+        },
         other => {
             return Err(ApiError::not_found(format!(
-                "no action {other:?}: use ack, resolve, close, notes or assign"
+                "no action {other:?}: use ack, resolve, close, notes, assign or feedback"
             )));
         }
     };

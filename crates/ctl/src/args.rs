@@ -139,6 +139,9 @@ pub enum Cmd {
         /// Filter by host.
         #[arg(long)]
         host: Option<String>,
+        /// Filter by source (rule, reported, drill; comma-separated).
+        #[arg(long)]
+        source: Option<String>,
         /// At most this many, newest first.
         #[arg(long, default_value_t = 100)]
         limit: usize,
@@ -294,5 +297,38 @@ pub enum FaultCmd {
         id: i64,
         /// Who.
         assignee: String,
+    },
+    /// Enter a fault someone reported (the service hotline); prints its id.
+    Report {
+        /// urgent, general or minor (紧急, 一般, 轻微).
+        #[arg(long)]
+        severity: String,
+        /// The host, device or room it is about.
+        #[arg(long)]
+        host: String,
+        /// What the reporter said.
+        #[arg(long)]
+        summary: String,
+        /// Who reported it and how to reach them: "name, phone" or "name, e-mail".
+        #[arg(long)]
+        reporter: Option<String>,
+        /// Labels for routing: k=v,k=v.
+        #[arg(long)]
+        labels: Option<String>,
+        /// When the call came in (RFC 3339, "YYYY-MM-DD HH:MM" in the
+        /// collector's calendar zone, or "20m" ago); default now.
+        #[arg(long)]
+        opened_at: Option<String>,
+    },
+    /// Record the reporter's satisfaction (回访) with a closed reported fault.
+    Feedback {
+        /// Fault id.
+        id: i64,
+        /// 1 (very dissatisfied) to 5 (very satisfied).
+        #[arg(long)]
+        satisfaction: u8,
+        /// What they said.
+        #[arg(long, short)]
+        comment: Option<String>,
     },
 }

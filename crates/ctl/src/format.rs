@@ -27,6 +27,17 @@ pub fn matcher_params(matchers: &[String]) -> anyhow::Result<Vec<(String, String
         .collect()
 }
 
+/// `k=v,k=v` as labels.
+pub fn parse_labels(text: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    text.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+            _ => bail!("label {p:?}: expected k=v"),
+        })
+        .collect()
+}
+
 /// `k=v,k=v`, leaving out the labels in `skip`.
 pub fn labels_text(labels: &BTreeMap<String, String>, skip: &[&str]) -> String {
     labels

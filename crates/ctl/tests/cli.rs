@@ -3,28 +3,18 @@
 use std::process::Command;
 use std::time::Duration;
 
+use watchpost_tests::process::Ctl;
 use watchpost_tests::*;
 
 fn ctl(server: &str, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_watchpostctl"))
-        .arg("--server")
-        .arg(server)
-        .args(args)
-        .output()
-        .expect("run watchpostctl");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    Ctl::new(env!("CARGO_BIN_EXE_watchpostctl"), server).run_blocking(args)
 }
 
 /// `ctl` off the async runtime's threads.
 async fn run(server: &str, args: &[&str]) -> (bool, String, String) {
-    let (s, args): (String, Vec<String>) = (server.to_string(), args.iter().map(|a| a.to_string()).collect());
-    tokio::task::spawn_blocking(move || ctl(&s, &args.iter().map(String::as_str).collect::<Vec<_>>()))
+    Ctl::new(env!("CARGO_BIN_EXE_watchpostctl"), server)
+        .run(args)
         .await
-        .expect("join")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -481,26 +471,10 @@ async fn watchpostctl_talks_to_a_tls_collector_when_given_its_ca() {
 
 /// `ctl` with extra environment (a token, a password).
 async fn run_env(server: &str, env: &[(&str, &str)], args: &[&str]) -> (bool, String, String) {
-    let server = server.to_string();
-    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let out = Command::new(env!("CARGO_BIN_EXE_watchpostctl"))
-            .arg("--server")
-            .arg(&server)
-            .args(&args)
-            .env_remove("WATCHPOST_TOKEN")
-            .envs(env)
-            .output()
-            .expect("run watchpostctl");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into(),
-            String::from_utf8_lossy(&out.stderr).into(),
-        )
-    })
-    .await
-    .expect("join")
+    Ctl::new(env!("CARGO_BIN_EXE_watchpostctl"), server)
+        .with_env(env)
+        .run(args)
+        .await
 }
 
 /// The first word after `label` in `text`.

@@ -201,9 +201,183 @@ pub struct Fault {
     /// The parent's unreachability fault that suppressed this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_fault: Option<i64>,
+    /// Where it came from: a rule, or a person who reported it.
+    #[serde(default)]
+    pub source: FaultSource,
+    /// A reported fault: who reported it, who entered it and when, the follow-up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<Report>,
+    /// Its state changes too often: they are recorded, not notified.
+    #[serde(default)]
+    pub flapping: bool,
+    /// The change request whose window it opened in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<i64>,
     /// Append-only history; filled by `/faults/{id}`, empty in lists.
     #[serde(default)]
     pub timeline: Vec<FaultEvent>,
+}
+
+/// Where a fault record came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaultSource {
+    /// A threshold rule (or the collector's own health) fired.
+    #[default]
+    Rule,
+    /// A person reported it (the service hotline) and an operator entered it.
+    Reported,
+    /// An emergency drill.
+    Drill,
+}
+
+impl FaultSource {
+    /// The lowercase name used in the API and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultSource::Rule => "rule",
+            FaultSource::Reported => "reported",
+            FaultSource::Drill => "drill",
+        }
+    }
+
+    /// Parses the lowercase name.
+    pub fn parse(s: &str) -> Option<FaultSource> {
+        Some(match s {
+            "rule" => FaultSource::Rule,
+            "reported" => FaultSource::Reported,
+            "drill" => FaultSource::Drill,
+            _ => return None,
+        })
+    }
+}
+
+/// Who reported a fault and how to tell them it was handled.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reporter {
+    /// Name (and unit, as they gave it).
+    pub name: String,
+    /// Phone, for the SMS or webhook gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// E-mail address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+impl Reporter {
+    /// Reads `"name, phone"`, `"name, e-mail"` or `"name, phone, e-mail"`
+    /// (a Chinese comma works too); a lone phone or address is its own name.
+    pub fn parse(text: &str) -> Result<Reporter, String> {
+        let parts: Vec<&str> = text
+            .split([',', '，'])
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect();
+        let Some(first) = parts.first() else {
+            return Err("reporter is empty: give \"name, phone\" or \"name, e-mail\"".into());
+        };
+        let mut r = Reporter::default();
+        let mut contact = |p: &str| -> Result<(), String> {
+            if p.contains('@') {
+                if r.email.is_some() {
+                    return Err(format!("reporter {text:?}: two e-mail addresses"));
+                }
+                r.email = Some(p.to_string());
+            } else if is_phone(p) {
+                if r.phone.is_some() {
+                    return Err(format!("reporter {text:?}: two phone numbers"));
+                }
+                r.phone = Some(p.to_string());
+            } else {
+                return Err(format!(
+                    "reporter {text:?}: {p:?} is neither a phone number nor an e-mail address"
+                ));
+            }
+            Ok(())
+        };
+        let rest = if parts.len() == 1 && (first.contains('@') || is_phone(first)) {
+            &parts[..]
+        } else {
+            &parts[1..]
+        };
+        for p in rest {
+            contact(p)?;
+        }
+        r.name = first.to_string();
+        Ok(r)
+    }
+
+    /// `name <contact>` for a timeline.
+    pub fn text(&self) -> String {
+        let contacts: Vec<&str> = self.phone.iter().chain(&self.email).map(String::as_str).collect();
+        if contacts.is_empty() || contacts == [self.name.as_str()] {
+            self.name.clone()
+        } else {
+            format!("{} ({})", self.name, contacts.join(", "))
+        }
+    }
+}
+
+/// Digits with the separators people write (`+86 138-0000-0000`).
+fn is_phone(s: &str) -> bool {
+    s.chars().filter(char::is_ascii_digit).count() >= 3
+        && s.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c))
+}
+
+/// What a reported fault keeps of its report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// Who reported it (absent: not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reporter: Option<Reporter>,
+    /// When the operator entered it (the opening may be earlier: the call came first).
+    pub entered_at: String,
+    /// Who entered it.
+    pub entered_by: String,
+    /// The reporter's follow-up (回访), once the fault is closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<Feedback>,
+}
+
+/// The reporter's satisfaction with the handling.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Feedback {
+    /// 1 (very dissatisfied) to 5 (very satisfied).
+    pub satisfaction: u8,
+    /// What they said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// When it was recorded.
+    pub at: String,
+    /// Who recorded it.
+    pub by: String,
+}
+
+/// `POST /api/v1/faults`: a fault someone reported.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportBody {
+    /// Who enters it (with API users: the signed-in user; this is ignored).
+    #[serde(default)]
+    pub by: String,
+    /// urgent, general or minor (紧急, 一般, 轻微).
+    pub severity: String,
+    /// The host (or device, room) it is about.
+    pub host: String,
+    /// What the reporter said.
+    pub summary: String,
+    /// Who reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reporter: Option<Reporter>,
+    /// Labels for routing (`team`, `system`, ...).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// When the call came in (RFC 3339, or `YYYY-MM-DD HH:MM` in the
+    /// calendar's zone); default now. Never in the future.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened_at: Option<String>,
 }
 
 /// One entry of a fault's timeline.
@@ -246,6 +420,24 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", s.as_str()));
         }
         assert_eq!(FaultStatus::parse("gone"), None);
+    }
+
+    #[test]
+    fn reporters_are_read_as_people_write_them() {
+        let r = Reporter::parse("王五（社保中心）, 138-0013-8000").expect("parses");
+        assert_eq!(r.name, "王五（社保中心）");
+        assert_eq!(r.phone.as_deref(), Some("138-0013-8000"));
+        let r = Reporter::parse("Wang Wu，wang@example.gov.cn, +86 13800138000").expect("parses");
+        assert_eq!(r.email.as_deref(), Some("wang@example.gov.cn"));
+        assert_eq!(r.phone.as_deref(), Some("+86 13800138000"));
+        assert_eq!(r.text(), "Wang Wu (+86 13800138000, wang@example.gov.cn)");
+        let lone = Reporter::parse("wang@example.gov.cn").expect("parses");
+        assert_eq!(lone.email.as_deref(), Some("wang@example.gov.cn"));
+        assert_eq!(lone.text(), "wang@example.gov.cn");
+        assert_eq!(Reporter::parse("王五").expect("a name alone").phone, None);
+        let err = Reporter::parse("王五, room 301").expect_err("not a contact");
+        assert!(err.contains("\"room 301\" is neither"), "{err}");
+        assert!(Reporter::parse(" , ").is_err());
     }
 }
 
@@ -297,6 +489,9 @@ pub struct FaultActionBody {
     /// Required with `assign`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assignee: Option<String>,
+    /// Required with `feedback`: 1 to 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub satisfaction: Option<u8>,
 }
 
 /// A person on a roster, with the ways to reach them.

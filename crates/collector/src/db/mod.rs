@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension};
 use watchpost_model::Severity;
-use watchpost_model::api::{Fault, FaultEvent, FaultStatus};
+use watchpost_model::api::{Fault, FaultEvent, FaultSource, FaultStatus, Feedback, Report};
 
 use crate::maintenance::{Window, WindowSpec};
 use crate::time::rfc3339;
@@ -82,6 +82,8 @@ pub struct FaultFilter {
     pub host: Option<String>,
     /// Only this rule.
     pub rule: Option<String>,
+    /// Only these sources (any if empty).
+    pub source: Vec<FaultSource>,
     /// At most this many, newest first.
     pub limit: usize,
 }
@@ -160,7 +162,8 @@ fn load_windows(conn: &Connection) -> rusqlite::Result<Vec<Window>> {
 const FAULT_COLUMNS: &str =
     "id, rule, severity, status, host, metric, labels, summary, value, count, opened_at_ms,
      last_seen_ms, resolved_at_ms, response_due_ms, resolve_due_ms, acknowledged_at_ms, acknowledged_by, assignee,
-     closed_at_ms, cause, handling, response_met, resolve_met, parent_fault_id";
+     closed_at_ms, cause, handling, response_met, resolve_met, parent_fault_id, source, reporter,
+     entered_at_ms, entered_by, satisfaction, feedback, feedback_at_ms, feedback_by";
 
 fn fault_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Fault> {
     fault_from_row_at(r, 0)
@@ -196,8 +199,37 @@ fn fault_from_row_at(r: &rusqlite::Row<'_>, o: usize) -> rusqlite::Result<Fault>
         response_met: r.get(o + 21)?,
         resolve_met: r.get(o + 22)?,
         parent_fault: r.get(o + 23)?,
+        source: sqlite::source(&r.get::<_, String>(o + 24)?),
+        report: report_from_row(r, o + 25)?,
+        flapping: false,
+        change: None,
         timeline: Vec::new(),
     })
+}
+
+/// A reported fault's report from `reporter, entered_at_ms, entered_by,
+/// satisfaction, feedback, feedback_at_ms, feedback_by` at column `o`.
+fn report_from_row(r: &rusqlite::Row<'_>, o: usize) -> rusqlite::Result<Option<Report>> {
+    let Some(entered_at) = r.get::<_, Option<i64>>(o + 1)? else {
+        return Ok(None);
+    };
+    let feedback = match r.get::<_, Option<u8>>(o + 3)? {
+        Some(satisfaction) => Some(Feedback {
+            satisfaction,
+            comment: r.get(o + 4)?,
+            at: r.get::<_, Option<i64>>(o + 5)?.map(rfc3339).unwrap_or_default(),
+            by: r.get::<_, Option<String>>(o + 6)?.unwrap_or_default(),
+        }),
+        None => None,
+    };
+    Ok(Some(Report {
+        reporter: r
+            .get::<_, Option<String>>(o)?
+            .and_then(|j| serde_json::from_str(&j).ok()),
+        entered_at: rfc3339(entered_at),
+        entered_by: r.get::<_, Option<String>>(o + 2)?.unwrap_or_default(),
+        feedback,
+    }))
 }
 
 impl Database {
@@ -273,6 +305,11 @@ impl Database {
             );
             any_of("host", filter.host.into_iter().collect(), &mut sql);
             any_of("rule", filter.rule.into_iter().collect(), &mut sql);
+            any_of(
+                "source",
+                filter.source.iter().map(|s| s.as_str().to_string()).collect(),
+                &mut sql,
+            );
             sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", filter.limit.max(1)));
             let mut stmt = conn.prepare(&sql)?;
             let rows = stmt.query_map(rusqlite::params_from_iter(args), fault_from_row)?;
@@ -315,6 +352,7 @@ impl Database {
         self.read(|conn| {
             Ok(live_records(conn)?
                 .into_iter()
+                .filter(|r| r.source == FaultSource::Rule)
                 .map(|r| (r.rule, r.series_key, r.severity))
                 .collect())
         })

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use watchpost_model::Severity;
-use watchpost_model::api::FaultStatus;
+use watchpost_model::api::{FaultSource, FaultStatus, Reporter};
 
 use crate::maintenance::Window;
 use crate::notify::Planned;
@@ -73,6 +73,11 @@ pub struct RecordState {
     pub unreachable: bool,
     pub window_id: Option<i64>,
     pub parent_fault_id: Option<i64>,
+    pub source: FaultSource,
+    /// Who reported it (reported faults).
+    pub reporter: Option<Reporter>,
+    /// The reporter's satisfaction, once recorded.
+    pub satisfaction: Option<u8>,
 }
 
 impl RecordState {
@@ -100,6 +105,10 @@ pub struct NewRecord<'a> {
     pub window_id: Option<i64>,
     pub unreachable: bool,
     pub parent_fault_id: Option<i64>,
+    pub source: FaultSource,
+    pub reporter: Option<&'a Reporter>,
+    /// A reported fault: when it was entered and by whom.
+    pub entered: Option<(i64, &'a str)>,
 }
 
 /// Changes to one record; `None` leaves a column as it is.
@@ -126,6 +135,8 @@ pub struct RecordPatch {
     /// Closed at, cause, handling.
     pub closed: Option<(i64, String, String)>,
     pub parent_fault_id: Option<i64>,
+    /// The reporter's follow-up: at, by, satisfaction, comment.
+    pub feedback: Option<(i64, String, u8, Option<String>)>,
 }
 
 /// Which deadline of a record.

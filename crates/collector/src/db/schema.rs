@@ -120,6 +120,19 @@ CREATE TRIGGER notifications_delivered_final BEFORE UPDATE OF status ON notifica
 WHEN OLD.status IN ('delivered', 'cancelled') AND NEW.status <> OLD.status
 BEGIN SELECT RAISE(ABORT, 'a delivered or cancelled notification cannot change'); END;
 "#,
+    // 5: where a fault came from; a reported fault's reporter, who entered
+    // it and when, and the reporter's follow-up (satisfaction 1-5).
+    r#"
+ALTER TABLE faults ADD COLUMN source TEXT NOT NULL DEFAULT 'rule' CHECK (source IN ('rule', 'reported', 'drill'));
+ALTER TABLE faults ADD COLUMN reporter TEXT;
+ALTER TABLE faults ADD COLUMN entered_at_ms INTEGER;
+ALTER TABLE faults ADD COLUMN entered_by TEXT;
+ALTER TABLE faults ADD COLUMN satisfaction INTEGER CHECK (satisfaction BETWEEN 1 AND 5);
+ALTER TABLE faults ADD COLUMN feedback TEXT;
+ALTER TABLE faults ADD COLUMN feedback_at_ms INTEGER;
+ALTER TABLE faults ADD COLUMN feedback_by TEXT;
+CREATE INDEX faults_by_source ON faults (source, id);
+"#,
 ];
 
 /// The schema version this build writes.

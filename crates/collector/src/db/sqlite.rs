@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Transaction, params};
 use watchpost_model::Severity;
-use watchpost_model::api::FaultStatus;
+use watchpost_model::api::{FaultSource, FaultStatus};
 
 use super::records::{
     AgentHello, Deadline, FaultRecords, NewRecord, OutboxRow, RecordError, RecordPatch, RecordState, Told,
@@ -20,11 +20,16 @@ const LIVE: &str = "'open', 'acknowledged', 'suppressed'";
 const RECORD_COLUMNS: &str =
     "id, rule, series_key, host, labels, severity, status, opened_at_ms, resolved_at_ms,
      response_due_ms, resolve_due_ms, response_met, resolve_met, acknowledged_at_ms, acknowledged_by,
-     unreachable, window_id, parent_fault_id";
+     unreachable, window_id, parent_fault_id, source, reporter, satisfaction";
 
 /// A stored severity; the schema's CHECK keeps it one of the three.
 pub(super) fn severity(s: &str) -> Severity {
     s.parse().unwrap_or(Severity::General)
+}
+
+/// A stored source; the schema's CHECK keeps it one of the three.
+pub(super) fn source(s: &str) -> FaultSource {
+    FaultSource::parse(s).unwrap_or_default()
 }
 
 /// A stored status; the schema's CHECK keeps it one of the five.
@@ -55,6 +60,11 @@ fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordState> {
         unreachable: r.get(15)?,
         window_id: r.get(16)?,
         parent_fault_id: r.get(17)?,
+        source: source(&r.get::<_, String>(18)?),
+        reporter: r
+            .get::<_, Option<String>>(19)?
+            .and_then(|j| serde_json::from_str(&j).ok()),
+        satisfaction: r.get(20)?,
     })
 }
 
@@ -117,8 +127,8 @@ impl FaultRecords for SqliteRecords<'_, '_> {
         self.tx.execute(
             "INSERT INTO faults (rule, series_key, host, metric, labels, severity, status, summary, value, count,
                                  opened_at_ms, last_seen_ms, response_due_ms, resolve_due_ms, window_id,
-                                 unreachable, parent_fault_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10, ?10, ?11, ?12, ?13, ?14, ?15)",
+                                 unreachable, parent_fault_id, source, reporter, entered_at_ms, entered_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
             params![
                 f.rule,
                 f.series_key,
@@ -135,6 +145,10 @@ impl FaultRecords for SqliteRecords<'_, '_> {
                 f.window_id,
                 f.unreachable,
                 f.parent_fault_id,
+                f.source.as_str(),
+                f.reporter.and_then(|r| serde_json::to_string(r).ok()),
+                f.entered.map(|e| e.0),
+                f.entered.map(|e| e.1),
             ],
         )?;
         Ok(self.tx.last_insert_rowid())
@@ -194,6 +208,12 @@ impl FaultRecords for SqliteRecords<'_, '_> {
         }
         if let Some(parent) = p.parent_fault_id {
             u.set("parent_fault_id = ?", Value::Integer(parent));
+        }
+        if let Some((at, by, satisfaction, comment)) = &p.feedback {
+            u.set("feedback_at_ms = ?", Value::Integer(*at));
+            u.set("feedback_by = ?", Value::Text(by.clone()));
+            u.set("satisfaction = ?", Value::Integer((*satisfaction).into()));
+            u.set("feedback = ?", comment.clone().map_or(Value::Null, Value::Text));
         }
         if u.sets.is_empty() {
             return Ok(());
@@ -329,7 +349,7 @@ impl FaultRecords for SqliteRecords<'_, '_> {
     fn cancel_pending(&mut self, fault_id: i64, why: &str) -> Result<usize, RecordError> {
         Ok(self.tx.execute(
             "UPDATE notifications SET status = 'cancelled', last_error = ?2
-             WHERE fault_id = ?1 AND status = 'pending' AND kind <> 'resolved'",
+             WHERE fault_id = ?1 AND status = 'pending' AND kind NOT IN ('resolved', 'reporter_resolved', 'reporter_closed')",
             params![fault_id, why],
         )?)
     }
@@ -339,7 +359,7 @@ impl FaultRecords for SqliteRecords<'_, '_> {
             .tx
             .prepare_cached(
                 "SELECT channel, recipient, min(contact) FROM notifications
-                 WHERE fault_id = ?1 AND status = 'delivered' AND kind <> 'resolved'
+                 WHERE fault_id = ?1 AND status = 'delivered' AND kind NOT IN ('resolved', 'reporter_resolved', 'reporter_closed')
                  GROUP BY channel, recipient ORDER BY min(id)",
             )?
             .query_map([fault_id], |r| {

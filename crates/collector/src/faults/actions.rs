@@ -13,6 +13,7 @@ use super::lifecycle::{Lifecycle, is_live};
 use super::transition::FaultKey;
 use super::{ActionError, FaultAction};
 use crate::db::records::{FaultRecords, RecordError, RecordPatch};
+use crate::notify::Kind;
 use crate::time::rfc3339;
 
 impl Lifecycle {
@@ -99,6 +100,13 @@ impl Lifecycle {
                     EventKind::Closed,
                     &format!("closed. Cause: {cause}. Handling: {handling}"),
                 )?;
+                self.tell_reporter(rec, id, Kind::ReporterClosed, at_ms)?;
+            }
+            FaultAction::Feedback {
+                satisfaction,
+                comment,
+            } => {
+                return self.feedback(rec, id, actor, at_ms, *satisfaction, comment.as_deref());
             }
             FaultAction::Note { text } => {
                 event(rec, EventKind::Note, text)?;

@@ -22,6 +22,7 @@ pub enum EventKind {
     Notified,
     NotifyFailed,
     NotifyGaveUp,
+    Feedback,
 }
 
 impl EventKind {
@@ -46,6 +47,7 @@ impl EventKind {
             EventKind::Notified => "notified",
             EventKind::NotifyFailed => "notify_failed",
             EventKind::NotifyGaveUp => "notify_gave_up",
+            EventKind::Feedback => "feedback",
         }
     }
 }

@@ -112,6 +112,11 @@ impl Lifecycle {
         self.closed.clear();
     }
 
+    /// A fault record opened in this transaction other than by a rule (reported).
+    pub(super) fn opened_in_transaction(&mut self, key: FaultKey, record: OpenRecord) {
+        self.opened.push((key, record));
+    }
+
     /// A fault record resolved in this transaction (by hand).
     pub(super) fn resolved_in_transaction(&mut self, key: FaultKey) {
         self.closed.push(key);
@@ -552,6 +557,9 @@ impl Lifecycle {
             window_id: window.map(|w| w.id),
             unreachable: f.unreachable,
             parent_fault_id: parent.as_ref().map(|p| p.0),
+            source: watchpost_model::api::FaultSource::Rule,
+            reporter: None,
+            entered: None,
         })?;
         Self::event(
             rec,

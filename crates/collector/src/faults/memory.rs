@@ -105,6 +105,9 @@ impl FaultRecords for MemoryRecords {
                 unreachable: f.unreachable,
                 window_id: f.window_id,
                 parent_fault_id: f.parent_fault_id,
+                source: f.source,
+                reporter: f.reporter.cloned(),
+                satisfaction: None,
             },
             1,
         ));
@@ -130,6 +133,9 @@ impl FaultRecords for MemoryRecords {
         }
         if let Some(v) = p.resolve_due_ms {
             r.resolve_due_ms = v;
+        }
+        if let Some((_, _, satisfaction, _)) = &p.feedback {
+            r.satisfaction = Some(*satisfaction);
         }
         if let Some(v) = p.response_met {
             r.response_met = Some(v);
@@ -271,7 +277,11 @@ impl FaultRecords for MemoryRecords {
     fn cancel_pending(&mut self, fault_id: i64, _why: &str) -> Result<usize, RecordError> {
         let mut n = 0;
         for row in &mut self.outbox {
-            if row.fault_id == fault_id && row.status == "pending" && row.kind != "resolved" {
+            if row.fault_id == fault_id
+                && row.status == "pending"
+                && !row.kind.starts_with("reporter_")
+                && row.kind != "resolved"
+            {
                 row.status = "cancelled";
                 n += 1;
             }
@@ -284,6 +294,7 @@ impl FaultRecords for MemoryRecords {
         for row in &self.outbox {
             if row.fault_id == fault_id
                 && row.status == "delivered"
+                && !row.kind.starts_with("reporter_")
                 && row.kind != "resolved"
                 && !out
                     .iter()

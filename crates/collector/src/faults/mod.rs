@@ -18,12 +18,14 @@ mod lifecycle;
 #[cfg(test)]
 mod memory;
 mod notices;
+mod reported;
 #[cfg(test)]
 mod tests;
 mod transition;
 
 pub use event::EventKind;
 pub use lifecycle::Lifecycle;
+pub use reported::{REPORTED_RULE, ReportedFault};
 pub use transition::{FaultKey, NewFault, Transition};
 
 use std::collections::BTreeMap;
@@ -134,6 +136,13 @@ pub enum FaultAction {
         /// Who.
         assignee: String,
     },
+    /// The reporter's satisfaction with the handling of a closed reported fault.
+    Feedback {
+        /// 1 to 5.
+        satisfaction: u8,
+        /// What they said.
+        comment: Option<String>,
+    },
 }
 
 /// Why an action was refused.
@@ -159,6 +168,11 @@ pub enum Job {
     AddWindow {
         window: Window,
         reply: oneshot::Sender<Result<i64, String>>,
+    },
+    Report {
+        fault: ReportedFault,
+        outcome: Result<i64, ActionError>,
+        reply: oneshot::Sender<Result<i64, ActionError>>,
     },
     Act {
         id: i64,
@@ -245,6 +259,10 @@ impl Committer for Lifecycle {
                 *outcome = self.act(rec, *id, actor, *at_ms, action)?;
                 Ok(())
             }
+            Job::Report { fault, outcome, .. } => {
+                *outcome = self.report(rec, fault)?;
+                Ok(())
+            }
         }
     }
 
@@ -301,6 +319,12 @@ impl Committer for Lifecycle {
                     let _ = reply.send(answer);
                 }
                 Job::Act { outcome, reply, .. } => {
+                    let _ = reply.send(match &result {
+                        Ok(()) => outcome,
+                        Err(e) => Err(ActionError::Db(e.clone())),
+                    });
+                }
+                Job::Report { outcome, reply, .. } => {
                     let _ = reply.send(match &result {
                         Ok(()) => outcome,
                         Err(e) => Err(ActionError::Db(e.clone())),
@@ -395,6 +419,21 @@ impl Faults {
             at_ms,
             action,
             outcome: Ok(()),
+            reply,
+        };
+        self.writer
+            .send(job)
+            .await
+            .map_err(|_| ActionError::Db("writer stopped".into()))?;
+        wait.await.map_err(|_| ActionError::Db("writer stopped".into()))?
+    }
+
+    /// Opens a fault someone reported and waits until it is on disk; returns its id.
+    pub async fn report(&self, fault: ReportedFault) -> Result<i64, ActionError> {
+        let (reply, wait) = oneshot::channel();
+        let job = Job::Report {
+            fault,
+            outcome: Ok(0),
             reply,
         };
         self.writer

@@ -166,7 +166,7 @@ impl Lifecycle {
             )?;
             self.enqueue(rec, child.id, Kind::Unsuppressed, at_ms)?;
         }
-        Ok(())
+        self.tell_reporter(rec, id, Kind::ReporterResolved, at_ms)
     }
 
     /// The live unreachability fault of the parent of a new fault, if any:

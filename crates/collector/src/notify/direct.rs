@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use watchpost_model::Severity;
-use watchpost_model::api::{Fault, FaultStatus, Member};
+use watchpost_model::api::{Fault, FaultSource, FaultStatus, Member};
 
 use super::render::{Item, Message};
 use super::{Kind, NotifyConfig, Subject};
@@ -72,6 +72,10 @@ impl DirectNotice {
             response_met: None,
             resolve_met: None,
             parent_fault: None,
+            source: FaultSource::Rule,
+            report: None,
+            flapping: false,
+            change: None,
             timeline: Vec::new(),
         }
     }

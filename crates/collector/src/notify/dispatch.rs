@@ -31,6 +31,7 @@ use jiff::tz::TimeZone;
 use tokio::sync::{mpsc, watch};
 
 use super::DueNotification;
+use super::Kind;
 use super::NotifyConfig;
 use super::channels::Sender;
 use super::direct::{DirectNotice, contact};
@@ -386,12 +387,19 @@ async fn next_direct(queue: &mut Option<mpsc::UnboundedReceiver<DirectNotice>>) 
     }
 }
 
-/// Rows per (channel, person), in the order of their first row.
+/// Rows per (channel, person), in the order of their first row. A
+/// reporter is not on the roster: each reported fault's reporter gets
+/// messages of their own, never grouped with another's.
 fn group(rows: Vec<DueNotification>) -> Vec<(Key, Vec<DueNotification>)> {
     let mut out: Vec<(Key, Vec<DueNotification>)> = Vec::new();
     let mut index: HashMap<Key, usize> = HashMap::new();
     for r in rows {
-        let key = (r.channel.clone(), r.person.name.clone());
+        let who = if matches!(r.kind, Kind::ReporterResolved | Kind::ReporterClosed) {
+            format!("{} (reporter of #{})", r.person.name, r.fault.id)
+        } else {
+            r.person.name.clone()
+        };
+        let key = (r.channel.clone(), who);
         match index.get(&key) {
             Some(&i) => out[i].1.push(r),
             None => {

@@ -15,17 +15,19 @@
 //!   rate-limits per channel and retries with backoff.
 
 pub mod channels;
+mod config;
 pub mod direct;
 pub mod dispatch;
 pub mod render;
 
+pub(crate) use config::{RawChannel, RawNotify, RawParts, RawRoute};
+
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
+use watchpost_model::Severity;
 use watchpost_model::api::Member;
-use watchpost_model::{HumanDuration, Severity};
 
 use crate::matchers::Matcher;
 use crate::oncall::Roster;
@@ -48,6 +50,10 @@ pub enum Kind {
     Unsuppressed,
     /// The fault resolved (sent to everyone who was told of it).
     Resolved,
+    /// A reported fault resolved: its reporter hears the handling is done.
+    ReporterResolved,
+    /// A reported fault closed: its reporter hears the cause and handling.
+    ReporterClosed,
 }
 
 impl Kind {
@@ -61,6 +67,8 @@ impl Kind {
             Kind::Overdue => "overdue",
             Kind::Unsuppressed => "unsuppressed",
             Kind::Resolved => "resolved",
+            Kind::ReporterResolved => "reporter_resolved",
+            Kind::ReporterClosed => "reporter_closed",
         }
     }
 
@@ -74,6 +82,8 @@ impl Kind {
             "overdue" => Kind::Overdue,
             "unsuppressed" => Kind::Unsuppressed,
             "resolved" => Kind::Resolved,
+            "reporter_resolved" => Kind::ReporterResolved,
+            "reporter_closed" => Kind::ReporterClosed,
             _ => return None,
         })
     }
@@ -249,6 +259,12 @@ pub struct NotifyConfig {
     /// A channel whose sends have failed this long opens the built-in
     /// `notification_channel_failing` fault, told on the other channels.
     pub channel_failing_after_ms: i64,
+    /// The channel that tells a reporter with an e-mail address that
+    /// their fault was handled (default: the first e-mail channel).
+    pub reporter_email_channel: Option<String>,
+    /// The channel (an SMS gateway's webhook) that tells a reporter with
+    /// only a phone number (default: none).
+    pub reporter_phone_channel: Option<String>,
     /// Host or device → its parent (the switch in front of it).
     pub parents: HashMap<String, String>,
 }
@@ -268,323 +284,14 @@ impl Default for NotifyConfig {
             retry_max_ms: 600_000,
             give_up_after_ms: 24 * 3600 * 1000,
             channel_failing_after_ms: 600_000,
+            reporter_email_channel: None,
+            reporter_phone_channel: None,
             parents: HashMap::new(),
         }
     }
 }
 
-/// `[notify]` as written.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawNotify {
-    language: Option<Language>,
-    link_base: Option<String>,
-    group_window: Option<HumanDuration>,
-    parent_wait: Option<HumanDuration>,
-    retry_first: Option<HumanDuration>,
-    retry_max: Option<HumanDuration>,
-    give_up_after: Option<HumanDuration>,
-    channel_failing_after: Option<HumanDuration>,
-    #[serde(default)]
-    templates: RawTemplates,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawTemplates {
-    subject: Option<String>,
-    subject_many: Option<String>,
-    fault: Option<String>,
-}
-
-/// `[[channel]]` as written.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawChannel {
-    name: String,
-    #[serde(rename = "type")]
-    kind: ChannelKind,
-    url: Option<String>,
-    secret: Option<String>,
-    smtp: Option<String>,
-    tls: Option<SmtpTls>,
-    username: Option<String>,
-    password: Option<String>,
-    password_env: Option<String>,
-    from: Option<String>,
-    ca_file: Option<String>,
-    rate_limit: Option<String>,
-    timeout: Option<HumanDuration>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawStep {
-    after: HumanDuration,
-    to: Target,
-}
-
-/// `[[route]]` as written.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawRoute {
-    team: String,
-    channels: Vec<String>,
-    #[serde(default)]
-    severity: Vec<Severity>,
-    #[serde(rename = "match", default)]
-    matchers: BTreeMap<String, String>,
-    escalate: Option<Vec<RawStep>>,
-    urgent_to_managers: Option<bool>,
-    overdue_to_managers: Option<bool>,
-    #[serde(rename = "continue", default)]
-    continue_matching: bool,
-}
-
-/// The parts of the collector config this module checks.
-pub(crate) struct RawParts {
-    pub notify: RawNotify,
-    pub channels: Vec<RawChannel>,
-    pub routes: Vec<RawRoute>,
-    pub parents: BTreeMap<String, String>,
-}
-
-fn ms(d: Duration) -> i64 {
-    d.as_millis().min(i64::MAX as u128) as i64
-}
-
-/// `"20/min"`, `"2/s"`, `"600/h"`, `"5/10s"` → (messages, per milliseconds).
-fn parse_rate(s: &str) -> Result<(u32, i64), String> {
-    let (n, unit) = s
-        .split_once('/')
-        .ok_or_else(|| format!("{s:?} is not a rate like \"20/min\""))?;
-    let n: u32 = n
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?}: {n:?} is not a whole number"))?;
-    let period = match unit.trim() {
-        "s" | "sec" | "second" => 1_000,
-        "min" | "minute" => 60_000,
-        "h" | "hour" => 3_600_000,
-        other => watchpost_model::parse_duration(other)
-            .map(ms)
-            .map_err(|_| format!("{s:?}: {other:?} must be s, min, h or a duration like 10s"))?,
-    };
-    if n == 0 || period <= 0 {
-        return Err(format!("{s:?}: the rate must allow at least one message"));
-    }
-    Ok((n, period))
-}
-
 impl NotifyConfig {
-    /// Checks the notification parts of a collector config; paths are
-    /// relative to `base`. Errors name the key.
-    pub(crate) fn check(
-        raw: RawParts,
-        roster: Roster,
-        http_listen: &str,
-        base: &Path,
-    ) -> Result<Self, String> {
-        let n = raw.notify;
-        let language = n.language.unwrap_or_default();
-        let defaults = render::default_templates(language);
-        let template = |text: Option<String>, default: Template, key: &str| match text {
-            Some(t) => Template::parse(&t).map_err(|e| format!("key notify.templates.{key}: {e}")),
-            None => Ok(default),
-        };
-        let templates = Templates {
-            subject: template(n.templates.subject, defaults.subject, "subject")?,
-            subject_many: template(n.templates.subject_many, defaults.subject_many, "subject_many")?,
-            fault: template(n.templates.fault, defaults.fault, "fault")?,
-        };
-        let mut channels: Vec<Channel> = Vec::new();
-        for c in raw.channels {
-            let p = format!("channel {:?}", c.name);
-            if channels.iter().any(|x| x.name == c.name) {
-                return Err(format!("{p} is defined twice"));
-            }
-            let need = |v: Option<String>, key: &str| {
-                v.filter(|s| !s.trim().is_empty())
-                    .ok_or_else(|| format!("{p}: `{key}` is required for type {:?}", c.kind))
-            };
-            let mut ch = Channel {
-                name: c.name.clone(),
-                kind: c.kind,
-                url: String::new(),
-                secret: c.secret.clone().filter(|s| !s.is_empty()),
-                smtp: String::new(),
-                tls: c.tls.unwrap_or(SmtpTls::Starttls),
-                username: c.username.clone(),
-                password: c.password.clone(),
-                from: String::new(),
-                ca_pem: None,
-                rate: parse_rate(c.rate_limit.as_deref().unwrap_or(c.kind.default_rate()))
-                    .map_err(|e| format!("{p}: rate_limit: {e}"))?,
-                rate_text: c
-                    .rate_limit
-                    .clone()
-                    .unwrap_or_else(|| c.kind.default_rate().to_string()),
-                timeout: c.timeout.map_or(Duration::from_secs(15), |d| d.0),
-            };
-            if c.kind == ChannelKind::Email {
-                let smtp = need(c.smtp, "smtp")?;
-                if smtp
-                    .rsplit_once(':')
-                    .and_then(|(_, p)| p.parse::<u16>().ok())
-                    .is_none()
-                {
-                    return Err(format!("{p}: smtp {smtp:?} must be host:port"));
-                }
-                ch.smtp = smtp;
-                let from = need(c.from, "from")?;
-                from.parse::<lettre::message::Mailbox>()
-                    .map_err(|e| format!("{p}: from {from:?} is not an e-mail address: {e}"))?;
-                ch.from = from;
-                if let Some(var) = &c.password_env {
-                    ch.password = Some(
-                        std::env::var(var)
-                            .map_err(|_| format!("{p}: password_env names {var:?}, which is not set"))?,
-                    );
-                }
-                if ch.password.is_some() != ch.username.is_some() {
-                    return Err(format!("{p}: give both username and password, or neither"));
-                }
-                if ch.password.is_some() && ch.tls == SmtpTls::None {
-                    return Err(format!(
-                        "{p}: refusing to send an SMTP password without TLS (tls = \"none\")"
-                    ));
-                }
-                if let Some(file) = &c.ca_file {
-                    let path = base.join(file);
-                    ch.ca_pem = Some(
-                        std::fs::read(&path).map_err(|e| format!("{p}: ca_file {}: {e}", path.display()))?,
-                    );
-                }
-            } else {
-                let url = need(c.url, "url")?;
-                let parsed = reqwest::Url::parse(&url).map_err(|e| format!("{p}: url {url:?}: {e}"))?;
-                if !matches!(parsed.scheme(), "http" | "https") {
-                    return Err(format!("{p}: url {url:?} must be http or https"));
-                }
-                ch.url = url;
-                for (key, set) in [
-                    ("smtp", c.smtp.is_some()),
-                    ("from", c.from.is_some()),
-                    ("username", c.username.is_some()),
-                    ("ca_file", c.ca_file.is_some()),
-                ] {
-                    if set {
-                        return Err(format!("{p}: `{key}` applies to type \"email\" only"));
-                    }
-                }
-                if c.kind == ChannelKind::Wecom && ch.secret.is_some() {
-                    return Err(format!(
-                        "{p}: WeCom robots have no signing secret; the key in the url is the credential"
-                    ));
-                }
-            }
-            channels.push(ch);
-        }
-        let mut routes = Vec::new();
-        for (i, r) in raw.routes.into_iter().enumerate() {
-            let p = format!("route {} (team {:?})", i + 1, r.team);
-            if !roster.teams.iter().any(|t| t.name == r.team) {
-                return Err(format!(
-                    "{p}: no team {:?} in the on-call roster (collector.oncall)",
-                    r.team
-                ));
-            }
-            if r.channels.is_empty() {
-                return Err(format!("{p}: `channels` is empty"));
-            }
-            for c in &r.channels {
-                if !channels.iter().any(|x| &x.name == c) {
-                    return Err(format!("{p}: no channel {c:?}"));
-                }
-            }
-            let mut matchers = Vec::new();
-            for (k, v) in &r.matchers {
-                matchers.push(Matcher::parse(k, v).map_err(|e| format!("{p}: match: {e}"))?);
-            }
-            let steps: Vec<Step> = match r.escalate {
-                Some(s) => s
-                    .into_iter()
-                    .map(|s| Step {
-                        after_ms: ms(s.after.0),
-                        to: s.to,
-                    })
-                    .collect(),
-                None => vec![
-                    Step {
-                        after_ms: 0,
-                        to: Target::OnCall,
-                    },
-                    Step {
-                        after_ms: 15 * 60_000,
-                        to: Target::Lead,
-                    },
-                ],
-            };
-            if steps.is_empty() {
-                return Err(format!("{p}: `escalate` is empty: nobody would be told"));
-            }
-            if steps.windows(2).any(|w| w[1].after_ms < w[0].after_ms) {
-                return Err(format!("{p}: `escalate` steps must be in order of `after`"));
-            }
-            routes.push(Route {
-                index: i,
-                team: r.team,
-                channels: r.channels,
-                severities: r.severity,
-                matchers,
-                steps,
-                urgent_to_managers: r.urgent_to_managers.unwrap_or(true),
-                overdue_to_managers: r.overdue_to_managers.unwrap_or(true),
-                continue_matching: r.continue_matching,
-            });
-        }
-        let get = |d: Option<HumanDuration>, default: i64| d.map_or(default, |d| ms(d.0));
-        let defaults = NotifyConfig::default();
-        let retry_first_ms = get(n.retry_first, defaults.retry_first_ms).max(100);
-        let retry_max_ms = get(n.retry_max, defaults.retry_max_ms);
-        if retry_max_ms < retry_first_ms {
-            return Err("key notify.retry_max: shorter than notify.retry_first".into());
-        }
-        for (child, parent) in &raw.parents {
-            if child == parent {
-                return Err(format!("key parents.{child}: a host cannot be its own parent"));
-            }
-            // A loop would suppress every member of it forever.
-            let mut seen = vec![child.as_str()];
-            let mut at = parent.as_str();
-            while let Some(next) = raw.parents.get(at) {
-                if seen.contains(&at) {
-                    return Err(format!("key parents: {child:?} is in a loop of parents ({at:?})"));
-                }
-                seen.push(at);
-                at = next;
-            }
-        }
-        Ok(NotifyConfig {
-            channels,
-            routes,
-            roster,
-            language,
-            templates,
-            link_base: n
-                .link_base
-                .map(|s| s.trim_end_matches('/').to_string())
-                .unwrap_or_else(|| format!("http://{http_listen}")),
-            group_window_ms: get(n.group_window, defaults.group_window_ms),
-            parent_wait_ms: get(n.parent_wait, defaults.parent_wait_ms),
-            retry_first_ms,
-            retry_max_ms,
-            give_up_after_ms: get(n.give_up_after, defaults.give_up_after_ms),
-            channel_failing_after_ms: get(n.channel_failing_after, defaults.channel_failing_after_ms),
-            parents: raw.parents.into_iter().collect(),
-        })
-    }
-
     /// A channel by name.
     pub fn channel(&self, name: &str) -> Option<&Channel> {
         self.channels.iter().find(|c| c.name == name)
@@ -676,10 +383,50 @@ impl NotifyConfig {
                         add(Target::OnCall, Kind::Overdue, at_ms, 0);
                     }
                 }
-                Kind::Escalated | Kind::Resolved => {}
+                Kind::Escalated | Kind::Resolved | Kind::ReporterResolved | Kind::ReporterClosed => {}
             }
         }
         out
+    }
+
+    /// How to tell `reporter` that their fault was handled: by e-mail if
+    /// they gave an address and an e-mail channel exists, else by phone
+    /// through `notify.reporter_phone_channel`. `Err` says why they cannot be told.
+    pub fn reporter_plan(
+        &self,
+        reporter: &watchpost_model::api::Reporter,
+        kind: Kind,
+        at_ms: i64,
+    ) -> Result<Planned, String> {
+        let person = Member {
+            name: reporter.name.clone(),
+            email: reporter.email.clone(),
+            phone: reporter.phone.clone(),
+            ..Member::default()
+        };
+        let channel = match (&reporter.email, &reporter.phone) {
+            (Some(_), _) if self.reporter_email_channel.is_some() => self.reporter_email_channel.clone(),
+            (_, Some(_)) if self.reporter_phone_channel.is_some() => self.reporter_phone_channel.clone(),
+            (None, None) => return Err("the reporter left no phone or e-mail address".into()),
+            (Some(_), None) => {
+                return Err(
+                    "the reporter gave an e-mail address, but no e-mail channel is configured".into(),
+                );
+            }
+            _ => {
+                return Err(
+                    "the reporter gave only a phone, and notify.reporter_phone_channel (an SMS gateway webhook) is not set"
+                        .into(),
+                );
+            }
+        };
+        Ok(Planned {
+            kind,
+            step: 0,
+            channel: channel.unwrap_or_default(),
+            person,
+            due_ms: at_ms,
+        })
     }
 
     /// The declared parent of a fault's device (its `device` label) or host.
@@ -777,8 +524,10 @@ pub struct DueNotification {
 
 #[cfg(test)]
 mod tests {
+    use super::config::parse_rate;
     use super::*;
     use jiff::tz::TimeZone;
+    use std::path::Path;
 
     const ROSTER: &str = r#"
 [[team]]

@@ -101,6 +101,10 @@ fn kind_text(kind: Kind, lang: Language) -> &'static str {
         (Language::En, Kind::Overdue) => "Deadline missed",
         (Language::En, Kind::Unsuppressed) => "Still failing after suppression ended",
         (Language::En, Kind::Resolved) => "Resolved",
+        (Language::Zh, Kind::ReporterResolved) => "已处理",
+        (Language::Zh, Kind::ReporterClosed) => "已办结",
+        (Language::En, Kind::ReporterResolved) => "Handled",
+        (Language::En, Kind::ReporterClosed) => "Closed",
     }
 }
 
@@ -108,7 +112,7 @@ fn severity_text(s: Severity, lang: Language) -> &'static str {
     match (lang, s) {
         (Language::Zh, Severity::Urgent) => "紧急",
         (Language::Zh, Severity::General) => "一般",
-        (Language::Zh, Severity::Minor) => "次要",
+        (Language::Zh, Severity::Minor) => "轻微",
         (Language::En, Severity::Urgent) => "urgent",
         (Language::En, Severity::General) => "general",
         (Language::En, Severity::Minor) => "minor",
@@ -136,6 +140,23 @@ fn local(rfc3339: &str, tz: &TimeZone) -> String {
         .parse::<jiff::Timestamp>()
         .map(|t| t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M %:z").to_string())
         .unwrap_or_else(|_| rfc3339.to_string())
+}
+
+/// What a reporter is told: not the staff's template (no deadlines, no
+/// internal link), but which fault, that it was handled, and how.
+fn reporter_templates(language: Language) -> (Template, Template) {
+    let (subject, text) = match language {
+        Language::Zh => (
+            "【哨所】您报告的故障{kind_text}：{summary}",
+            "{reporter}，您好：\n您于 {opened_at} 报告的故障（编号 {id}：{summary}）{kind_text}。\n原因：{cause}\n处理：{handling}\n如仍有问题，请再次致电运维服务热线并提供编号 {id}。",
+        ),
+        Language::En => (
+            "[Watchpost] The fault you reported is {kind_lower}: {summary}",
+            "Dear {reporter},\nthe fault you reported at {opened_at} (number {id}: {summary}) is {kind_lower}.\nCause: {cause}\nHandling: {handling}\nIf it persists, call the service hotline again and give number {id}.",
+        ),
+    };
+    let t = |s: &str| Template::parse(s).expect("built-in template is valid");
+    (t(subject), t(text))
 }
 
 /// The link to a fault.
@@ -168,6 +189,20 @@ fn fill(t: &Template, item: &Item, config: &NotifyConfig, tz: &TimeZone, count: 
             "acknowledged_by" => f.acknowledged_by.clone().unwrap_or_default(),
             "link" => fault_link(config, f.id),
             "count" => count.to_string(),
+            "kind_lower" => kind_text(item.kind, lang).to_lowercase(),
+            "reporter" => f
+                .report
+                .as_ref()
+                .and_then(|r| r.reporter.as_ref())
+                .map(|r| r.name.clone())
+                .unwrap_or_default(),
+            "cause" | "handling" => {
+                let v = if name == "cause" { &f.cause } else { &f.handling };
+                v.clone().unwrap_or_else(|| match lang {
+                    Language::Zh => "（关闭时填写）".into(),
+                    Language::En => "(recorded when it is closed)".into(),
+                })
+            }
             other => return f.labels.get(other).cloned(),
         })
     })
@@ -182,6 +217,15 @@ pub fn render(message: &Message, config: &NotifyConfig, tz: &TimeZone) -> Render
             text: String::new(),
         };
     };
+    if matches!(first.kind, Kind::ReporterResolved | Kind::ReporterClosed) {
+        // A reporter's message: one fault each, the newest state.
+        let (subject, text) = reporter_templates(config.language);
+        let last = message.items.last().unwrap_or(first);
+        return Rendered {
+            subject: fill(&subject, last, config, tz, 1),
+            text: fill(&text, last, config, tz, 1),
+        };
+    }
     let subject_t = if count == 1 {
         &config.templates.subject
     } else {
@@ -231,7 +275,7 @@ pub fn render(message: &Message, config: &NotifyConfig, tz: &TimeZone) -> Render
 #[cfg(test)]
 mod tests {
     use super::*;
-    use watchpost_model::api::FaultStatus;
+    use watchpost_model::api::{FaultSource, FaultStatus};
 
     pub(crate) fn fault(id: i64) -> Fault {
         Fault {
@@ -259,6 +303,10 @@ mod tests {
             response_met: None,
             resolve_met: None,
             parent_fault: None,
+            source: FaultSource::Rule,
+            report: None,
+            flapping: false,
+            change: None,
             timeline: Vec::new(),
         }
     }

@@ -1,11 +1,11 @@
 //! `faults`: list, show one with its timeline, and act on one (ack,
 //! resolve, close, note, assign).
 
-use watchpost_model::api::{Fault, FaultActionBody};
+use watchpost_model::api::{Fault, FaultActionBody, FaultSource, ReportBody, Reporter};
 
 use crate::args::FaultCmd;
 use crate::client::Client;
-use crate::format::{actor, emit, labels_text, value_text};
+use crate::format::{actor, emit, labels_text, parse_labels, value_text};
 use crate::table::Table;
 
 /// The filters of `faults` without a subcommand.
@@ -13,6 +13,7 @@ pub struct Filter {
     pub status: Option<String>,
     pub severity: Option<String>,
     pub host: Option<String>,
+    pub source: Option<String>,
     pub limit: usize,
 }
 
@@ -29,6 +30,7 @@ pub async fn run(
         status,
         severity,
         host,
+        source,
         limit,
     } = filter;
     match show {
@@ -37,7 +39,8 @@ pub async fn run(
             | FaultCmd::Resolve { .. }
             | FaultCmd::Close { .. }
             | FaultCmd::Note { .. }
-            | FaultCmd::Assign { .. }),
+            | FaultCmd::Assign { .. }
+            | FaultCmd::Feedback { .. }),
         ) => {
             let by = actor(by)?;
             let mut body = FaultActionBody {
@@ -66,7 +69,16 @@ pub async fn run(
                     body.assignee = Some(assignee);
                     (id, "assign")
                 }
-                FaultCmd::Show { .. } => unreachable!("matched above"),
+                FaultCmd::Feedback {
+                    id,
+                    satisfaction,
+                    comment,
+                } => {
+                    body.satisfaction = Some(satisfaction);
+                    body.comment = comment;
+                    (id, "feedback")
+                }
+                FaultCmd::Show { .. } | FaultCmd::Report { .. } => unreachable!("matched above"),
             };
             let f: Fault = client.post(&format!("/api/v1/faults/{id}/{path}"), &body).await?;
             if json {
@@ -81,6 +93,43 @@ pub async fn run(
             }
             Ok(())
         }
+        Some(FaultCmd::Report {
+            severity,
+            host,
+            summary,
+            reporter,
+            labels,
+            opened_at,
+        }) => {
+            let body = ReportBody {
+                by: actor(by)?,
+                severity,
+                host,
+                summary,
+                reporter: reporter
+                    .as_deref()
+                    .map(Reporter::parse)
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?,
+                labels: labels
+                    .as_deref()
+                    .map(parse_labels)
+                    .transpose()?
+                    .unwrap_or_default(),
+                opened_at,
+            };
+            let f: Fault = client.post("/api/v1/faults", &body).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&f)?);
+            } else {
+                println!("{}", f.id);
+                eprintln!(
+                    "fault {} opened at {}: respond by {}, resolve by {}",
+                    f.id, f.opened_at, f.response_due, f.resolve_due
+                );
+            }
+            Ok(())
+        }
         Some(FaultCmd::Show { id }) => {
             let f: Fault = client.get(&format!("/api/v1/faults/{id}"), &[]).await?;
             if json {
@@ -89,7 +138,31 @@ pub async fn run(
             }
             println!("Fault {}  [{}]  {}", f.id, f.severity, f.status.as_str());
             println!("  summary       {}", f.summary);
-            println!("  rule          {}", f.rule);
+            println!("  source        {}", f.source.as_str());
+            if f.source != FaultSource::Reported {
+                println!("  rule          {}", f.rule);
+            }
+            if let Some(r) = &f.report {
+                println!(
+                    "  reporter      {}",
+                    r.reporter
+                        .as_ref()
+                        .map_or_else(|| "-".to_string(), Reporter::text)
+                );
+                println!("  entered       {} by {}", r.entered_at, r.entered_by);
+                if let Some(fb) = &r.feedback {
+                    println!(
+                        "  satisfaction  {}/5{} ({} by {})",
+                        fb.satisfaction,
+                        fb.comment
+                            .as_deref()
+                            .map(|c| format!(" \"{c}\""))
+                            .unwrap_or_default(),
+                        fb.at,
+                        fb.by
+                    );
+                }
+            }
             println!("  host          {}", f.host);
             if !f.metric.is_empty() {
                 println!("  series        {}{{{}}}", f.metric, labels_text(&f.labels, &[]));
@@ -137,7 +210,12 @@ pub async fn run(
         }
         None => {
             let mut q = vec![("limit".to_string(), limit.to_string())];
-            for (k, v) in [("status", status), ("severity", severity), ("host", host)] {
+            for (k, v) in [
+                ("status", status),
+                ("severity", severity),
+                ("host", host),
+                ("source", source),
+            ] {
                 if let Some(v) = v {
                     q.push((k.to_string(), v));
                 }

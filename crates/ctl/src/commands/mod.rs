@@ -43,12 +43,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             status,
             severity,
             host,
+            source,
             limit,
         } => {
             let filter = faults::Filter {
                 status,
                 severity,
                 host,
+                source,
                 limit,
             };
             faults::run(&client, json, args.by, show, filter).await
