@@ -62,6 +62,14 @@ struct RawFile {
     tls: Option<RawTls>,
     #[serde(default)]
     security: RawSecurity,
+    #[serde(default)]
+    changes: RawChanges,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawChanges {
+    max_window: Option<HumanDuration>,
 }
 
 #[derive(Deserialize)]
@@ -141,6 +149,8 @@ struct RawCollector {
     hello_timeout: Option<HumanDuration>,
     max_connections_per_address: Option<usize>,
     max_connections: Option<usize>,
+    flap_threshold: Option<u32>,
+    flap_window: Option<HumanDuration>,
 }
 
 /// A checked collector config.
@@ -188,6 +198,30 @@ pub struct CollectorConfig {
     pub clock: ClockPolicy,
     /// How long connections may stay open doing nothing, and how many.
     pub limits: ConnectionLimits,
+    /// The longest window a change request may ask for (`changes.max_window`).
+    pub change_max_window: Duration,
+    /// When a fault counts as flapping (`collector.flap_threshold`, `flap_window`).
+    pub flap: FlapPolicy,
+}
+
+/// A fault whose state changed more than `threshold` times within
+/// `window_ms` is flapping: its changes are recorded, not notified, until
+/// it has been stable for `window_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlapPolicy {
+    /// Changes allowed within the window (at least 2).
+    pub threshold: u32,
+    /// The window (ms).
+    pub window_ms: i64,
+}
+
+impl Default for FlapPolicy {
+    fn default() -> Self {
+        FlapPolicy {
+            threshold: 6,
+            window_ms: 30 * 60 * 1000,
+        }
+    }
 }
 
 /// Bounds on connections to both listeners, so idle sockets cannot exhaust
@@ -376,6 +410,24 @@ impl CollectorConfig {
                     tolerance_ms: c.clock_tolerance.map_or(d.tolerance_ms, |t| time::millis(t.0)),
                     max_offset_ms: c.max_clock_offset.map_or(d.max_offset_ms, |t| time::millis(t.0)),
                 }
+            },
+            change_max_window: raw
+                .changes
+                .max_window
+                .map_or(Duration::from_secs(7 * 86_400), |d| d.0),
+            flap: {
+                let d = FlapPolicy::default();
+                let threshold = c.flap_threshold.unwrap_or(d.threshold);
+                if threshold < 2 {
+                    return Err(format!(
+                        "key collector.flap_threshold: {threshold} is below 2: a fault opens and resolves at least once"
+                    ));
+                }
+                let window_ms = c.flap_window.map_or(d.window_ms, |w| time::millis(w.0));
+                if window_ms < 1000 {
+                    return Err("key collector.flap_window: below the minimum of 1s".into());
+                }
+                FlapPolicy { threshold, window_ms }
             },
             limits: {
                 let d = ConnectionLimits::default();

@@ -6,6 +6,7 @@
 //! by the database writer; fault changes themselves come from the rule engine.
 
 mod admin;
+mod changes;
 pub mod guard;
 mod reported;
 
@@ -60,12 +61,30 @@ impl ApiError {
             message: message.into(),
         }
     }
+    fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::FORBIDDEN,
+            code: "forbidden",
+            message: message.into(),
+        }
+    }
     fn internal(message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             code: "internal",
             message: message.into(),
         }
+    }
+}
+
+/// The answer to a refused action on a `what` (fault, change).
+fn refused(what: &str, e: crate::faults::ActionError) -> ApiError {
+    use crate::faults::ActionError;
+    match e {
+        ActionError::NotFound(id) => ApiError::not_found(format!("no {what} {id}")),
+        ActionError::Conflict(why) => ApiError::conflict(why),
+        ActionError::Forbidden(why) => ApiError::forbidden(why),
+        ActionError::Db(e) => ApiError::internal(e),
     }
 }
 
@@ -97,6 +116,9 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/api/v1/oncall", get(oncall))
         .route("/api/v1/silences", get(windows).post(add_window))
         .route("/api/v1/notifications", get(notifications))
+        .route("/api/v1/changes", get(changes::list).post(changes::request))
+        .route("/api/v1/changes/{id}", get(changes::show))
+        .route("/api/v1/changes/{id}/{action}", post(changes::act))
         .merge(admin::routes())
         .fallback(|| async {
             ApiError::not_found("no such endpoint; see /api/v1/agents, /series, /query, /faults")
@@ -467,7 +489,7 @@ async fn fault_action(
     Path((id, action)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Json<api::Fault>, ApiError> {
-    use crate::faults::{ActionError, FaultAction};
+    use crate::faults::FaultAction;
     let id = fault_id(&id)?;
     let b: api::FaultActionBody =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("request body: {e}")))?;
@@ -507,12 +529,10 @@ async fn fault_action(
             )));
         }
     };
-    match core.faults.act(id, &by, core.clock.now_ms(), act).await {
-        Ok(()) => {}
-        Err(ActionError::NotFound(id)) => return Err(ApiError::not_found(format!("no fault {id}"))),
-        Err(ActionError::Conflict(why)) => return Err(ApiError::conflict(why)),
-        Err(ActionError::Db(e)) => return Err(ApiError::internal(e)),
-    }
+    core.faults
+        .act(id, &by, core.clock.now_ms(), act)
+        .await
+        .map_err(|e| refused("fault", e))?;
     load_fault(&core, id).await
 }
 
@@ -543,6 +563,9 @@ fn window_view(w: &crate::maintenance::Window, now_ms: i64) -> api::MaintenanceW
         created_by: w.created_by.clone(),
         created_at: rfc3339(w.created_at_ms),
         active: w.active(now_ms),
+        hosts: w.hosts.clone(),
+        rules: w.rules.clone(),
+        change: w.change_id,
     }
 }
 
@@ -595,6 +618,7 @@ async fn add_window(
         ticket,
         created_by: by,
         created_at_ms: now,
+        ..Default::default()
     })
     .map_err(ApiError::bad_request)?;
     let id = core

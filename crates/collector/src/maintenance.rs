@@ -16,6 +16,10 @@ pub struct Window {
     pub host: Option<String>,
     /// Only this rule (any if `None`).
     pub rule: Option<String>,
+    /// Only these hosts (any if empty): a change's window.
+    pub hosts: Vec<String>,
+    /// Only these rules (any if empty).
+    pub rules: Vec<String>,
     /// Label matchers as written.
     pub matchers: BTreeMap<String, String>,
     parsed: Vec<Matcher>,
@@ -31,6 +35,8 @@ pub struct Window {
     pub created_by: String,
     /// When (ms).
     pub created_at_ms: i64,
+    /// The change request whose approval created it.
+    pub change_id: Option<i64>,
 }
 
 /// What a window is made of, before it is checked.
@@ -42,6 +48,10 @@ pub struct WindowSpec {
     pub host: Option<String>,
     /// Only this rule (any if `None`).
     pub rule: Option<String>,
+    /// Only these hosts (any if empty).
+    pub hosts: Vec<String>,
+    /// Only these rules (any if empty).
+    pub rules: Vec<String>,
     /// Label matchers as written (`fstype = "!tmpfs"`).
     pub matchers: BTreeMap<String, String>,
     /// Start (ms).
@@ -56,6 +66,8 @@ pub struct WindowSpec {
     pub created_by: String,
     /// When (ms).
     pub created_at_ms: i64,
+    /// The change request whose approval created it.
+    pub change_id: Option<i64>,
 }
 
 impl Window {
@@ -65,6 +77,8 @@ impl Window {
             id,
             host,
             rule,
+            hosts,
+            rules,
             matchers,
             starts_at_ms,
             ends_at_ms,
@@ -72,11 +86,12 @@ impl Window {
             ticket,
             created_by,
             created_at_ms,
+            change_id,
         } = spec;
         if ends_at_ms <= starts_at_ms {
             return Err("the window ends before it starts".into());
         }
-        if host.is_none() && rule.is_none() && matchers.is_empty() {
+        if host.is_none() && rule.is_none() && hosts.is_empty() && rules.is_empty() && matchers.is_empty() {
             return Err(
                 "a window needs a host, a rule or label matchers: it would silence everything".into(),
             );
@@ -92,6 +107,8 @@ impl Window {
             id,
             host,
             rule,
+            hosts,
+            rules,
             matchers,
             parsed,
             starts_at_ms,
@@ -100,6 +117,7 @@ impl Window {
             ticket,
             created_by,
             created_at_ms,
+            change_id,
         })
     }
 
@@ -113,6 +131,8 @@ impl Window {
         self.active(at_ms)
             && self.host.as_deref().is_none_or(|h| h == host)
             && self.rule.as_deref().is_none_or(|r| r == rule)
+            && (self.hosts.is_empty() || self.hosts.iter().any(|h| h == host))
+            && (self.rules.is_empty() || self.rules.iter().any(|r| r == rule))
             && self
                 .parsed
                 .iter()

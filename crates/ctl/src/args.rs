@@ -108,6 +108,12 @@ pub enum Cmd {
         #[command(subcommand)]
         command: MaintenanceCmd,
     },
+    /// Change requests: request, approve or reject, start, finish; an
+    /// approved change's window suppresses the faults it covers.
+    Changes {
+        #[command(subcommand)]
+        command: ChangesCmd,
+    },
     /// The notification outbox: what was sent to whom, what waits or failed.
     Notifications {
         /// Only this fault's.
@@ -182,7 +188,7 @@ pub enum UsersCmd {
     Add {
         /// Login name.
         name: String,
-        /// viewer, operator or admin.
+        /// viewer, operator, approver (approves changes) or admin.
         #[arg(long)]
         role: String,
         /// Read the password from standard input instead of generating one.
@@ -330,5 +336,95 @@ pub enum FaultCmd {
         /// What they said.
         #[arg(long, short)]
         comment: Option<String>,
+    },
+}
+
+// Parsed once per run: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand)]
+pub enum ChangesCmd {
+    /// List change requests, newest first.
+    List {
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// One change with its timeline and the faults opened in its window.
+    Show {
+        /// Change id.
+        id: i64,
+    },
+    /// Request a change; prints its id (approval by someone else creates its window).
+    Request {
+        /// One line.
+        #[arg(long)]
+        title: String,
+        /// What will be done.
+        #[arg(long)]
+        content: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// Expected impact.
+        #[arg(long)]
+        impact: String,
+        /// How it was tested.
+        #[arg(long)]
+        test_plan: String,
+        /// How it is undone.
+        #[arg(long)]
+        rollback_plan: String,
+        /// Window start (RFC 3339, "YYYY-MM-DD HH:MM" in the calendar's zone).
+        #[arg(long)]
+        start: String,
+        /// Window end.
+        #[arg(long)]
+        end: String,
+        /// A host it covers (repeat for more).
+        #[arg(long = "host")]
+        hosts: Vec<String>,
+        /// A label matcher it covers: label=value (repeat for more).
+        #[arg(long = "match")]
+        matchers: Vec<String>,
+        /// A rule it covers (repeat for more).
+        #[arg(long = "rule")]
+        rules: Vec<String>,
+    },
+    /// Approve a requested change (approver or admin, not the requester).
+    Approve {
+        /// Change id.
+        id: i64,
+        /// Optional comment.
+        #[arg(long, short)]
+        comment: Option<String>,
+    },
+    /// Reject a requested change.
+    Reject {
+        /// Change id.
+        id: i64,
+        /// Why (required).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Start an approved change.
+    Start {
+        /// Change id.
+        id: i64,
+    },
+    /// Finish a change in progress: done, or rolled_back with the reason.
+    Finish {
+        /// Change id.
+        id: i64,
+        /// done or rolled_back.
+        #[arg(long)]
+        result: String,
+        /// Why it was rolled back (required then), or a note.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Cancel a change that has not started.
+    Cancel {
+        /// Change id.
+        id: i64,
     },
 }

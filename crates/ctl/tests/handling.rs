@@ -288,3 +288,273 @@ channels = ["mail"]
     let f: api::Fault = serde_json::from_str(&body).expect("fault");
     assert_eq!(f.opened_at, "2026-01-01T01:00:00Z", "09:00 in Asia/Shanghai");
 }
+
+/// The newest fault of `host` once it is in `status` (through watchpostctl).
+async fn fault_of(ctl: &Ctl, host: &str, status: api::FaultStatus) -> api::Fault {
+    wait_for(
+        &format!("a fault of {host} {}", status.as_str()),
+        Duration::from_secs(15),
+        || async {
+            let (ok, out, _) = ctl.run(&["--json", "faults", "--host", host]).await;
+            let faults: Vec<api::Fault> = if ok {
+                serde_json::from_str(&out).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            faults.into_iter().next().filter(|f| f.status == status)
+        },
+    )
+    .await
+}
+
+/// A user with `role` and a token for them.
+async fn token_of(collector: &watchpost_collector::Collector, name: &str, role: api::Role) -> String {
+    let access = &collector.core().access;
+    access.add_user(name, role, None, 1).await.expect("user");
+    access
+        .create_token(name, "test", None, 1)
+        .await
+        .expect("token")
+        .token
+}
+
+/// A change goes through approval as the users' rules demand: requested by
+/// an operator, refused approval by that same operator and by a viewer
+/// (403), approved by an approver, which creates its window; a rule's
+/// fault inside it is recorded, suppressed and linked to the change; the
+/// change is finished as rolled back, which ends the window, and the fault
+/// still firing is released and notified; the change lists it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_is_approved_by_someone_else_suppresses_its_faults_and_is_rolled_back() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let textfiles = tempfile::tempdir().expect("tempdir");
+    let hook = Receiver::start("{}").await;
+    std::fs::write(data.path().join("oncall.toml"), ROSTER).expect("roster");
+    let config = collector_config_from(
+        data.path(),
+        &format!(
+            r#"
+[collector]
+oncall = "oncall.toml"
+[security]
+agents = "open"
+api = "users"
+[changes]
+max_window = "2d"
+[notify]
+group_window = "0s"
+[[channel]]
+name = "hook"
+type = "webhook"
+url = "{}"
+[[route]]
+team = "dc"
+channels = ["hook"]
+"#,
+            hook.url("/hook")
+        ),
+    );
+    write_textfile(textfiles.path(), "t.prom", "app_errors{app=\"pay\"} 9\n");
+    let rules = watchpost_collector::rules::RuleSet::parse(
+        "[[rule]]\nname = \"app_errors\"\nmetric = \"app_errors\"\nwhen = \"> 5\"\nseverity = \"general\"\nsummary = \"{app} errors {value}\"\n",
+        "rules.toml",
+    )
+    .expect("rules");
+    let collector = watchpost_collector::Collector::start(config, rules)
+        .await
+        .expect("collector");
+    let base = ctl(&collector);
+    let li = base.with_env(&[(
+        "WATCHPOST_TOKEN",
+        &token_of(&collector, "li", api::Role::Operator).await,
+    )]);
+    let chen = base.with_env(&[(
+        "WATCHPOST_TOKEN",
+        &token_of(&collector, "chen", api::Role::Approver).await,
+    )]);
+    let zhao = base.with_env(&[(
+        "WATCHPOST_TOKEN",
+        &token_of(&collector, "zhao", api::Role::Viewer).await,
+    )]);
+
+    let now = jiff::Timestamp::now();
+    let start = now.to_string();
+    let end = (now + jiff::SignedDuration::from_hours(2)).to_string();
+    let request = |title: &'static str, start: String, end: String| {
+        vec![
+            "changes".to_string(),
+            "request".into(),
+            "--title".into(),
+            title.into(),
+            "--content".into(),
+            "升级支付应用到 2.4".into(),
+            "--reason".into(),
+            "修复对账错误".into(),
+            "--impact".into(),
+            "支付服务中断约 10 分钟".into(),
+            "--test-plan".into(),
+            "预发环境回归通过".into(),
+            "--rollback-plan".into(),
+            "回退到 2.3 镜像".into(),
+            "--start".into(),
+            start,
+            "--end".into(),
+            end,
+            "--host".into(),
+            "app-1".into(),
+            "--rule".into(),
+            "app_errors".into(),
+        ]
+    };
+    let args = request("升级支付应用", start.clone(), end.clone());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+
+    // A viewer may not request; bad windows are refused and change nothing.
+    let (ok, _, err) = zhao.run(&args).await;
+    assert!(!ok && err.contains("403") && err.contains("operator"), "{err}");
+    let backwards = request("backwards", end.clone(), start.clone());
+    let (ok, _, err) = li
+        .run(&backwards.iter().map(String::as_str).collect::<Vec<_>>())
+        .await;
+    assert!(!ok && err.contains("is not after starts_at"), "{err}");
+    let long = request(
+        "long",
+        start.clone(),
+        (now + jiff::SignedDuration::from_hours(72)).to_string(),
+    );
+    let (ok, _, err) = li.run(&long.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    assert!(
+        !ok && err.contains("longer than changes.max_window (2d)"),
+        "{err}"
+    );
+    let changes: Vec<watchpost_model::changes::Change> = {
+        let (ok, out, err) = li.run(&["--json", "changes", "list"]).await;
+        assert!(ok, "{err}");
+        serde_json::from_str(&out).expect("json")
+    };
+    assert!(changes.is_empty(), "nothing recorded: {changes:?}");
+
+    let (ok, out, err) = li.run(&args).await;
+    assert!(ok, "{err}");
+    let id = out.trim().to_string();
+    let (ok, _, err) = li.run(&["changes", "approve", &id]).await;
+    assert!(
+        !ok && err.contains("403") && err.contains("approver"),
+        "an operator cannot approve: {err}"
+    );
+    let (ok, _, err) = zhao.run(&["changes", "approve", &id]).await;
+    assert!(!ok && err.contains("403"), "{err}");
+    let (ok, _, err) = li.run(&["changes", "start", &id]).await;
+    assert!(!ok && err.contains("starts only once it is approved"), "{err}");
+
+    // An approver who requested it may not approve it either.
+    let own = request("chen's own", start.clone(), end.clone());
+    let (ok, out, err) = chen
+        .run(&own.iter().map(String::as_str).collect::<Vec<_>>())
+        .await;
+    assert!(ok, "{err}");
+    let own_id = out.trim().to_string();
+    let (ok, _, err) = chen.run(&["changes", "approve", &own_id]).await;
+    assert!(
+        !ok && err.contains("403") && err.contains("someone else must approve it"),
+        "{err}"
+    );
+    let (ok, _, err) = li.run(&["changes", "cancel", &own_id]).await;
+    assert!(ok, "{err}");
+
+    let (ok, out, err) = chen
+        .run(&["changes", "approve", &id, "--comment", "同意，注意回退"])
+        .await;
+    assert!(ok && out.contains("approved"), "{out}{err}");
+    let (ok, _, err) = chen.run(&["changes", "approve", &id]).await;
+    assert!(
+        !ok && err.contains("only a requested change can be approved"),
+        "{err}"
+    );
+    let windows: Vec<api::MaintenanceWindow> = {
+        let (ok, out, err) = li.run(&["--json", "maintenance", "list"]).await;
+        assert!(ok, "{err}");
+        serde_json::from_str(&out).expect("json")
+    };
+    assert_eq!(windows.len(), 1, "the cancelled change made none: {windows:?}");
+    assert_eq!(windows[0].change.map(|c| c.to_string()), Some(id.clone()));
+    let (ok, _, err) = li.run(&["changes", "start", &id]).await;
+    assert!(ok, "{err}");
+
+    // The rule's fault inside the window: recorded, suppressed, linked, not notified.
+    let _agent = start_agent(
+        &collector,
+        "app-1",
+        Some(textfiles.path()),
+        false,
+        Duration::from_millis(200),
+    );
+    let fault = fault_of(&li, "app-1", api::FaultStatus::Suppressed).await;
+    assert_eq!(fault.change.map(|c| c.to_string()), Some(id.clone()));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(hook.requests().is_empty(), "nothing notified inside the window");
+
+    // Rolled back: the window ends now, the fault still firing is released and notified.
+    let (ok, _, err) = li
+        .run(&["changes", "finish", &id, "--result", "rolled_back"])
+        .await;
+    assert!(!ok && err.contains("needs a non-empty \"reason\""), "{err}");
+    let (ok, out, err) = li
+        .run(&[
+            "changes",
+            "finish",
+            &id,
+            "--result",
+            "rolled_back",
+            "--reason",
+            "对账仍然出错",
+        ])
+        .await;
+    assert!(ok && out.contains("rolled_back"), "{out}{err}");
+    fault_of(&li, "app-1", api::FaultStatus::Open).await;
+    let sent = wait_for("the released fault notified", Duration::from_secs(10), || async {
+        let r = hook.requests();
+        (!r.is_empty()).then_some(r)
+    })
+    .await;
+    assert_eq!(sent[0].json()["notifications"][0]["kind"], "unsuppressed");
+
+    let (ok, out, err) = li.run(&["changes", "show", &id]).await;
+    assert!(ok, "{err}");
+    for want in [
+        "[rolled_back]  升级支付应用",
+        "rollback plan 回退到 2.3 镜像",
+        "covers        host=app-1 rule=app_errors",
+        "decided by    chen",
+        "Faults in its window:",
+        "app_errors",
+        "approved; maintenance window #",
+        "同意，注意回退",
+        "rolled back: 对账仍然出错",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in {out}");
+    }
+    let (ok, out, err) = li.run(&["faults", "show", &fault.id.to_string()]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains(&format!("(change #{id})")), "{out}");
+
+    // Every write is in the audit log, refusals too.
+    let audit: Vec<serde_json::Value> = {
+        let admin = base.with_env(&[(
+            "WATCHPOST_TOKEN",
+            &token_of(&collector, "root", api::Role::Admin).await,
+        )]);
+        let (ok, out, err) = admin.run(&["--json", "audit", "--limit", "100"]).await;
+        assert!(ok, "{err}");
+        serde_json::from_str(&out).expect("json")
+    };
+    let approvals: Vec<&serde_json::Value> = audit
+        .iter()
+        .filter(|a| a["path"].as_str().is_some_and(|p| p.ends_with("/approve")))
+        .collect();
+    assert!(approvals.len() >= 5, "{approvals:?}");
+    assert!(
+        approvals.iter().any(|a| a["status"] == 403 && a["actor"] == "li"),
+        "{approvals:?}"
+    );
+}

@@ -587,6 +587,15 @@ pub struct MaintenanceWindow {
     pub created_at: String,
     /// In force now.
     pub active: bool,
+    /// Only these hosts (a change's window).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+    /// Only these rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<String>,
+    /// The change request whose approval created it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<i64>,
 }
 
 /// `GET /api/v1/notifications`: one row of the notification outbox.
@@ -627,8 +636,10 @@ pub enum Role {
     /// Reads everything but users, credentials and the audit log.
     Viewer,
     /// Also acknowledges, assigns, resolves and closes faults, writes
-    /// notes and maintenance windows.
+    /// notes and maintenance windows, requests and carries out changes.
     Operator,
+    /// Also approves or rejects other people's change requests.
+    Approver,
     /// Also manages users, agents (enrolment, revocation) and reads the audit log.
     Admin,
 }
@@ -639,6 +650,7 @@ impl Role {
         match self {
             Role::Viewer => "viewer",
             Role::Operator => "operator",
+            Role::Approver => "approver",
             Role::Admin => "admin",
         }
     }
@@ -648,6 +660,7 @@ impl Role {
         Some(match s {
             "viewer" => Role::Viewer,
             "operator" => Role::Operator,
+            "approver" => Role::Approver,
             "admin" => Role::Admin,
             _ => return None,
         })

@@ -4,6 +4,7 @@
 //! and no async here.
 
 pub mod api;
+pub mod changes;
 mod duration;
 pub mod names;
 mod severity;

@@ -113,10 +113,13 @@ impl Access {
         std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create the data directory: {e}")))?;
         let mut conn = Connection::open(&path).map_err(|e| err(e.to_string()))?;
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
         )
         .map_err(|e| err(format!("{e} (is it a Watchpost access database?)")))?;
+        // Foreign keys on only after migrating: a migration may rebuild a table.
         schema::migrate(&mut conn).map_err(|e| err(format!("{e} (is it a Watchpost access database?)")))?;
+        conn.execute_batch("PRAGMA foreign_keys = ON;")
+            .map_err(|e| err(e.to_string()))?;
         Ok(Access {
             path,
             conn: Arc::new(Mutex::new(conn)),

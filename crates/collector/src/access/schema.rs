@@ -60,6 +60,21 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 "#,
+    // 2: the approver role (change requests). SQLite cannot change a CHECK
+    // in place: the table is rebuilt (foreign keys are off while migrating).
+    r#"
+CREATE TABLE users_v2 (
+    name          TEXT PRIMARY KEY,
+    role          TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'approver', 'admin')),
+    password_hash TEXT NOT NULL,
+    created_ms    INTEGER NOT NULL,
+    disabled      INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO users_v2 (name, role, password_hash, created_ms, disabled)
+    SELECT name, role, password_hash, created_ms, disabled FROM users;
+DROP TABLE users;
+ALTER TABLE users_v2 RENAME TO users;
+"#,
 ];
 
 /// Brings `access.db` to the newest version; a newer one is refused.

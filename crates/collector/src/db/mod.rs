@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OptionalExtension};
 use watchpost_model::Severity;
 use watchpost_model::api::{Fault, FaultEvent, FaultSource, FaultStatus, Feedback, Report};
+use watchpost_model::changes::{Change, ChangeFault, ChangeStatus};
 
 use crate::maintenance::{Window, WindowSpec};
 use crate::time::rfc3339;
@@ -129,7 +130,8 @@ fn live_records(conn: &Connection) -> rusqlite::Result<Vec<RecordState>> {
 /// Every maintenance window, oldest first.
 fn load_windows(conn: &Connection) -> rusqlite::Result<Vec<Window>> {
     let mut stmt = conn.prepare(
-        "SELECT id, host, rule, matchers, starts_at_ms, ends_at_ms, reason, ticket, created_by, created_at_ms
+        "SELECT id, host, rule, matchers, starts_at_ms, ends_at_ms, reason, ticket, created_by, created_at_ms,
+                hosts, rules, change_id
          FROM maintenance_windows ORDER BY id",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -145,6 +147,9 @@ fn load_windows(conn: &Connection) -> rusqlite::Result<Vec<Window>> {
             ticket: r.get(7)?,
             created_by: r.get(8)?,
             created_at_ms: r.get(9)?,
+            hosts: serde_json::from_str(&r.get::<_, String>(10)?).unwrap_or_default(),
+            rules: serde_json::from_str(&r.get::<_, String>(11)?).unwrap_or_default(),
+            change_id: r.get(12)?,
         }))
     })?;
     let mut out = Vec::new();
@@ -163,7 +168,7 @@ const FAULT_COLUMNS: &str =
     "id, rule, severity, status, host, metric, labels, summary, value, count, opened_at_ms,
      last_seen_ms, resolved_at_ms, response_due_ms, resolve_due_ms, acknowledged_at_ms, acknowledged_by, assignee,
      closed_at_ms, cause, handling, response_met, resolve_met, parent_fault_id, source, reporter,
-     entered_at_ms, entered_by, satisfaction, feedback, feedback_at_ms, feedback_by";
+     entered_at_ms, entered_by, satisfaction, feedback, feedback_at_ms, feedback_by, flapping, change_id";
 
 fn fault_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Fault> {
     fault_from_row_at(r, 0)
@@ -201,8 +206,8 @@ fn fault_from_row_at(r: &rusqlite::Row<'_>, o: usize) -> rusqlite::Result<Fault>
         parent_fault: r.get(o + 23)?,
         source: sqlite::source(&r.get::<_, String>(o + 24)?),
         report: report_from_row(r, o + 25)?,
-        flapping: false,
-        change: None,
+        flapping: r.get(o + 32)?,
+        change: r.get(o + 33)?,
         timeline: Vec::new(),
     })
 }
@@ -230,6 +235,35 @@ fn report_from_row(r: &rusqlite::Row<'_>, o: usize) -> rusqlite::Result<Option<R
         entered_by: r.get::<_, Option<String>>(o + 2)?.unwrap_or_default(),
         feedback,
     }))
+}
+
+const CHANGE_COLUMNS: &str =
+    "id, title, content, reason, impact, test_plan, rollback_plan, starts_at_ms, ends_at_ms,
+     scope, status, requested_by, requested_at_ms, decided_by, window_id, result_reason";
+
+fn change_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Change> {
+    let scope: String = r.get(9)?;
+    let status: String = r.get(10)?;
+    Ok(Change {
+        id: r.get(0)?,
+        title: r.get(1)?,
+        content: r.get(2)?,
+        reason: r.get(3)?,
+        impact: r.get(4)?,
+        test_plan: r.get(5)?,
+        rollback_plan: r.get(6)?,
+        starts_at: rfc3339(r.get(7)?),
+        ends_at: rfc3339(r.get(8)?),
+        scope: serde_json::from_str(&scope).unwrap_or_default(),
+        status: ChangeStatus::parse(&status).unwrap_or(ChangeStatus::Requested),
+        requested_by: r.get(11)?,
+        requested_at: rfc3339(r.get(12)?),
+        decided_by: r.get(13)?,
+        window: r.get(14)?,
+        result_reason: r.get(15)?,
+        faults: Vec::new(),
+        timeline: Vec::new(),
+    })
 }
 
 impl Database {
@@ -343,6 +377,64 @@ impl Database {
                 })?
                 .collect::<rusqlite::Result<_>>()?;
             Ok(Some(fault))
+        })
+        .await
+    }
+
+    /// Change requests, newest first (without timelines).
+    pub async fn changes(&self, limit: usize) -> Result<Vec<Change>, DbError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {CHANGE_COLUMNS} FROM changes ORDER BY id DESC LIMIT {}",
+                limit.max(1)
+            ))?;
+            let rows = stmt.query_map([], change_from_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// One change request with its timeline and the faults opened in its window.
+    pub async fn change(&self, id: i64) -> Result<Option<Change>, DbError> {
+        self.read(move |conn| {
+            let Some(mut c) = conn
+                .query_row(
+                    &format!("SELECT {CHANGE_COLUMNS} FROM changes WHERE id = ?1"),
+                    [id],
+                    change_from_row,
+                )
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let mut stmt = conn.prepare(
+                "SELECT at_ms, actor, kind, message FROM change_events WHERE change_id = ?1 ORDER BY id",
+            )?;
+            c.timeline = stmt
+                .query_map([id], |r| {
+                    Ok(FaultEvent {
+                        at: rfc3339(r.get(0)?),
+                        actor: r.get(1)?,
+                        kind: r.get(2)?,
+                        message: r.get(3)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut stmt = conn.prepare(
+                "SELECT id, rule, host, status, summary FROM faults WHERE change_id = ?1 ORDER BY id",
+            )?;
+            c.faults = stmt
+                .query_map([id], |r| {
+                    Ok(ChangeFault {
+                        id: r.get(0)?,
+                        rule: r.get(1)?,
+                        host: r.get(2)?,
+                        status: r.get(3)?,
+                        summary: r.get(4)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(Some(c))
         })
         .await
     }

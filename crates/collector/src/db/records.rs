@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use watchpost_model::Severity;
 use watchpost_model::api::{FaultSource, FaultStatus, Reporter};
+use watchpost_model::changes::{ChangeScope, ChangeStatus};
 
 use crate::maintenance::Window;
 use crate::notify::Planned;
@@ -109,6 +110,46 @@ pub struct NewRecord<'a> {
     pub reporter: Option<&'a Reporter>,
     /// A reported fault: when it was entered and by whom.
     pub entered: Option<(i64, &'a str)>,
+    /// The change whose window it opened in.
+    pub change_id: Option<i64>,
+}
+
+/// A change request to insert (status `requested`).
+#[derive(Debug, Clone)]
+pub struct NewChange<'a> {
+    pub title: &'a str,
+    pub content: &'a str,
+    pub reason: &'a str,
+    pub impact: &'a str,
+    pub test_plan: &'a str,
+    pub rollback_plan: &'a str,
+    pub starts_at_ms: i64,
+    pub ends_at_ms: i64,
+    pub scope: &'a ChangeScope,
+    pub requested_by: &'a str,
+    pub at_ms: i64,
+}
+
+/// What the lifecycle needs to know of a stored change request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeState {
+    pub id: i64,
+    pub title: String,
+    pub status: ChangeStatus,
+    pub requested_by: String,
+    pub starts_at_ms: i64,
+    pub ends_at_ms: i64,
+    pub scope: ChangeScope,
+    pub window_id: Option<i64>,
+}
+
+/// A change request's new state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangePatch {
+    pub status: ChangeStatus,
+    pub decided_by: Option<String>,
+    pub window_id: Option<i64>,
+    pub result_reason: Option<String>,
 }
 
 /// Changes to one record; `None` leaves a column as it is.
@@ -137,6 +178,7 @@ pub struct RecordPatch {
     pub parent_fault_id: Option<i64>,
     /// The reporter's follow-up: at, by, satisfaction, comment.
     pub feedback: Option<(i64, String, u8, Option<String>)>,
+    pub flapping: Option<bool>,
 }
 
 /// Which deadline of a record.
@@ -218,6 +260,23 @@ pub trait FaultRecords {
     fn children_of(&mut self, parent: i64) -> Result<Vec<RecordState>, RecordError>;
     /// Stores a maintenance window; returns its id.
     fn insert_window(&mut self, window: &Window) -> Result<i64, RecordError>;
+    /// Window `id` ends at `at_ms` if it would end later.
+    fn end_window(&mut self, id: i64, at_ms: i64) -> Result<(), RecordError>;
+    /// Stores a change request; returns its id.
+    fn insert_change(&mut self, change: &NewChange<'_>) -> Result<i64, RecordError>;
+    /// One change request.
+    fn change(&mut self, id: i64) -> Result<Option<ChangeState>, RecordError>;
+    /// Changes a change request's state.
+    fn update_change(&mut self, id: i64, patch: &ChangePatch) -> Result<(), RecordError>;
+    /// Appends an event to a change's timeline (never changed afterwards).
+    fn append_change_event(
+        &mut self,
+        change_id: i64,
+        at_ms: i64,
+        actor: &str,
+        kind: &str,
+        message: &str,
+    ) -> Result<(), RecordError>;
 
     /// Queues a planned notification of fault `fault_id`, created at `at_ms`.
     fn queue_notification(&mut self, fault_id: i64, planned: &Planned, at_ms: i64)

@@ -133,6 +133,50 @@ ALTER TABLE faults ADD COLUMN feedback_at_ms INTEGER;
 ALTER TABLE faults ADD COLUMN feedback_by TEXT;
 CREATE INDEX faults_by_source ON faults (source, id);
 "#,
+    // 6: change requests with their append-only timelines; the window an
+    // approval creates (several hosts and rules) and the faults opened in
+    // it link to the change; a fault marked flapping.
+    r#"
+CREATE TABLE changes (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    title           TEXT NOT NULL,
+    content         TEXT NOT NULL,
+    reason          TEXT NOT NULL,
+    impact          TEXT NOT NULL,
+    test_plan       TEXT NOT NULL,
+    rollback_plan   TEXT NOT NULL,
+    starts_at_ms    INTEGER NOT NULL,
+    ends_at_ms      INTEGER NOT NULL,
+    scope           TEXT NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('requested', 'approved', 'rejected', 'in_progress', 'done', 'rolled_back', 'cancelled')),
+    requested_by    TEXT NOT NULL,
+    requested_at_ms INTEGER NOT NULL,
+    decided_by      TEXT,
+    window_id       INTEGER REFERENCES maintenance_windows (id),
+    result_reason   TEXT
+);
+CREATE TABLE change_events (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    change_id INTEGER NOT NULL REFERENCES changes (id),
+    at_ms     INTEGER NOT NULL,
+    actor     TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    message   TEXT NOT NULL
+);
+CREATE INDEX change_events_by_change ON change_events (change_id, id);
+CREATE TRIGGER change_events_no_update BEFORE UPDATE ON change_events
+BEGIN SELECT RAISE(ABORT, 'change timelines are append-only'); END;
+CREATE TRIGGER change_events_no_delete BEFORE DELETE ON change_events
+BEGIN SELECT RAISE(ABORT, 'change timelines are append-only'); END;
+CREATE TRIGGER changes_no_delete BEFORE DELETE ON changes
+BEGIN SELECT RAISE(ABORT, 'change requests are never deleted'); END;
+ALTER TABLE maintenance_windows ADD COLUMN hosts TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE maintenance_windows ADD COLUMN rules TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE maintenance_windows ADD COLUMN change_id INTEGER REFERENCES changes (id);
+ALTER TABLE faults ADD COLUMN change_id INTEGER REFERENCES changes (id);
+CREATE INDEX faults_by_change ON faults (change_id) WHERE change_id IS NOT NULL;
+ALTER TABLE faults ADD COLUMN flapping INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -7,9 +7,11 @@ use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Transaction, params};
 use watchpost_model::Severity;
 use watchpost_model::api::{FaultSource, FaultStatus};
+use watchpost_model::changes::ChangeStatus;
 
 use super::records::{
-    AgentHello, Deadline, FaultRecords, NewRecord, OutboxRow, RecordError, RecordPatch, RecordState, Told,
+    AgentHello, ChangePatch, ChangeState, Deadline, FaultRecords, NewChange, NewRecord, OutboxRow,
+    RecordError, RecordPatch, RecordState, Told,
 };
 use crate::maintenance::Window;
 use crate::notify::Planned;
@@ -127,8 +129,8 @@ impl FaultRecords for SqliteRecords<'_, '_> {
         self.tx.execute(
             "INSERT INTO faults (rule, series_key, host, metric, labels, severity, status, summary, value, count,
                                  opened_at_ms, last_seen_ms, response_due_ms, resolve_due_ms, window_id,
-                                 unreachable, parent_fault_id, source, reporter, entered_at_ms, entered_by)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+                                 unreachable, parent_fault_id, source, reporter, entered_at_ms, entered_by, change_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
             params![
                 f.rule,
                 f.series_key,
@@ -149,6 +151,7 @@ impl FaultRecords for SqliteRecords<'_, '_> {
                 f.reporter.and_then(|r| serde_json::to_string(r).ok()),
                 f.entered.map(|e| e.0),
                 f.entered.map(|e| e.1),
+                f.change_id,
             ],
         )?;
         Ok(self.tx.last_insert_rowid())
@@ -208,6 +211,9 @@ impl FaultRecords for SqliteRecords<'_, '_> {
         }
         if let Some(parent) = p.parent_fault_id {
             u.set("parent_fault_id = ?", Value::Integer(parent));
+        }
+        if let Some(f) = p.flapping {
+            u.set("flapping = ?", Value::Integer(f.into()));
         }
         if let Some((at, by, satisfaction, comment)) = &p.feedback {
             u.set("feedback_at_ms = ?", Value::Integer(*at));
@@ -309,11 +315,105 @@ impl FaultRecords for SqliteRecords<'_, '_> {
     fn insert_window(&mut self, w: &Window) -> Result<i64, RecordError> {
         let matchers = serde_json::to_string(&w.matchers).map_err(|e| RecordError::other(e.to_string()))?;
         self.tx.execute(
-            "INSERT INTO maintenance_windows (host, rule, matchers, starts_at_ms, ends_at_ms, reason, ticket, created_by, created_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![w.host, w.rule, matchers, w.starts_at_ms, w.ends_at_ms, w.reason, w.ticket, w.created_by, w.created_at_ms],
+            "INSERT INTO maintenance_windows (host, rule, matchers, starts_at_ms, ends_at_ms, reason, ticket, created_by, created_at_ms,
+                                              hosts, rules, change_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                w.host,
+                w.rule,
+                matchers,
+                w.starts_at_ms,
+                w.ends_at_ms,
+                w.reason,
+                w.ticket,
+                w.created_by,
+                w.created_at_ms,
+                serde_json::to_string(&w.hosts).unwrap_or_else(|_| "[]".into()),
+                serde_json::to_string(&w.rules).unwrap_or_else(|_| "[]".into()),
+                w.change_id,
+            ],
         )?;
         Ok(self.tx.last_insert_rowid())
+    }
+
+    fn end_window(&mut self, id: i64, at_ms: i64) -> Result<(), RecordError> {
+        self.tx.execute(
+            "UPDATE maintenance_windows SET ends_at_ms = min(ends_at_ms, max(starts_at_ms + 1, ?2)) WHERE id = ?1",
+            params![id, at_ms],
+        )?;
+        Ok(())
+    }
+
+    fn insert_change(&mut self, c: &NewChange<'_>) -> Result<i64, RecordError> {
+        let scope = serde_json::to_string(c.scope).map_err(|e| RecordError::other(e.to_string()))?;
+        self.tx.execute(
+            "INSERT INTO changes (title, content, reason, impact, test_plan, rollback_plan, starts_at_ms, ends_at_ms,
+                                  scope, status, requested_by, requested_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'requested', ?10, ?11)",
+            params![
+                c.title,
+                c.content,
+                c.reason,
+                c.impact,
+                c.test_plan,
+                c.rollback_plan,
+                c.starts_at_ms,
+                c.ends_at_ms,
+                scope,
+                c.requested_by,
+                c.at_ms
+            ],
+        )?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    fn change(&mut self, id: i64) -> Result<Option<ChangeState>, RecordError> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT id, title, status, requested_by, starts_at_ms, ends_at_ms, scope, window_id FROM changes WHERE id = ?1",
+            )?
+            .query_row([id], |r| {
+                let status: String = r.get(2)?;
+                let scope: String = r.get(6)?;
+                Ok(ChangeState {
+                    id: r.get(0)?,
+                    title: r.get(1)?,
+                    status: ChangeStatus::parse(&status).unwrap_or(ChangeStatus::Requested),
+                    requested_by: r.get(3)?,
+                    starts_at_ms: r.get(4)?,
+                    ends_at_ms: r.get(5)?,
+                    scope: serde_json::from_str(&scope).unwrap_or_default(),
+                    window_id: r.get(7)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn update_change(&mut self, id: i64, p: &ChangePatch) -> Result<(), RecordError> {
+        self.tx.execute(
+            "UPDATE changes SET status = ?2, decided_by = coalesce(?3, decided_by), window_id = coalesce(?4, window_id),
+                                result_reason = coalesce(?5, result_reason)
+             WHERE id = ?1",
+            params![id, p.status.as_str(), p.decided_by, p.window_id, p.result_reason],
+        )?;
+        Ok(())
+    }
+
+    fn append_change_event(
+        &mut self,
+        change_id: i64,
+        at_ms: i64,
+        actor: &str,
+        kind: &str,
+        message: &str,
+    ) -> Result<(), RecordError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO change_events (change_id, at_ms, actor, kind, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![change_id, at_ms, actor, kind, message])?;
+        Ok(())
     }
 
     fn queue_notification(&mut self, fault_id: i64, p: &Planned, at_ms: i64) -> Result<(), RecordError> {

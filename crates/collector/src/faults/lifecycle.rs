@@ -560,6 +560,7 @@ impl Lifecycle {
             source: watchpost_model::api::FaultSource::Rule,
             reporter: None,
             entered: None,
+            change_id: window.and_then(|w| w.change_id),
         })?;
         Self::event(
             rec,

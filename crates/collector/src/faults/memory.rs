@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use watchpost_model::api::FaultStatus;
 
 use crate::db::records::{
-    AgentHello, Deadline, FaultRecords, NewRecord, OutboxRow, RecordError, RecordPatch, RecordState, Told,
+    AgentHello, ChangePatch, ChangeState, Deadline, FaultRecords, NewChange, NewRecord, OutboxRow,
+    RecordError, RecordPatch, RecordState, Told,
 };
 use crate::maintenance::Window;
 use crate::notify::Planned;
@@ -30,6 +31,9 @@ pub struct MemoryRecords {
     pub events: Vec<(i64, i64, String, String, String)>,
     pub windows: Vec<Window>,
     pub outbox: Vec<Notification>,
+    pub changes: Vec<ChangeState>,
+    /// (change, at, actor, kind, message)
+    pub change_events: Vec<(i64, i64, String, String, String)>,
 }
 
 impl MemoryRecords {
@@ -246,6 +250,58 @@ impl FaultRecords for MemoryRecords {
         w.id = self.windows.len() as i64 + 1;
         self.windows.push(w);
         Ok(self.windows.len() as i64)
+    }
+
+    fn end_window(&mut self, id: i64, at_ms: i64) -> Result<(), RecordError> {
+        if let Some(w) = self.windows.iter_mut().find(|w| w.id == id) {
+            w.ends_at_ms = w.ends_at_ms.min(at_ms.max(w.starts_at_ms + 1));
+        }
+        Ok(())
+    }
+
+    fn insert_change(&mut self, c: &NewChange<'_>) -> Result<i64, RecordError> {
+        let id = self.changes.len() as i64 + 1;
+        self.changes.push(ChangeState {
+            id,
+            title: c.title.into(),
+            status: watchpost_model::changes::ChangeStatus::Requested,
+            requested_by: c.requested_by.into(),
+            starts_at_ms: c.starts_at_ms,
+            ends_at_ms: c.ends_at_ms,
+            scope: c.scope.clone(),
+            window_id: None,
+        });
+        Ok(id)
+    }
+
+    fn change(&mut self, id: i64) -> Result<Option<ChangeState>, RecordError> {
+        Ok(self.changes.iter().find(|c| c.id == id).cloned())
+    }
+
+    fn update_change(&mut self, id: i64, p: &ChangePatch) -> Result<(), RecordError> {
+        let c = self
+            .changes
+            .iter_mut()
+            .find(|c| c.id == id)
+            .ok_or_else(|| RecordError::other(format!("no change {id}")))?;
+        c.status = p.status;
+        if p.window_id.is_some() {
+            c.window_id = p.window_id;
+        }
+        Ok(())
+    }
+
+    fn append_change_event(
+        &mut self,
+        change_id: i64,
+        at_ms: i64,
+        actor: &str,
+        kind: &str,
+        message: &str,
+    ) -> Result<(), RecordError> {
+        self.change_events
+            .push((change_id, at_ms, actor.into(), kind.into(), message.into()));
+        Ok(())
     }
 
     fn queue_notification(&mut self, fault_id: i64, p: &Planned, at_ms: i64) -> Result<(), RecordError> {

@@ -13,6 +13,7 @@
 //! engine does) nor send anything (the dispatcher does).
 
 mod actions;
+mod changes;
 mod event;
 mod lifecycle;
 #[cfg(test)]
@@ -23,6 +24,7 @@ mod reported;
 mod tests;
 mod transition;
 
+pub use changes::{ChangeEffect, ChangeOp, ChangeRequest, window_of};
 pub use event::EventKind;
 pub use lifecycle::Lifecycle;
 pub use reported::{REPORTED_RULE, ReportedFault};
@@ -154,6 +156,9 @@ pub enum ActionError {
     /// The fault's state does not allow it.
     #[error("{0}")]
     Conflict(String),
+    /// This person may not do it (e.g. approve their own change).
+    #[error("{0}")]
+    Forbidden(String),
     /// The database failed.
     #[error("database: {0}")]
     Db(String),
@@ -168,6 +173,14 @@ pub enum Job {
     AddWindow {
         window: Window,
         reply: oneshot::Sender<Result<i64, String>>,
+    },
+    Change {
+        id: i64,
+        op: ChangeOp,
+        actor: String,
+        at_ms: i64,
+        outcome: Result<ChangeEffect, ActionError>,
+        reply: oneshot::Sender<Result<i64, ActionError>>,
     },
     Report {
         fault: ReportedFault,
@@ -263,6 +276,17 @@ impl Committer for Lifecycle {
                 *outcome = self.report(rec, fault)?;
                 Ok(())
             }
+            Job::Change {
+                id,
+                op,
+                actor,
+                at_ms,
+                outcome,
+                ..
+            } => {
+                *outcome = self.change(rec, *id, op, actor, *at_ms)?;
+                Ok(())
+            }
         }
     }
 
@@ -323,6 +347,17 @@ impl Committer for Lifecycle {
                         Ok(()) => outcome,
                         Err(e) => Err(ActionError::Db(e.clone())),
                     });
+                }
+                Job::Change { outcome, reply, .. } => {
+                    let answer = match (&result, outcome) {
+                        (Ok(()), Ok(effect)) => {
+                            self.change_committed(&effect);
+                            Ok(effect.id)
+                        }
+                        (Ok(()), Err(e)) => Err(e),
+                        (Err(e), _) => Err(ActionError::Db(e.clone())),
+                    };
+                    let _ = reply.send(answer);
                 }
                 Job::Report { outcome, reply, .. } => {
                     let _ = reply.send(match &result {
@@ -419,6 +454,25 @@ impl Faults {
             at_ms,
             action,
             outcome: Ok(()),
+            reply,
+        };
+        self.writer
+            .send(job)
+            .await
+            .map_err(|_| ActionError::Db("writer stopped".into()))?;
+        wait.await.map_err(|_| ActionError::Db("writer stopped".into()))?
+    }
+
+    /// Carries out a step of change `id` (0 to request one) and waits until
+    /// it is on disk; returns the change's id.
+    pub async fn change(&self, id: i64, op: ChangeOp, actor: &str, at_ms: i64) -> Result<i64, ActionError> {
+        let (reply, wait) = oneshot::channel();
+        let job = Job::Change {
+            id,
+            op,
+            actor: actor.to_string(),
+            at_ms,
+            outcome: Err(ActionError::Db("not applied".into())),
             reply,
         };
         self.writer

@@ -80,6 +80,7 @@ impl Lifecycle {
             source: FaultSource::Reported,
             reporter: r.reporter.as_ref(),
             entered: Some((r.entered_at_ms, &r.entered_by)),
+            change_id: None,
         })?;
         self.opened_in_transaction(
             FaultKey {

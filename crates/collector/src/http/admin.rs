@@ -87,7 +87,10 @@ async fn add_user(
 ) -> Result<(StatusCode, Json<api::CreatedUser>), ApiError> {
     let b: api::NewUser = body(&bytes)?;
     let role = Role::parse(&b.role).ok_or_else(|| {
-        ApiError::bad_request(format!("role {:?}: expected viewer, operator or admin", b.role))
+        ApiError::bad_request(format!(
+            "role {:?}: expected viewer, operator, approver or admin",
+            b.role
+        ))
     })?;
     let created = core
         .access

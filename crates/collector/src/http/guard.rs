@@ -37,7 +37,10 @@ pub fn required_role(method: &Method, path: &str) -> Option<Role> {
         }
         return Some(Role::Viewer);
     }
-    if under("/api/v1/faults") || under("/api/v1/silences") {
+    if under("/api/v1/changes") && (path.ends_with("/approve") || path.ends_with("/reject")) {
+        return Some(Role::Approver);
+    }
+    if under("/api/v1/faults") || under("/api/v1/silences") || under("/api/v1/changes") {
         return Some(Role::Operator);
     }
     // Anyone signed in manages their own tokens (the handler checks whose).
@@ -253,5 +256,19 @@ mod tests {
             Some(Role::Operator)
         );
         assert_eq!(required_role(&post, "/anything"), Some(Role::Admin));
+        assert_eq!(required_role(&post, "/api/v1/changes"), Some(Role::Operator));
+        assert_eq!(
+            required_role(&post, "/api/v1/changes/3/start"),
+            Some(Role::Operator)
+        );
+        assert_eq!(
+            required_role(&post, "/api/v1/changes/3/approve"),
+            Some(Role::Approver)
+        );
+        assert_eq!(
+            required_role(&post, "/api/v1/changes/3/reject"),
+            Some(Role::Approver)
+        );
+        assert_eq!(required_role(&get, "/api/v1/changes/3"), Some(Role::Viewer));
     }
 }

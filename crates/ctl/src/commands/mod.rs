@@ -2,6 +2,7 @@
 
 mod access;
 mod agents;
+mod changes;
 mod deadline;
 mod faults;
 mod maintenance;
@@ -28,6 +29,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             matchers,
         } => metrics::query(&client, json, metric, since, matchers).await,
         Cmd::Maintenance { command } => maintenance::run(&client, json, args.by, command).await,
+        Cmd::Changes { command } => changes::run(&client, json, args.by, command).await,
         Cmd::Notifications { fault, status, limit } => {
             notify::notifications(&client, json, fault, status, limit).await
         }
