@@ -139,7 +139,7 @@ async fn metrics(State(core): State<Arc<Core>>) -> impl IntoResponse {
     let mut text = core.telemetry.render(
         core.store.len(),
         core.agents.connected(),
-        core.faults.open_fault_count(),
+        (core.faults.open_fault_count(), core.faults.flapping_count()),
         core.engine.rule_count(),
     );
     text.push_str(&core.health.render_metrics());

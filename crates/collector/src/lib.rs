@@ -164,6 +164,7 @@ impl Collector {
                 reopen_within_ms: time::millis(config.reopen_within),
                 notify: config.notify.clone(),
                 health: health.clone(),
+                flap: config.flap,
             },
         )?;
         let store = Arc::new(store::HotStore::new(config.window.as_millis() as i64));

@@ -59,7 +59,13 @@ impl Telemetry {
     }
 
     /// Renders everything with the gauges the caller reads at scrape time.
-    pub fn render(&self, series: usize, agents_connected: usize, faults_open: u64, rules: usize) -> String {
+    pub fn render(
+        &self,
+        series: usize,
+        agents_connected: usize,
+        (faults_open, faults_flapping): (u64, u64),
+        rules: usize,
+    ) -> String {
         let mut out = String::with_capacity(4096);
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut metric = |name: &str, kind: &str, help: &str, value: String| {
@@ -143,6 +149,12 @@ impl Telemetry {
             "Fault records open now.",
             faults_open.to_string(),
         );
+        metric(
+            "watchpost_faults_flapping",
+            "gauge",
+            "Faults flapping now: their changes are recorded, not notified.",
+            faults_flapping.to_string(),
+        );
         metric("watchpost_rules", "gauge", "Rules in force.", rules.to_string());
         metric(
             "watchpost_fault_transitions_total",
@@ -191,8 +203,9 @@ mod tests {
         let t = Telemetry::default();
         t.samples_ingested.fetch_add(5, Ordering::Relaxed);
         t.observe_detection(Duration::from_millis(3));
-        let text = t.render(7, 1, 2, 3);
+        let text = t.render(7, 1, (2, 1), 3);
         assert!(text.contains("watchpost_samples_ingested_total 5\n"));
+        assert!(text.contains("watchpost_faults_flapping 1\n"));
         assert!(text.contains("watchpost_series 7\n"));
         assert!(text.contains("watchpost_detection_latency_seconds_bucket{le=\"0.0025\"} 0\n"));
         assert!(text.contains("watchpost_detection_latency_seconds_bucket{le=\"0.005\"} 1\n"));

@@ -558,3 +558,121 @@ channels = ["hook"]
         "{approvals:?}"
     );
 }
+
+/// A condition that goes on and off is notified once as flapping, its
+/// further changes recorded but not notified, and once more when it has
+/// been stable for the window, in its real state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flapping_fault_is_notified_once_as_flapping_and_once_when_stable() {
+    let err = watchpost_collector::CollectorConfig::parse(
+        "[collector]\nflap_threshold = 1\n",
+        std::path::Path::new("."),
+    )
+    .expect_err("refused");
+    assert!(
+        err.to_string().contains("collector.flap_threshold: 1 is below 2"),
+        "{err}"
+    );
+
+    let data = tempfile::tempdir().expect("tempdir");
+    let textfiles = tempfile::tempdir().expect("tempdir");
+    let hook = Receiver::start("{}").await;
+    std::fs::write(data.path().join("oncall.toml"), ROSTER).expect("roster");
+    let config = collector_config_from(
+        data.path(),
+        &format!(
+            r#"
+[collector]
+oncall = "oncall.toml"
+flap_threshold = 2
+flap_window = "3s"
+[notify]
+group_window = "0s"
+[[channel]]
+name = "hook"
+type = "webhook"
+url = "{}"
+[[route]]
+team = "dc"
+channels = ["hook"]
+"#,
+            hook.url("/hook")
+        ),
+    );
+    let rules = watchpost_collector::rules::RuleSet::parse(
+        "[[rule]]\nname = \"link_errors\"\nmetric = \"link_errors\"\nwhen = \"> 5\"\nseverity = \"general\"\nsummary = \"errors {value}\"\n",
+        "rules.toml",
+    )
+    .expect("rules");
+    let collector = watchpost_collector::Collector::start(config, rules)
+        .await
+        .expect("collector");
+    let ctl = ctl(&collector);
+    write_textfile(textfiles.path(), "t.prom", "link_errors 9\n");
+    let _agent = start_agent(
+        &collector,
+        "sw-1",
+        Some(textfiles.path()),
+        false,
+        Duration::from_millis(100),
+    );
+    let fault = first_fault(&collector, "link_errors", "sw-1", Duration::from_secs(15)).await;
+    // Off and on again, five more changes, each seen by the rule.
+    for (i, value) in [1, 9, 1, 9, 1].into_iter().enumerate() {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        write_textfile(textfiles.path(), "t.prom", &format!("link_errors {value}\n"));
+        let want = if value > 5 {
+            api::FaultStatus::Open
+        } else {
+            api::FaultStatus::Resolved
+        };
+        let f = fault_in_status(&collector, fault.id, want, Duration::from_secs(10)).await;
+        if i == 1 {
+            assert!(f.flapping, "the third change makes it flap: {f:?}");
+            let (_, metrics) = get_raw(&collector, "/metrics").await;
+            assert!(metrics.contains("watchpost_faults_flapping 1"), "{metrics}");
+        }
+    }
+    let (ok, out, err) = ctl.run(&["faults"]).await;
+    assert!(ok && out.contains("resolved (flapping)"), "{out}{err}");
+    // Stable for the window: notified once more, as it is (resolved).
+    let f = wait_for("stable again", Duration::from_secs(15), || async {
+        let f: api::Fault = get(&collector, &format!("/api/v1/faults/{}", fault.id)).await;
+        (!f.flapping).then_some(f)
+    })
+    .await;
+    let kinds = wait_for("the stable notice", Duration::from_secs(10), || async {
+        let kinds: Vec<String> = hook
+            .requests()
+            .iter()
+            .flat_map(|r| {
+                r.json()["notifications"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|n| n["kind"].as_str().unwrap_or("").to_string())
+            })
+            .collect();
+        kinds.iter().any(|k| k == "stable").then_some(kinds)
+    })
+    .await;
+    assert_eq!(kinds, ["opened", "resolved", "flapping", "stable"], "{kinds:?}");
+    let events: Vec<&str> = f.timeline.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        events.iter().filter(|k| **k == "reopened").count(),
+        2,
+        "{events:?}"
+    );
+    assert_eq!(
+        events.iter().filter(|k| **k == "resolved").count(),
+        3,
+        "{events:?}"
+    );
+    assert!(
+        events.contains(&"flapping") && events.contains(&"stable"),
+        "{events:?}"
+    );
+    let stable = f.timeline.iter().find(|e| e.kind == "stable").expect("stable");
+    assert!(stable.message.contains("it is resolved"), "{}", stable.message);
+}

@@ -141,9 +141,14 @@ async fn an_access_database_from_before_versioning_is_migrated_and_a_newer_one_r
     assert_eq!(a.login("li", "wrong password").await.expect("login"), None);
     // Version 2 rebuilt the users table for the approver role; tokens still point at it.
     let token = a.create_token("li", "t", None, 1_000).await.expect("token");
-    a.add_user("chen", Role::Approver, None, 1_000).await.expect("an approver");
+    a.add_user("chen", Role::Approver, None, 1_000)
+        .await
+        .expect("an approver");
     assert_eq!(
-        a.by_token(&token.token, 2_000).await.expect("token").map(|i| i.role),
+        a.by_token(&token.token, 2_000)
+            .await
+            .expect("token")
+            .map(|i| i.role),
         Some(Role::Operator)
     );
     drop(a);

@@ -23,6 +23,8 @@ pub enum EventKind {
     NotifyFailed,
     NotifyGaveUp,
     Feedback,
+    Flapping,
+    Stable,
 }
 
 impl EventKind {
@@ -48,6 +50,8 @@ impl EventKind {
             EventKind::NotifyFailed => "notify_failed",
             EventKind::NotifyGaveUp => "notify_gave_up",
             EventKind::Feedback => "feedback",
+            EventKind::Flapping => "flapping",
+            EventKind::Stable => "stable",
         }
     }
 }

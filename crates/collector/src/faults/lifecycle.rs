@@ -56,6 +56,10 @@ pub struct Lifecycle {
     /// Changes of commits that failed for want of disk, applied first in
     /// the next group commit.
     pub(super) backlog: Vec<super::Command>,
+    /// Which faults flap.
+    pub(super) flaps: super::flapping::Flaps,
+    /// The change being applied is a flapping fault's: not notified.
+    pub(super) quiet: bool,
 }
 
 impl Lifecycle {
@@ -85,6 +89,8 @@ impl Lifecycle {
             opened: Vec::new(),
             closed: Vec::new(),
             backlog: Vec::new(),
+            flaps: super::flapping::Flaps::default(),
+            quiet: false,
         }
     }
 
@@ -104,12 +110,14 @@ impl Lifecycle {
             self.open.remove(&k);
         }
         self.open_faults.store(self.open.len() as u64, Ordering::Relaxed);
+        self.flaps.committed();
     }
 
     /// The transaction was rolled back: forget what it would have changed.
     pub fn rolled_back(&mut self) {
         self.opened.clear();
         self.closed.clear();
+        self.flaps.rolled_back();
     }
 
     /// A fault record opened in this transaction other than by a rule (reported).
@@ -178,14 +186,22 @@ impl Lifecycle {
     ) -> Result<(), RecordError> {
         match (t, self.find_open(t.key())) {
             (Transition::Open(f), None) => {
-                let record = match self.reopenable(rec, &f.key, f.at_ms)? {
-                    Some(previous) => self.reopen(rec, f, &previous)?,
-                    None => OpenRecord {
-                        id: self.insert(rec, f)?,
+                let (flapping, became) = self.flap_change(&f.key, f.at_ms, f.flap);
+                self.quiet = flapping;
+                let reopened = self.reopenable(rec, &f.key, f.at_ms)?;
+                let record = match &reopened {
+                    Some(previous) => self.reopen(rec, f, previous),
+                    None => self.insert(rec, f).map(|id| OpenRecord {
+                        id,
                         severity: f.severity,
                         opened_at_ms: f.at_ms,
-                    },
+                    }),
                 };
+                self.quiet = false;
+                let record = record?;
+                if became || (flapping && reopened.is_none()) {
+                    self.began_flapping(rec, record.id, f.at_ms)?;
+                }
                 self.opened.push((f.key.clone(), record));
                 self.closed.retain(|k| k != &f.key);
             }
@@ -275,9 +291,18 @@ impl Lifecycle {
                 },
                 Some(open),
             ) => {
+                // Counted when its opening was (its rule lets it flap).
+                let tracked = self.flaps.tracks(key);
+                let (flapping, became) = self.flap_change(key, *at_ms, tracked);
                 self.resolve(rec, open.id, *at_ms, *value)?;
                 Self::event(rec, open.id, *at_ms, EventKind::Resolved, reason)?;
-                self.on_resolved(rec, open.id, *at_ms)?;
+                self.quiet = flapping;
+                let told = self.on_resolved(rec, open.id, *at_ms);
+                self.quiet = false;
+                told?;
+                if became {
+                    self.began_flapping(rec, open.id, *at_ms)?;
+                }
                 self.closed.push(key.clone());
             }
             (other, None) => {
@@ -419,9 +444,10 @@ impl Lifecycle {
 
     /// The clock: deadlines that passed unmet by `now_ms` are recorded, and
     /// faults whose maintenance window ended are released.
-    pub(super) fn tick(&self, rec: &mut dyn FaultRecords, now_ms: i64) -> Result<(), RecordError> {
+    pub(super) fn tick(&mut self, rec: &mut dyn FaultRecords, now_ms: i64) -> Result<(), RecordError> {
         self.mark_overdue(rec, now_ms)?;
-        self.end_windows(rec, now_ms)
+        self.end_windows(rec, now_ms)?;
+        self.settle_flaps(rec, now_ms)
     }
 
     /// Records deadlines that passed unmet, with a timeline event each.

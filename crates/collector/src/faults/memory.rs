@@ -469,6 +469,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect::<BTreeMap<_, _>>(),
             unreachable,
+            flap: true,
         }
     }
 

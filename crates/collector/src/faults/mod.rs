@@ -15,6 +15,7 @@
 mod actions;
 mod changes;
 mod event;
+mod flapping;
 mod lifecycle;
 #[cfg(test)]
 mod memory;
@@ -62,6 +63,8 @@ pub struct FaultSettings {
     pub notify: Arc<NotifyConfig>,
     /// Told whether each commit succeeds (`collector_writes_failing`).
     pub health: Arc<Health>,
+    /// When a fault counts as flapping.
+    pub flap: crate::config::FlapPolicy,
 }
 
 impl Default for FaultSettings {
@@ -72,6 +75,7 @@ impl Default for FaultSettings {
             reopen_within_ms: 10 * 60 * 1000,
             notify: Arc::default(),
             health: Arc::default(),
+            flap: crate::config::FlapPolicy::default(),
         }
     }
 }
@@ -243,6 +247,7 @@ impl Committer for Lifecycle {
     }
 
     fn begin(&mut self, rec: &mut dyn FaultRecords) -> Result<(), RecordError> {
+        self.flaps.begin();
         let backlog = std::mem::take(&mut self.backlog);
         let result = backlog.iter().try_for_each(|cmd| self.command(rec, cmd));
         self.backlog = backlog;
@@ -376,6 +381,7 @@ impl Committer for Lifecycle {
 pub struct Faults {
     writer: mpsc::Sender<Job>,
     open_faults: Arc<AtomicU64>,
+    flapping: Arc<AtomicU64>,
     wake: Arc<tokio::sync::Notify>,
     db: Database,
 }
@@ -388,6 +394,7 @@ impl Faults {
         let opened = Database::open(dir)?;
         let lifecycle = Lifecycle::new(settings, opened.live, opened.windows);
         let open_faults = lifecycle.open_faults();
+        let flapping = lifecycle.flaps.counter();
         let wake = Arc::new(tokio::sync::Notify::new());
         let writer = writer::spawn(opened.writer, lifecycle, wake.clone()).map_err(|e| DbError::Open {
             path: dir.join("watchpost.db"),
@@ -398,6 +405,7 @@ impl Faults {
             Faults {
                 writer,
                 open_faults,
+                flapping,
                 wake,
                 db: db.clone(),
             },
@@ -408,6 +416,11 @@ impl Faults {
     /// Faults live now (kept by the writer).
     pub fn open_fault_count(&self) -> u64 {
         self.open_faults.load(Ordering::Relaxed)
+    }
+
+    /// Faults flapping now.
+    pub fn flapping_count(&self) -> u64 {
+        self.flapping.load(Ordering::Relaxed)
     }
 
     /// Records `commands` in the next group commit and waits until they are on disk.

@@ -38,6 +38,10 @@ impl Lifecycle {
         if !notify.is_enabled() {
             return Ok(0);
         }
+        if self.quiet && !matches!(kind, Kind::Flapping | Kind::Stable) {
+            // A flapping fault's changes are recorded, not notified.
+            return Ok(0);
+        }
         let Some(row) = rec.record(id)? else {
             return Ok(0);
         };
@@ -134,7 +138,7 @@ impl Lifecycle {
         at_ms: i64,
     ) -> Result<(), RecordError> {
         Self::cancel_pending(rec, id, at_ms, "the fault resolved first")?;
-        let told = rec.told(id)?;
+        let told = if self.quiet { Vec::new() } else { rec.told(id)? };
         if !told.is_empty() {
             for to in &told {
                 rec.queue_recovery(id, to, at_ms)?;

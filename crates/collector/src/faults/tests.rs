@@ -27,6 +27,7 @@ fn new_fault(series: &str, severity: Severity, at_ms: i64) -> NewFault {
         metric: "m".into(),
         labels: BTreeMap::from([("host".to_string(), "h1".to_string())]),
         unreachable: false,
+        flap: true,
     }
 }
 

@@ -37,6 +37,8 @@ pub struct NewFault {
     pub labels: BTreeMap<String, String>,
     /// The fault says its host or device cannot be reached.
     pub unreachable: bool,
+    /// Its rule lets it be marked flapping.
+    pub flap: bool,
 }
 
 /// A change to fault records decided by the engine.

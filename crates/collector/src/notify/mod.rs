@@ -54,6 +54,10 @@ pub enum Kind {
     ReporterResolved,
     /// A reported fault closed: its reporter hears the cause and handling.
     ReporterClosed,
+    /// The fault flaps: its changes are no longer notified (first step only).
+    Flapping,
+    /// A flapping fault is stable again, in its real state (first step only).
+    Stable,
 }
 
 impl Kind {
@@ -69,6 +73,8 @@ impl Kind {
             Kind::Resolved => "resolved",
             Kind::ReporterResolved => "reporter_resolved",
             Kind::ReporterClosed => "reporter_closed",
+            Kind::Flapping => "flapping",
+            Kind::Stable => "stable",
         }
     }
 
@@ -84,6 +90,8 @@ impl Kind {
             "resolved" => Kind::Resolved,
             "reporter_resolved" => Kind::ReporterResolved,
             "reporter_closed" => Kind::ReporterClosed,
+            "flapping" => Kind::Flapping,
+            "stable" => Kind::Stable,
             _ => return None,
         })
     }
@@ -381,6 +389,11 @@ impl NotifyConfig {
                     if route.overdue_to_managers {
                         add(Target::Managers, Kind::Overdue, at_ms, 0);
                         add(Target::OnCall, Kind::Overdue, at_ms, 0);
+                    }
+                }
+                Kind::Flapping | Kind::Stable => {
+                    if let Some(first) = route.steps.first() {
+                        add(first.to, kind, at_ms, 0);
                     }
                 }
                 Kind::Escalated | Kind::Resolved | Kind::ReporterResolved | Kind::ReporterClosed => {}

@@ -105,6 +105,10 @@ fn kind_text(kind: Kind, lang: Language) -> &'static str {
         (Language::Zh, Kind::ReporterClosed) => "已办结",
         (Language::En, Kind::ReporterResolved) => "Handled",
         (Language::En, Kind::ReporterClosed) => "Closed",
+        (Language::Zh, Kind::Flapping) => "频繁波动（暂停通知）",
+        (Language::Zh, Kind::Stable) => "已稳定",
+        (Language::En, Kind::Flapping) => "Flapping (notifications paused)",
+        (Language::En, Kind::Stable) => "Stable again",
     }
 }
 

@@ -72,6 +72,7 @@ impl CollectorRules {
                         metric: String::new(),
                         labels: h.labels.clone(),
                         unreachable: false,
+                        flap: true,
                     }));
                 }
                 Some(was) if h.severity > was => {

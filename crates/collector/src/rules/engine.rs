@@ -521,6 +521,7 @@ impl Engine {
                     metric,
                     labels,
                     unreachable: rule.unreachable,
+                    flap: rule.flap,
                 })
             }
             Change::Raise(i) => {
@@ -609,6 +610,7 @@ impl Engine {
                     metric,
                     labels,
                     unreachable: rule.unreachable,
+                    flap: rule.flap,
                 }));
             }
         }
@@ -653,6 +655,7 @@ impl Engine {
                         metric: String::new(),
                         labels,
                         unreachable: rule.unreachable,
+                        flap: rule.flap,
                     }));
                 }
                 (true, true) => {

@@ -171,6 +171,8 @@ pub struct Rule {
     /// Its faults say the host or device cannot be reached (agent silence
     /// always does): a parent's such fault suppresses its children's.
     pub unreachable: bool,
+    /// Its faults may be marked flapping (`flap = false` turns it off).
+    pub flap: bool,
 }
 
 impl Rule {
@@ -278,6 +280,7 @@ struct RawRule {
     summary: Option<String>,
     description: Option<String>,
     unreachable: Option<bool>,
+    flap: Option<bool>,
 }
 
 fn ms(d: Duration) -> i64 {
@@ -371,6 +374,7 @@ impl RuleSet {
                     .expect("built-in template is valid"),
                 source: "built-in".to_string(),
                 unreachable: true,
+                flap: true,
             });
         }
         for check in CollectorCheck::ALL {
@@ -393,6 +397,7 @@ impl RuleSet {
                 summary: Template::parse(check.default_summary()).expect("built-in template is valid"),
                 source: "built-in".to_string(),
                 unreachable: false,
+                flap: true,
             });
         }
     }
@@ -637,6 +642,7 @@ fn check_rule(r: RawRule, location: &str) -> Result<Rule, String> {
         summary,
         source: location.to_string(),
         unreachable: r.unreachable.unwrap_or(kind == RawKind::AgentSilent),
+        flap: r.flap.unwrap_or(true),
     })
 }
 

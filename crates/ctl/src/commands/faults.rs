@@ -169,6 +169,12 @@ pub async fn run(
             }
             println!("  value         {}", value_text(f.value));
             println!("  count         {}", f.count);
+            if f.flapping {
+                println!("  flapping      yes: its changes are recorded, not notified, until it is stable");
+            }
+            if let Some(c) = f.change {
+                println!("  change        #{c} (watchpostctl changes show {c})");
+            }
             println!("  opened        {}", f.opened_at);
             println!("  last seen     {}", f.last_seen_at);
             println!("  respond by    {}", f.response_due);
@@ -238,7 +244,11 @@ pub async fn run(
                     t.row(vec![
                         f.id.to_string(),
                         f.severity.to_string(),
-                        f.status.as_str().to_string(),
+                        if f.flapping {
+                            format!("{} (flapping)", f.status.as_str())
+                        } else {
+                            f.status.as_str().to_string()
+                        },
                         f.host.clone(),
                         f.rule.clone(),
                         f.opened_at.clone(),
