@@ -128,10 +128,11 @@ pub fn router(core: Arc<Core>) -> Router {
         .with_state(core)
 }
 
-async fn healthz() -> Json<api::Health> {
+async fn healthz(State(core): State<Arc<Core>>) -> Json<api::Health> {
     Json(api::Health {
         status: "ok".into(),
         version: crate::VERSION.into(),
+        time_zone: Some(core.config.calendar.time_zone_name().to_string()),
     })
 }
 

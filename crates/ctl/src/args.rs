@@ -22,6 +22,9 @@ pub struct Args {
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Print times in UTC (RFC 3339), not in the collector's calendar zone.
+    #[arg(long, global = true)]
+    pub utc: bool,
     /// Who you are, recorded on the fault's timeline for actions (only
     /// with an open API: with users, the collector records who signed in).
     #[arg(long, global = true, env = "WATCHPOST_USER")]

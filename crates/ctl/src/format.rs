@@ -68,12 +68,49 @@ pub fn emit<T: serde::Serialize>(json: bool, value: &T, table: impl FnOnce() -> 
     Ok(())
 }
 
+/// The zone times are shown in (the collector's calendar zone); unset
+/// with `--utc`, `--json` or when the collector does not say.
+static ZONE: std::sync::OnceLock<jiff::tz::TimeZone> = std::sync::OnceLock::new();
+
+/// Shows times in `zone` from now on.
+pub fn show_times_in(zone: jiff::tz::TimeZone) {
+    let _ = ZONE.set(zone);
+}
+
+fn shown(t: &str, format: &str) -> String {
+    match (ZONE.get(), t.parse::<jiff::Timestamp>()) {
+        (Some(zone), Ok(ts)) => ts.to_zoned(zone.clone()).strftime(format).to_string(),
+        _ => t.to_string(),
+    }
+}
+
+/// An RFC 3339 time as people read clocks: `2026-12-02 09:30 +08:00` in
+/// the calendar's zone (as given with `--utc`).
+pub fn when(t: &str) -> String {
+    shown(t, "%Y-%m-%d %H:%M %:z")
+}
+
+/// [`when`] with seconds, for timelines and last-seen times.
+pub fn when_exact(t: &str) -> String {
+    shown(t, "%Y-%m-%d %H:%M:%S %:z")
+}
+
+/// [`when`] of an optional time, `none` when absent.
+pub fn when_or(t: Option<&String>, none: &str) -> String {
+    t.map_or_else(|| none.to_string(), |t| when(t))
+}
+
 /// Milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
 pub fn utc_time(ms: i64) -> String {
     match jiff::Timestamp::from_millisecond(ms) {
         Ok(t) => t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
         Err(_) => ms.to_string(),
     }
+}
+
+/// A sample's time: in the calendar's zone with milliseconds, or [`utc_time`].
+pub fn sample_time(ms: i64) -> String {
+    shown(&utc_time(ms), "%Y-%m-%d %H:%M:%S%.3f %:z")
 }
 
 #[cfg(test)]

@@ -287,6 +287,25 @@ channels = ["mail"]
     assert_eq!(status, 201, "a civil time in the calendar's zone: {body}");
     let f: api::Fault = serde_json::from_str(&body).expect("fault");
     assert_eq!(f.opened_at, "2026-01-01T01:00:00Z", "09:00 in Asia/Shanghai");
+    // watchpostctl shows times as people read clocks there; --utc and --json for scripts.
+    let id = f.id.to_string();
+    let (ok, out, err) = ctl.run(&["faults", "show", &id]).await;
+    assert!(
+        ok && out.contains("opened        2026-01-01 09:00 +08:00"),
+        "{out}{err}"
+    );
+    let (ok, out, err) = ctl.run(&["--utc", "faults", "show", &id]).await;
+    assert!(
+        ok && out.contains("opened        2026-01-01T01:00:00Z"),
+        "{out}{err}"
+    );
+    let (ok, out, _) = ctl.run(&["faults", "--source", "reported"]).await;
+    assert!(ok && out.contains("2026-01-01 09:00 +08:00"), "{out}");
+    let (ok, out, _) = ctl.run(&["--json", "faults", "show", &id]).await;
+    assert!(
+        ok && out.contains("\"opened_at\": \"2026-01-01T01:00:00Z\""),
+        "{out}"
+    );
 }
 
 /// The newest fault of `host` once it is in `status` (through watchpostctl).

@@ -400,6 +400,9 @@ pub struct Health {
     pub status: String,
     /// Collector version.
     pub version: String,
+    /// The working calendar's time zone: watchpostctl shows times in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use watchpost_model::api::{
 
 use crate::args::{TokensCmd, UsersCmd};
 use crate::client::{Client, path_segment};
-use crate::format::emit;
+use crate::format::{emit, when, when_exact, when_or};
 use crate::table::Table;
 
 /// `whoami`.
@@ -32,7 +32,7 @@ pub async fn users(client: &Client, json: bool, command: Option<UsersCmd>) -> an
                     t.row(vec![
                         u.name.clone(),
                         u.role.as_str().to_string(),
-                        u.created_at.clone(),
+                        when(&u.created_at),
                         if u.disabled {
                             "disabled".into()
                         } else {
@@ -88,10 +88,10 @@ pub async fn tokens(client: &Client, json: bool, command: Option<TokensCmd>) -> 
                         k.id.to_string(),
                         k.user.clone(),
                         k.name.clone(),
-                        k.created_at.clone(),
-                        k.expires_at.clone().unwrap_or_else(|| "never".into()),
-                        k.revoked_at.clone().unwrap_or_else(|| "-".into()),
-                        k.last_used_at.clone().unwrap_or_else(|| "-".into()),
+                        when(&k.created_at),
+                        when_or(k.expires_at.as_ref(), "never"),
+                        when_or(k.revoked_at.as_ref(), "-"),
+                        when_or(k.last_used_at.as_ref(), "-"),
                     ]);
                 }
                 t
@@ -132,7 +132,7 @@ pub async fn audit(client: &Client, json: bool, actor: Option<String>, limit: us
         for e in &entries {
             t.row(vec![
                 e.id.to_string(),
-                e.at.clone(),
+                when_exact(&e.at),
                 e.actor.clone(),
                 e.role.map_or("-", |r| r.as_str()).to_string(),
                 e.address.clone(),

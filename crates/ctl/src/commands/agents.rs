@@ -4,7 +4,7 @@ use watchpost_model::api::{Agent, AgentCredential, EnrollBody, Enrollment};
 
 use crate::args::AgentsCmd;
 use crate::client::{Client, path_segment};
-use crate::format::emit;
+use crate::format::{emit, when, when_exact, when_or};
 use crate::table::Table;
 
 /// `agents ...`.
@@ -30,7 +30,8 @@ pub async fn run(client: &Client, json: bool, command: Option<AgentsCmd>) -> any
             } else {
                 println!(
                     "enrolment token for agent {} (works once, until {}):",
-                    e.agent, e.expires_at
+                    e.agent,
+                    when(&e.expires_at)
                 );
                 println!("{}", e.token);
                 println!("put it in the agent's config: [agent] enroll_token = \"<token>\"");
@@ -52,9 +53,9 @@ pub async fn run(client: &Client, json: bool, command: Option<AgentsCmd>) -> any
                     t.row(vec![
                         c.agent.clone(),
                         c.hostname.clone(),
-                        c.issued_at.clone(),
-                        c.expires_at.clone().unwrap_or_else(|| "never".into()),
-                        c.revoked_at.clone().unwrap_or_else(|| "-".into()),
+                        when(&c.issued_at),
+                        when_or(c.expires_at.as_ref(), "never"),
+                        when_or(c.revoked_at.as_ref(), "-"),
                     ]);
                 }
                 t
@@ -86,8 +87,10 @@ pub async fn run(client: &Client, json: bool, command: Option<AgentsCmd>) -> any
                         } else {
                             "disconnected".into()
                         },
-                        a.connected_since.clone().unwrap_or_else(|| "-".into()),
-                        a.last_seen.clone(),
+                        a.connected_since
+                            .as_deref()
+                            .map_or_else(|| "-".into(), when_exact),
+                        when_exact(&a.last_seen),
                         a.series.to_string(),
                         a.clock_offset.map_or_else(
                             || "-".into(),

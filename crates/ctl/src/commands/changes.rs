@@ -4,7 +4,7 @@ use watchpost_model::changes::{Change, ChangeActionBody, ChangeBody, ChangeScope
 
 use crate::args::ChangesCmd;
 use crate::client::Client;
-use crate::format::{actor, emit, labels_text, matcher_params};
+use crate::format::{actor, emit, labels_text, matcher_params, when, when_exact};
 use crate::table::Table;
 
 fn scope_text(s: &ChangeScope) -> String {
@@ -44,8 +44,8 @@ pub async fn run(client: &Client, json: bool, by: Option<String>, command: Chang
                     t.row(vec![
                         c.id.to_string(),
                         c.status.as_str().to_string(),
-                        c.starts_at.clone(),
-                        c.ends_at.clone(),
+                        when(&c.starts_at),
+                        when(&c.ends_at),
                         scope_text(&c.scope),
                         c.requested_by.clone(),
                         c.decided_by.clone().unwrap_or_else(|| "-".into()),
@@ -71,9 +71,14 @@ pub async fn run(client: &Client, json: bool, by: Option<String>, command: Chang
             ] {
                 println!("  {k:<14}{v}");
             }
-            println!("  {:<14}{} to {}", "window", c.starts_at, c.ends_at);
+            println!("  {:<14}{} to {}", "window", when(&c.starts_at), when(&c.ends_at));
             println!("  {:<14}{}", "covers", scope_text(&c.scope));
-            println!("  {:<14}{} at {}", "requested by", c.requested_by, c.requested_at);
+            println!(
+                "  {:<14}{} at {}",
+                "requested by",
+                c.requested_by,
+                when(&c.requested_at)
+            );
             if let Some(d) = &c.decided_by {
                 println!("  {:<14}{d}", "decided by");
             }
@@ -101,7 +106,7 @@ pub async fn run(client: &Client, json: bool, by: Option<String>, command: Chang
             let mut t = Table::new(&["  AT", "ACTOR", "EVENT", "MESSAGE"]);
             for e in &c.timeline {
                 t.row(vec![
-                    format!("  {}", e.at),
+                    format!("  {}", when_exact(&e.at)),
                     e.actor.clone(),
                     e.kind.clone(),
                     e.message.clone(),

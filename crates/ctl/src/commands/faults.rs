@@ -5,7 +5,7 @@ use watchpost_model::api::{Fault, FaultActionBody, FaultSource, ReportBody, Repo
 
 use crate::args::FaultCmd;
 use crate::client::Client;
-use crate::format::{actor, emit, labels_text, parse_labels, value_text};
+use crate::format::{actor, emit, labels_text, parse_labels, value_text, when, when_exact, when_or};
 use crate::table::Table;
 
 /// The filters of `faults` without a subcommand.
@@ -125,7 +125,10 @@ pub async fn run(
                 println!("{}", f.id);
                 eprintln!(
                     "fault {} opened at {}: respond by {}, resolve by {}",
-                    f.id, f.opened_at, f.response_due, f.resolve_due
+                    f.id,
+                    when(&f.opened_at),
+                    when(&f.response_due),
+                    when(&f.resolve_due)
                 );
             }
             Ok(())
@@ -149,7 +152,7 @@ pub async fn run(
                         .as_ref()
                         .map_or_else(|| "-".to_string(), Reporter::text)
                 );
-                println!("  entered       {} by {}", r.entered_at, r.entered_by);
+                println!("  entered       {} by {}", when(&r.entered_at), r.entered_by);
                 if let Some(fb) = &r.feedback {
                     println!(
                         "  satisfaction  {}/5{} ({} by {})",
@@ -158,7 +161,7 @@ pub async fn run(
                             .as_deref()
                             .map(|c| format!(" \"{c}\""))
                             .unwrap_or_default(),
-                        fb.at,
+                        when(&fb.at),
                         fb.by
                     );
                 }
@@ -175,11 +178,11 @@ pub async fn run(
             if let Some(c) = f.change {
                 println!("  change        #{c} (watchpostctl changes show {c})");
             }
-            println!("  opened        {}", f.opened_at);
-            println!("  last seen     {}", f.last_seen_at);
-            println!("  respond by    {}", f.response_due);
-            println!("  resolve by    {}", f.resolve_due);
-            println!("  resolved      {}", f.resolved_at.as_deref().unwrap_or("-"));
+            println!("  opened        {}", when(&f.opened_at));
+            println!("  last seen     {}", when_exact(&f.last_seen_at));
+            println!("  respond by    {}", when(&f.response_due));
+            println!("  resolve by    {}", when(&f.resolve_due));
+            println!("  resolved      {}", when_or(f.resolved_at.as_ref(), "-"));
             let met = |m: Option<bool>| match m {
                 Some(true) => "met",
                 Some(false) => "MISSED",
@@ -190,14 +193,14 @@ pub async fn run(
             if let Some(by) = &f.acknowledged_by {
                 println!(
                     "  acknowledged  {} by {by}",
-                    f.acknowledged_at.as_deref().unwrap_or("-")
+                    when_or(f.acknowledged_at.as_ref(), "-")
                 );
             }
             if let Some(a) = &f.assignee {
                 println!("  assignee      {a}");
             }
             if let Some(c) = &f.closed_at {
-                println!("  closed        {c}");
+                println!("  closed        {}", when(c));
                 println!("  cause         {}", f.cause.as_deref().unwrap_or("-"));
                 println!("  handling      {}", f.handling.as_deref().unwrap_or("-"));
             }
@@ -205,7 +208,7 @@ pub async fn run(
             let mut t = Table::new(&["  AT", "ACTOR", "EVENT", "MESSAGE"]);
             for e in &f.timeline {
                 t.row(vec![
-                    format!("  {}", e.at),
+                    format!("  {}", when_exact(&e.at)),
                     e.actor.clone(),
                     e.kind.clone(),
                     e.message.clone(),
@@ -251,9 +254,9 @@ pub async fn run(
                         },
                         f.host.clone(),
                         f.rule.clone(),
-                        f.opened_at.clone(),
-                        f.response_due.clone(),
-                        f.resolve_due.clone(),
+                        when(&f.opened_at),
+                        when(&f.response_due),
+                        when(&f.resolve_due),
                         f.count.to_string(),
                         f.summary.clone(),
                     ]);

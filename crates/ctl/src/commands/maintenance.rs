@@ -4,7 +4,7 @@ use watchpost_model::api::{MaintenanceBody, MaintenanceWindow};
 
 use crate::args::MaintenanceCmd;
 use crate::client::Client;
-use crate::format::{actor, emit, labels_text, matcher_params};
+use crate::format::{actor, emit, labels_text, matcher_params, when};
 use crate::table::Table;
 
 /// `maintenance ...`.
@@ -29,8 +29,8 @@ pub async fn run(
                         w.host.clone().unwrap_or_else(|| "*".into()),
                         w.rule.clone().unwrap_or_else(|| "*".into()),
                         labels_text(&w.matchers, &[]),
-                        w.starts_at.clone(),
-                        w.ends_at.clone(),
+                        when(&w.starts_at),
+                        when(&w.ends_at),
                         w.ticket.clone(),
                         w.created_by.clone(),
                         w.reason.clone(),
@@ -65,7 +65,10 @@ pub async fn run(
             } else {
                 println!(
                     "maintenance window {} ({}) from {} to {}",
-                    w.id, w.ticket, w.starts_at, w.ends_at
+                    w.id,
+                    w.ticket,
+                    when(&w.starts_at),
+                    when(&w.ends_at)
                 );
             }
             Ok(())

@@ -3,7 +3,7 @@
 use watchpost_model::api::{Series, SeriesPoints};
 
 use crate::client::Client;
-use crate::format::{emit, labels_text, matcher_params, utc_time, value_text};
+use crate::format::{emit, labels_text, matcher_params, sample_time, value_text};
 use crate::table::Table;
 
 /// `series [--metric M] [MATCHERS]`.
@@ -68,7 +68,7 @@ pub async fn query(
         println!("{}{{{}}}", s.metric, labels_text(&s.labels, &[]));
         let mut t = Table::new(&["  TIME (UTC)", "VALUE"]);
         for (ts, v) in &s.points {
-            let time = utc_time(*ts);
+            let time = sample_time(*ts);
             t.row(vec![format!("  {time}"), value_text(Some(*v))]);
         }
         print!("{}", t.render());

@@ -16,6 +16,14 @@ use crate::client::Client;
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let client = Client::from_args(&args)?;
     let json = args.json;
+    if !json && !args.utc && !matches!(args.command, Cmd::Deadline { .. }) {
+        // Times as people read clocks there: the collector's calendar zone.
+        if let Ok(h) = client.get::<watchpost_model::api::Health>("/healthz", &[]).await
+            && let Some(zone) = h.time_zone.and_then(|z| jiff::tz::TimeZone::get(&z).ok())
+        {
+            crate::format::show_times_in(zone);
+        }
+    }
     match args.command {
         Cmd::Whoami => access::whoami(&client, json).await,
         Cmd::Users { command } => access::users(&client, json, command).await,

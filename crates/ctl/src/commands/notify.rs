@@ -3,7 +3,7 @@
 use watchpost_model::api::{Notification, OnCall};
 
 use crate::client::Client;
-use crate::format::emit;
+use crate::format::{emit, when, when_or};
 use crate::table::Table;
 
 /// `notifications [--fault ID] [--status S] [--limit N]`.
@@ -35,8 +35,8 @@ pub async fn notifications(
                 n.channel.clone(),
                 n.status.clone(),
                 n.attempts.to_string(),
-                n.due_at.clone(),
-                n.sent_at.clone().unwrap_or_else(|| "-".into()),
+                when(&n.due_at),
+                when_or(n.sent_at.as_ref(), "-"),
                 n.message_id.clone().unwrap_or_else(|| "-".into()),
                 n.last_error.clone().unwrap_or_default(),
             ]);
@@ -66,7 +66,7 @@ pub async fn oncall(client: &Client, json: bool, at: Option<String>) -> anyhow::
                     names.join(", ")
                 },
                 phones.join(", "),
-                o.until.clone().unwrap_or_else(|| "-".into()),
+                when_or(o.until.as_ref(), "-"),
                 o.reason.clone(),
                 o.lead.as_ref().map_or("-".into(), |l| l.name.clone()),
             ]);
