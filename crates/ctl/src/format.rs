@@ -100,6 +100,20 @@ pub fn when_or(t: Option<&String>, none: &str) -> String {
     t.map_or_else(|| none.to_string(), |t| when(t))
 }
 
+/// A timeline as a table: when, who, what, the message.
+pub fn timeline_table(events: &[watchpost_model::api::FaultEvent]) -> Table {
+    let mut t = Table::new(&["  AT", "ACTOR", "EVENT", "MESSAGE"]);
+    for e in events {
+        t.row(vec![
+            format!("  {}", when_exact(&e.at)),
+            e.actor.clone(),
+            e.kind.clone(),
+            e.message.clone(),
+        ]);
+    }
+    t
+}
+
 /// Milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
 pub fn utc_time(ms: i64) -> String {
     match jiff::Timestamp::from_millisecond(ms) {

@@ -237,6 +237,20 @@ fn report_from_row(r: &rusqlite::Row<'_>, o: usize) -> rusqlite::Result<Option<R
     }))
 }
 
+/// A timeline (`at_ms, actor, kind, message` rows of `sql`, for record `id`).
+fn timeline(conn: &Connection, sql: &str, id: i64) -> rusqlite::Result<Vec<FaultEvent>> {
+    conn.prepare_cached(sql)?
+        .query_map([id], |r| {
+            Ok(FaultEvent {
+                at: rfc3339(r.get(0)?),
+                actor: r.get(1)?,
+                kind: r.get(2)?,
+                message: r.get(3)?,
+            })
+        })?
+        .collect()
+}
+
 const CHANGE_COLUMNS: &str =
     "id, title, content, reason, impact, test_plan, rollback_plan, starts_at_ms, ends_at_ms,
      scope, status, requested_by, requested_at_ms, decided_by, window_id, result_reason";
@@ -363,19 +377,11 @@ impl Database {
                 )
                 .optional()?;
             let Some(mut fault) = fault else { return Ok(None) };
-            let mut stmt = conn.prepare(
+            fault.timeline = timeline(
+                conn,
                 "SELECT at_ms, actor, kind, message FROM fault_events WHERE fault_id = ?1 ORDER BY id",
+                id,
             )?;
-            fault.timeline = stmt
-                .query_map([id], |r| {
-                    Ok(FaultEvent {
-                        at: rfc3339(r.get(0)?),
-                        actor: r.get(1)?,
-                        kind: r.get(2)?,
-                        message: r.get(3)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<_>>()?;
             Ok(Some(fault))
         })
         .await
@@ -407,19 +413,11 @@ impl Database {
             else {
                 return Ok(None);
             };
-            let mut stmt = conn.prepare(
+            c.timeline = timeline(
+                conn,
                 "SELECT at_ms, actor, kind, message FROM change_events WHERE change_id = ?1 ORDER BY id",
+                id,
             )?;
-            c.timeline = stmt
-                .query_map([id], |r| {
-                    Ok(FaultEvent {
-                        at: rfc3339(r.get(0)?),
-                        actor: r.get(1)?,
-                        kind: r.get(2)?,
-                        message: r.get(3)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<_>>()?;
             let mut stmt = conn.prepare(
                 "SELECT id, rule, host, status, summary FROM faults WHERE change_id = ?1 ORDER BY id",
             )?;

@@ -348,10 +348,7 @@ impl Committer for Lifecycle {
                     let _ = reply.send(answer);
                 }
                 Job::Act { outcome, reply, .. } => {
-                    let _ = reply.send(match &result {
-                        Ok(()) => outcome,
-                        Err(e) => Err(ActionError::Db(e.clone())),
-                    });
+                    let _ = reply.send(result.clone().map_err(ActionError::Db).and(outcome));
                 }
                 Job::Change { outcome, reply, .. } => {
                     let answer = match (&result, outcome) {
@@ -365,10 +362,7 @@ impl Committer for Lifecycle {
                     let _ = reply.send(answer);
                 }
                 Job::Report { outcome, reply, .. } => {
-                    let _ = reply.send(match &result {
-                        Ok(()) => outcome,
-                        Err(e) => Err(ActionError::Db(e.clone())),
-                    });
+                    let _ = reply.send(result.clone().map_err(ActionError::Db).and(outcome));
                 }
             }
         }
@@ -460,51 +454,49 @@ impl Faults {
         at_ms: i64,
         action: FaultAction,
     ) -> Result<(), ActionError> {
-        let (reply, wait) = oneshot::channel();
-        let job = Job::Act {
+        self.ask(|reply| Job::Act {
             id,
             actor: actor.to_string(),
             at_ms,
             action,
             outcome: Ok(()),
             reply,
-        };
-        self.writer
-            .send(job)
-            .await
-            .map_err(|_| ActionError::Db("writer stopped".into()))?;
-        wait.await.map_err(|_| ActionError::Db("writer stopped".into()))?
+        })
+        .await
     }
 
     /// Carries out a step of change `id` (0 to request one) and waits until
     /// it is on disk; returns the change's id.
     pub async fn change(&self, id: i64, op: ChangeOp, actor: &str, at_ms: i64) -> Result<i64, ActionError> {
-        let (reply, wait) = oneshot::channel();
-        let job = Job::Change {
+        self.ask(|reply| Job::Change {
             id,
             op,
             actor: actor.to_string(),
             at_ms,
             outcome: Err(ActionError::Db("not applied".into())),
             reply,
-        };
-        self.writer
-            .send(job)
-            .await
-            .map_err(|_| ActionError::Db("writer stopped".into()))?;
-        wait.await.map_err(|_| ActionError::Db("writer stopped".into()))?
+        })
+        .await
     }
 
     /// Opens a fault someone reported and waits until it is on disk; returns its id.
     pub async fn report(&self, fault: ReportedFault) -> Result<i64, ActionError> {
-        let (reply, wait) = oneshot::channel();
-        let job = Job::Report {
+        self.ask(|reply| Job::Report {
             fault,
             outcome: Ok(0),
             reply,
-        };
+        })
+        .await
+    }
+
+    /// Sends the job `make` builds around its reply and waits for the answer.
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, ActionError>>) -> Job,
+    ) -> Result<T, ActionError> {
+        let (reply, wait) = oneshot::channel();
         self.writer
-            .send(job)
+            .send(make(reply))
             .await
             .map_err(|_| ActionError::Db("writer stopped".into()))?;
         wait.await.map_err(|_| ActionError::Db("writer stopped".into()))?

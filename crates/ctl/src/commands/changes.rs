@@ -4,7 +4,7 @@ use watchpost_model::changes::{Change, ChangeActionBody, ChangeBody, ChangeScope
 
 use crate::args::ChangesCmd;
 use crate::client::Client;
-use crate::format::{actor, emit, labels_text, matcher_params, when, when_exact};
+use crate::format::{actor, emit, labels_text, matcher_params, timeline_table, when};
 use crate::table::Table;
 
 fn scope_text(s: &ChangeScope) -> String {
@@ -103,16 +103,7 @@ pub async fn run(client: &Client, json: bool, by: Option<String>, command: Chang
                 print!("{}", t.render());
             }
             println!("Timeline:");
-            let mut t = Table::new(&["  AT", "ACTOR", "EVENT", "MESSAGE"]);
-            for e in &c.timeline {
-                t.row(vec![
-                    format!("  {}", when_exact(&e.at)),
-                    e.actor.clone(),
-                    e.kind.clone(),
-                    e.message.clone(),
-                ]);
-            }
-            print!("{}", t.render());
+            print!("{}", timeline_table(&c.timeline).render());
             return Ok(());
         }
         ChangesCmd::Request {

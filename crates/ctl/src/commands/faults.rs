@@ -5,7 +5,9 @@ use watchpost_model::api::{Fault, FaultActionBody, FaultSource, ReportBody, Repo
 
 use crate::args::FaultCmd;
 use crate::client::Client;
-use crate::format::{actor, emit, labels_text, parse_labels, value_text, when, when_exact, when_or};
+use crate::format::{
+    actor, emit, labels_text, parse_labels, timeline_table, value_text, when, when_exact, when_or,
+};
 use crate::table::Table;
 
 /// The filters of `faults` without a subcommand.
@@ -205,16 +207,7 @@ pub async fn run(
                 println!("  handling      {}", f.handling.as_deref().unwrap_or("-"));
             }
             println!("Timeline:");
-            let mut t = Table::new(&["  AT", "ACTOR", "EVENT", "MESSAGE"]);
-            for e in &f.timeline {
-                t.row(vec![
-                    format!("  {}", when_exact(&e.at)),
-                    e.actor.clone(),
-                    e.kind.clone(),
-                    e.message.clone(),
-                ]);
-            }
-            print!("{}", t.render());
+            print!("{}", timeline_table(&f.timeline).render());
             Ok(())
         }
         None => {
