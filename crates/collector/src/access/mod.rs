@@ -112,11 +112,12 @@ impl Access {
         };
         std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create the data directory: {e}")))?;
         let mut conn = Connection::open(&path).map_err(|e| err(e.to_string()))?;
+        // Foreign keys off while migrating (this SQLite build has them on by
+        // default): a migration may rebuild a table others refer to.
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = OFF;",
         )
         .map_err(|e| err(format!("{e} (is it a Watchpost access database?)")))?;
-        // Foreign keys on only after migrating: a migration may rebuild a table.
         schema::migrate(&mut conn).map_err(|e| err(format!("{e} (is it a Watchpost access database?)")))?;
         conn.execute_batch("PRAGMA foreign_keys = ON;")
             .map_err(|e| err(e.to_string()))?;

@@ -162,3 +162,62 @@ async fn an_access_database_from_before_versioning_is_migrated_and_a_newer_one_r
     let e = Access::open(dir.path()).err().expect("refused").to_string();
     assert!(e.contains("newer") && e.contains("access database"), "{e}");
 }
+
+#[tokio::test]
+async fn the_approver_upgrade_keeps_every_user_and_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = Access::open(dir.path()).expect("opens");
+    let li = a.add_user("li", Role::Operator, None, 1_000).await.expect("li");
+    let token = a.create_token("li", "laptop", None, 1_000).await.expect("token");
+    a.add_user("wang", Role::Viewer, None, 1_000).await.expect("wang");
+    drop(a);
+    {
+        // Back to access schema 1 as an older collector left it: the old
+        // CHECK, the rows in place, foreign keys on as it ran them.
+        let conn = Connection::open(dir.path().join("access.db")).expect("open");
+        conn.execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             CREATE TABLE users_v1 (name TEXT PRIMARY KEY,
+                 role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+                 password_hash TEXT NOT NULL, created_ms INTEGER NOT NULL, disabled INTEGER NOT NULL DEFAULT 0);
+             INSERT INTO users_v1 SELECT * FROM users;
+             DROP TABLE users;
+             ALTER TABLE users_v1 RENAME TO users;
+             PRAGMA user_version = 1;",
+        )
+        .expect("back to version 1");
+        assert!(
+            conn.execute("INSERT INTO users VALUES ('x', 'approver', 'h', 1, 0)", [])
+                .is_err(),
+            "version 1 refuses the approver role"
+        );
+    }
+    let a = Access::open(dir.path()).expect("migrates to 2");
+    assert_eq!(
+        a.login("li", &li.password).await.expect("login").map(|i| i.role),
+        Some(Role::Operator)
+    );
+    assert_eq!(
+        a.by_token(&token.token, 2_000)
+            .await
+            .expect("token")
+            .map(|i| i.user),
+        Some("li".to_string())
+    );
+    let names: Vec<String> = a
+        .users()
+        .await
+        .expect("users")
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
+    assert_eq!(names, ["li", "wang"]);
+    a.add_user("chen", Role::Approver, None, 3_000)
+        .await
+        .expect("an approver now");
+    let conn = a.conn.lock().expect("lock");
+    let broken: i64 = conn
+        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))
+        .expect("check");
+    assert_eq!(broken, 0, "tokens still point at their users");
+}
