@@ -308,6 +308,18 @@ channels = ["mail"]
     );
 }
 
+/// A collector config routing every fault to team dc's on-call by the
+/// webhook `hook`, with more `[collector]` keys and more sections.
+fn routed_to_hook(hook: &Receiver, collector_keys: &str, sections: &str) -> String {
+    format!(
+        "[collector]\noncall = \"oncall.toml\"\n{collector_keys}{sections}\
+         [notify]\ngroup_window = \"0s\"\n\
+         [[channel]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{}\"\n\
+         [[route]]\nteam = \"dc\"\nchannels = [\"hook\"]\n",
+        hook.url("/hook")
+    )
+}
+
 /// The newest fault of `host` once it is in `status` (through watchpostctl).
 async fn fault_of(ctl: &Ctl, host: &str, status: api::FaultStatus) -> api::Fault {
     wait_for(
@@ -351,26 +363,10 @@ async fn a_change_is_approved_by_someone_else_suppresses_its_faults_and_is_rolle
     std::fs::write(data.path().join("oncall.toml"), ROSTER).expect("roster");
     let config = collector_config_from(
         data.path(),
-        &format!(
-            r#"
-[collector]
-oncall = "oncall.toml"
-[security]
-agents = "open"
-api = "users"
-[changes]
-max_window = "2d"
-[notify]
-group_window = "0s"
-[[channel]]
-name = "hook"
-type = "webhook"
-url = "{}"
-[[route]]
-team = "dc"
-channels = ["hook"]
-"#,
-            hook.url("/hook")
+        &routed_to_hook(
+            &hook,
+            "",
+            "[security]\nagents = \"open\"\napi = \"users\"\n[changes]\nmax_window = \"2d\"\n",
         ),
     );
     write_textfile(textfiles.path(), "t.prom", "app_errors{app=\"pay\"} 9\n");
@@ -599,24 +595,7 @@ async fn a_flapping_fault_is_notified_once_as_flapping_and_once_when_stable() {
     std::fs::write(data.path().join("oncall.toml"), ROSTER).expect("roster");
     let config = collector_config_from(
         data.path(),
-        &format!(
-            r#"
-[collector]
-oncall = "oncall.toml"
-flap_threshold = 2
-flap_window = "3s"
-[notify]
-group_window = "0s"
-[[channel]]
-name = "hook"
-type = "webhook"
-url = "{}"
-[[route]]
-team = "dc"
-channels = ["hook"]
-"#,
-            hook.url("/hook")
-        ),
+        &routed_to_hook(&hook, "flap_threshold = 2\nflap_window = \"3s\"\n", ""),
     );
     let rules = watchpost_collector::rules::RuleSet::parse(
         "[[rule]]\nname = \"link_errors\"\nmetric = \"link_errors\"\nwhen = \"> 5\"\nseverity = \"general\"\nsummary = \"errors {value}\"\n",

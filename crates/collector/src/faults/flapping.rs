@@ -30,8 +30,9 @@ pub struct FlapState {
 #[derive(Debug, Clone, Default)]
 pub struct Flaps {
     states: HashMap<FaultKey, FlapState>,
-    /// Taken when a transaction begins, put back if it rolls back.
-    saved: Option<HashMap<FaultKey, FlapState>>,
+    /// While a transaction is open: what each key it touched was before
+    /// (restored if it rolls back), so a commit costs what it changed.
+    undo: Option<HashMap<FaultKey, Option<FlapState>>>,
     count: Arc<AtomicU64>,
 }
 
@@ -42,18 +43,31 @@ impl Flaps {
     }
 
     pub(super) fn begin(&mut self) {
-        self.saved = Some(self.states.clone());
+        self.undo = Some(HashMap::new());
     }
 
     pub(super) fn committed(&mut self) {
-        self.saved = None;
-        let n = self.states.values().filter(|s| s.flapping).count();
-        self.count.store(n as u64, Ordering::Relaxed);
+        if self.undo.take().is_some_and(|u| !u.is_empty()) {
+            let n = self.states.values().filter(|s| s.flapping).count();
+            self.count.store(n as u64, Ordering::Relaxed);
+        }
     }
 
     pub(super) fn rolled_back(&mut self) {
-        if let Some(saved) = self.saved.take() {
-            self.states = saved;
+        for (key, before) in self.undo.take().unwrap_or_default() {
+            match before {
+                Some(state) => self.states.insert(key, state),
+                None => self.states.remove(&key),
+            };
+        }
+    }
+
+    /// Keeps what `key` was before the open transaction first changes it.
+    fn touch(&mut self, key: &FaultKey) {
+        if let Some(undo) = &mut self.undo
+            && !undo.contains_key(key)
+        {
+            undo.insert(key.clone(), self.states.get(key).cloned());
         }
     }
 
@@ -71,6 +85,7 @@ impl Lifecycle {
             return (false, false);
         }
         let policy = self.settings.flap;
+        self.flaps.touch(key);
         let s = self.flaps.states.entry(key.clone()).or_default();
         s.changes.push_back(at_ms);
         while s.changes.front().is_some_and(|t| *t <= at_ms - policy.window_ms) {
@@ -81,12 +96,15 @@ impl Lifecycle {
         (s.flapping, became)
     }
 
-    /// Fault `id` began flapping with this change: marked, and one notice.
+    /// Fault `id` flaps: marked, and with `notify` (the change that made
+    /// its series flap) one notice; a later record of a series still
+    /// flapping is marked only.
     pub(super) fn began_flapping(
         &self,
         rec: &mut dyn FaultRecords,
         id: i64,
         at_ms: i64,
+        notify: bool,
     ) -> Result<(), RecordError> {
         let policy = self.settings.flap;
         rec.update(
@@ -108,7 +126,9 @@ impl Lifecycle {
                 format_duration(std::time::Duration::from_millis(policy.window_ms as u64)),
             ),
         )?;
-        self.enqueue(rec, id, Kind::Flapping, at_ms)?;
+        if notify {
+            self.enqueue(rec, id, Kind::Flapping, at_ms)?;
+        }
         Ok(())
     }
 
@@ -128,6 +148,7 @@ impl Lifecycle {
             .map(|(k, _)| k.clone())
             .collect();
         for key in stable {
+            self.flaps.touch(&key);
             let Some(s) = self.flaps.states.remove(&key) else {
                 continue;
             };

@@ -200,7 +200,7 @@ impl Lifecycle {
                 self.quiet = false;
                 let record = record?;
                 if became || (flapping && reopened.is_none()) {
-                    self.began_flapping(rec, record.id, f.at_ms)?;
+                    self.began_flapping(rec, record.id, f.at_ms, became)?;
                 }
                 self.opened.push((f.key.clone(), record));
                 self.closed.retain(|k| k != &f.key);
@@ -301,7 +301,7 @@ impl Lifecycle {
                 self.quiet = false;
                 told?;
                 if became {
-                    self.began_flapping(rec, open.id, *at_ms)?;
+                    self.began_flapping(rec, open.id, *at_ms, true)?;
                 }
                 self.closed.push(key.clone());
             }
