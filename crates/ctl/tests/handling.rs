@@ -179,6 +179,11 @@ channels = ["mail"]
         "{}",
         to_reporter[0]
     );
+    let handled = to_reporter[0]["body"].as_str().unwrap_or("");
+    assert!(
+        handled.contains("已处理") && !handled.contains("原因"),
+        "no cause before it is closed: {handled}"
+    );
     let closing = to_reporter[1]["body"].as_str().unwrap_or("");
     for want in [
         "王五（社保中心）",

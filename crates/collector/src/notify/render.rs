@@ -147,20 +147,27 @@ fn local(rfc3339: &str, tz: &TimeZone) -> String {
 }
 
 /// What a reporter is told: not the staff's template (no deadlines, no
-/// internal link), but which fault, that it was handled, and how.
-fn reporter_templates(language: Language) -> (Template, Template) {
-    let (subject, text) = match language {
+/// internal link), but which fault, that it was handled, and (once it is
+/// closed) its cause and handling.
+fn reporter_templates(language: Language, kind: Kind) -> (Template, Template) {
+    let closed = kind == Kind::ReporterClosed;
+    let (subject, opening, how, ending) = match language {
         Language::Zh => (
             "【哨所】您报告的故障{kind_text}：{summary}",
-            "{reporter}，您好：\n您于 {opened_at} 报告的故障（编号 {id}：{summary}）{kind_text}。\n原因：{cause}\n处理：{handling}\n如仍有问题，请再次致电运维服务热线并提供编号 {id}。",
+            "{reporter}，您好：\n您于 {opened_at} 报告的故障（编号 {id}：{summary}）{kind_text}。",
+            "\n原因：{cause}\n处理：{handling}",
+            "\n如仍有问题，请再次致电运维服务热线并提供编号 {id}。",
         ),
         Language::En => (
             "[Watchpost] The fault you reported is {kind_lower}: {summary}",
-            "Dear {reporter},\nthe fault you reported at {opened_at} (number {id}: {summary}) is {kind_lower}.\nCause: {cause}\nHandling: {handling}\nIf it persists, call the service hotline again and give number {id}.",
+            "Dear {reporter},\nthe fault you reported at {opened_at} (number {id}: {summary}) is {kind_lower}.",
+            "\nCause: {cause}\nHandling: {handling}",
+            "\nIf it persists, call the service hotline again and give number {id}.",
         ),
     };
+    let text = format!("{opening}{}{ending}", if closed { how } else { "" });
     let t = |s: &str| Template::parse(s).expect("built-in template is valid");
-    (t(subject), t(text))
+    (t(subject), t(&text))
 }
 
 /// The link to a fault.
@@ -200,13 +207,8 @@ fn fill(t: &Template, item: &Item, config: &NotifyConfig, tz: &TimeZone, count: 
                 .and_then(|r| r.reporter.as_ref())
                 .map(|r| r.name.clone())
                 .unwrap_or_default(),
-            "cause" | "handling" => {
-                let v = if name == "cause" { &f.cause } else { &f.handling };
-                v.clone().unwrap_or_else(|| match lang {
-                    Language::Zh => "（关闭时填写）".into(),
-                    Language::En => "(recorded when it is closed)".into(),
-                })
-            }
+            "cause" => f.cause.clone().unwrap_or_default(),
+            "handling" => f.handling.clone().unwrap_or_default(),
             other => return f.labels.get(other).cloned(),
         })
     })
@@ -223,8 +225,8 @@ pub fn render(message: &Message, config: &NotifyConfig, tz: &TimeZone) -> Render
     };
     if matches!(first.kind, Kind::ReporterResolved | Kind::ReporterClosed) {
         // A reporter's message: one fault each, the newest state.
-        let (subject, text) = reporter_templates(config.language);
         let last = message.items.last().unwrap_or(first);
+        let (subject, text) = reporter_templates(config.language, last.kind);
         return Rendered {
             subject: fill(&subject, last, config, tz, 1),
             text: fill(&text, last, config, tz, 1),
@@ -313,6 +315,53 @@ mod tests {
             change: None,
             timeline: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_reporter_hears_of_the_handling_and_then_of_the_cause() {
+        let mut f = fault(7);
+        f.source = FaultSource::Reported;
+        f.report = Some(watchpost_model::api::Report {
+            reporter: Some(watchpost_model::api::Reporter {
+                name: "王五".into(),
+                ..Default::default()
+            }),
+            entered_at: f.opened_at.clone(),
+            entered_by: "li".into(),
+            feedback: None,
+        });
+        let config = NotifyConfig::default();
+        let tz = TimeZone::get("Asia/Shanghai").expect("zone");
+        let say = |kind: Kind, f: &Fault| {
+            let m = Message {
+                items: vec![Item {
+                    notification_id: 1,
+                    kind,
+                    fault: f.clone(),
+                }],
+                ..message(0)
+            };
+            render(&m, &config, &tz)
+        };
+        let handled = say(Kind::ReporterResolved, &f);
+        assert_eq!(handled.subject, "【哨所】您报告的故障已处理：/data is 91% full");
+        assert!(
+            handled
+                .text
+                .starts_with("王五，您好：\n您于 2026-11-23 14:05 +08:00 报告的故障（编号 7")
+        );
+        assert!(!handled.text.contains("原因"), "{}", handled.text);
+        f.cause = Some("日志未轮转".into());
+        f.handling = Some("清理并配置轮转".into());
+        let closed = say(Kind::ReporterClosed, &f);
+        assert!(
+            closed
+                .text
+                .contains("已办结。\n原因：日志未轮转\n处理：清理并配置轮转\n"),
+            "{}",
+            closed.text
+        );
+        assert!(!closed.text.contains("http"), "no internal link: {}", closed.text);
     }
 
     fn message(n: usize) -> Message {
