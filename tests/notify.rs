@@ -677,3 +677,123 @@ async fn a_failing_channel_is_a_fault_told_on_the_other_channels() {
     bad.answer(200, "{}");
     fault_in_status(&collector, failing.id, FaultStatus::Resolved, 20 * SECOND).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_goes_through_its_route_to_mail_and_webhook_marked_and_reports_how_it_went() {
+    let smtp = SmtpSink::start(None, false);
+    let hook = Receiver::start("{}").await;
+    let other = Receiver::start("{}").await;
+    let config = format!(
+        r#"
+[notify]
+group_window = "0s"
+[[channel]]
+name = "mail"
+type = "email"
+smtp = "127.0.0.1:{}"
+tls = "none"
+from = "watchpost@example.gov.cn"
+[[channel]]
+name = "hook"
+type = "webhook"
+url = "{}"
+[[channel]]
+name = "other"
+type = "webhook"
+url = "{}"
+[[route]]
+team = "ops"
+channels = ["other"]
+[[route]]
+name = "machine-room"
+team = "ops"
+severity = ["urgent"]
+channels = ["mail", "hook"]
+escalate = [ {{ after = "0s", to = "on_call" }}, {{ after = "1s", to = "lead" }} ]
+"#,
+        smtp.port,
+        hook.url("/hook"),
+        other.url("/other"),
+    );
+    let data = tempfile::tempdir().expect("tempdir");
+    let files = tempfile::tempdir().expect("tempdir");
+    let (collector, _agent) = start(data.path(), files.path(), QUEUE_RULE, &config).await;
+
+    // A route that does not exist, or a severity the route does not take, is refused.
+    let (status, text) = post_raw(&collector, "/api/v1/drills", r#"{"by": "wang", "route": "nope"}"#).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(
+        text.contains("machine-room"),
+        "names the routes there are: {text}"
+    );
+    let (status, text) = post_raw(
+        &collector,
+        "/api/v1/drills",
+        r#"{"by": "wang", "route": "machine-room", "severity": "minor"}"#,
+    )
+    .await;
+    assert_eq!(status, 400, "{text}");
+
+    let drill: Fault = post(
+        &collector,
+        "/api/v1/drills",
+        r#"{"by": "wang", "route": "machine-room", "summary": "UPS 断电演练"}"#,
+    )
+    .await;
+    assert_eq!(drill.source, api::FaultSource::Drill);
+    assert_eq!(
+        drill.severity,
+        watchpost_model::Severity::Urgent,
+        "the route's first severity"
+    );
+    let mails = wait_for("the drill by mail", 20 * SECOND, || async {
+        let m = smtp.mails();
+        (!m.is_empty()).then_some(m)
+    })
+    .await;
+    let subject = mails[0]["subject"].as_str().expect("subject");
+    assert!(subject.starts_with("【演练】"), "{subject}");
+    assert!(
+        mails[0]["body"].as_str().expect("body").contains("【演练】"),
+        "{}",
+        mails[0]
+    );
+    let got = wait_requests(&hook, 1, "the drill by webhook").await;
+    let text = String::from_utf8_lossy(&got[0].body).into_owned();
+    assert!(text.contains("【演练】"), "{text}");
+    // The lead's step runs, then zhang acknowledges.
+    wait_for("the escalation step", 20 * SECOND, || async {
+        let rows = outbox(&collector, &format!("fault={}", drill.id)).await;
+        rows.iter()
+            .any(|n| n.step == 1 && n.status == "delivered")
+            .then_some(())
+    })
+    .await;
+    let _: Fault = post(
+        &collector,
+        &format!("/api/v1/faults/{}/ack", drill.id),
+        r#"{"by": "zhang"}"#,
+    )
+    .await;
+    let report: api::DrillReport = get(&collector, &format!("/api/v1/drills/{}", drill.id)).await;
+    assert_eq!(report.started_by, "wang");
+    assert_eq!(report.route.as_deref(), Some("machine-room"));
+    assert_eq!(report.acknowledged_by.as_deref(), Some("zhang"));
+    assert!(report.acknowledged_after_s.expect("acknowledged") >= 0.0);
+    assert!(report.first_delivery_after_s.is_some());
+    assert_eq!(report.steps_run, vec![0, 1]);
+    assert!(report.delivered >= 3, "{report:?}");
+    assert_eq!(report.failed, 0);
+    let channels: BTreeSet<&str> = report.notifications.iter().map(|n| n.channel.as_str()).collect();
+    assert_eq!(
+        channels,
+        BTreeSet::from(["hook", "mail"]),
+        "only the named route's channels"
+    );
+    assert!(other.requests().is_empty(), "the first route was not used");
+    // Listed as a drill, and not as a rule's or a reported fault.
+    let drills: Vec<Fault> = get(&collector, "/api/v1/drills").await;
+    assert_eq!(drills.iter().map(|f| f.id).collect::<Vec<_>>(), vec![drill.id]);
+    let (status, _) = get_raw(&collector, "/api/v1/drills/999").await;
+    assert_eq!(status, 404);
+}

@@ -15,7 +15,7 @@
 //! - `spool`: an hour of a 1 s interval in an agent's disk spool (disk,
 //!   memory), then replayed by the real agent to a real collector.
 //!
-//! - `store`, `snmp`, `tls`: see their modules.
+//! - `store`, `snmp`, `tls`, `history`: see their modules.
 //!
 //! One module per benchmark; `harness` starts what they share.
 //! Build everything first: `cargo build --release --workspace`.
@@ -24,6 +24,7 @@
 
 mod agent;
 mod harness;
+mod history;
 mod ingest;
 mod notify;
 mod proc;
@@ -91,6 +92,18 @@ enum What {
         #[arg(long, default_value_t = 3_600)]
         rounds: usize,
     },
+    /// Rollups: bytes on disk per series-day, reading 30 days at 1 h.
+    History {
+        /// Series for the bytes-per-series-day figure.
+        #[arg(long, default_value_t = 10_000)]
+        series: usize,
+        /// Days for the read figure.
+        #[arg(long, default_value_t = 30)]
+        days: usize,
+        /// Series for the read figure.
+        #[arg(long, default_value_t = 1_000)]
+        read_series: usize,
+    },
     /// Agent, ingest and notify, with defaults.
     All,
 }
@@ -154,6 +167,11 @@ async fn main() -> anyhow::Result<()> {
         What::Notify { faults, storm } => notify::run(faults, storm).await,
         What::Snmp { polls } => snmp::run(polls).await,
         What::Spool { series, rounds } => spool::run(series, rounds).await,
+        What::History {
+            series,
+            days,
+            read_series,
+        } => history::run(series, days, read_series),
         What::Tls {
             agents,
             series,

@@ -108,7 +108,7 @@ impl Proxy {
 async fn points(api: &str, metric: &str, host: &str, until_ms: i64) -> Option<Vec<(i64, f64)>> {
     let s: Vec<SeriesPoints> = get(
         api,
-        &format!("/api/v1/query?metric={metric}&host={host}&since=0&until={until_ms}"),
+        &format!("/api/v1/query?metric={metric}&host={host}&since=0&until={until_ms}&step=raw"),
     )
     .await?;
     s.into_iter().next().map(|s| s.points)

@@ -79,7 +79,7 @@ async fn rounds(api: &str, host: &str) -> Vec<(i64, f64)> {
     let s: Vec<SeriesPoints> = get(
         api,
         &format!(
-            "/api/v1/query?metric=agent_rounds_total&host={host}&since=0&until={}",
+            "/api/v1/query?metric=agent_rounds_total&host={host}&since=0&until={}&step=raw",
             i64::MAX
         ),
     )

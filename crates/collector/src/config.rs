@@ -64,6 +64,66 @@ struct RawFile {
     security: RawSecurity,
     #[serde(default)]
     changes: RawChanges,
+    #[serde(default)]
+    history: RawHistory,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHistory {
+    minute_retention: Option<HumanDuration>,
+    hour_retention: Option<HumanDuration>,
+    flush: Option<HumanDuration>,
+}
+
+/// `[history]`, checked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HistoryConfig {
+    /// Minute rollups kept (ms).
+    pub minute_retention_ms: i64,
+    /// Hour rollups kept (ms).
+    pub hour_retention_ms: i64,
+    /// Time between passes (ms).
+    pub flush_ms: i64,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig {
+            minute_retention_ms: 45 * 86_400_000,
+            hour_retention_ms: 400 * 86_400_000,
+            flush_ms: 30 * 60_000,
+        }
+    }
+}
+
+impl HistoryConfig {
+    fn check(raw: RawHistory, window: Duration) -> Result<HistoryConfig, String> {
+        let d = HistoryConfig::default();
+        let ms = |v: Option<HumanDuration>, d: i64| v.map_or(d, |v| time::millis(v.0));
+        let h = HistoryConfig {
+            minute_retention_ms: ms(raw.minute_retention, d.minute_retention_ms),
+            hour_retention_ms: ms(raw.hour_retention, d.hour_retention_ms),
+            flush_ms: ms(raw.flush, d.flush_ms.min(time::millis(window) / 2)),
+        };
+        if h.minute_retention_ms < 86_400_000 {
+            return Err("key history.minute_retention: below the minimum of 1d".into());
+        }
+        if h.hour_retention_ms < h.minute_retention_ms {
+            return Err("key history.hour_retention: shorter than history.minute_retention".into());
+        }
+        if h.flush_ms < 1000 {
+            return Err("key history.flush: below the minimum of 1s".into());
+        }
+        if h.flush_ms > time::millis(window) / 2 {
+            return Err(format!(
+                "key history.flush: {} is more than half of collector.window ({}): a crash could lose samples the journal no longer holds",
+                watchpost_model::format_duration(Duration::from_millis(h.flush_ms as u64)),
+                watchpost_model::format_duration(window)
+            ));
+        }
+        Ok(h)
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -202,6 +262,8 @@ pub struct CollectorConfig {
     pub change_max_window: Duration,
     /// When a fault counts as flapping (`collector.flap_threshold`, `flap_window`).
     pub flap: FlapPolicy,
+    /// Rollups kept beyond the hot window.
+    pub history: HistoryConfig,
 }
 
 /// A fault whose state changed more than `threshold` times within
@@ -411,6 +473,7 @@ impl CollectorConfig {
                     max_offset_ms: c.max_clock_offset.map_or(d.max_offset_ms, |t| time::millis(t.0)),
                 }
             },
+            history: HistoryConfig::check(raw.history, window)?,
             change_max_window: raw
                 .changes
                 .max_window

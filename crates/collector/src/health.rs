@@ -65,14 +65,17 @@ pub enum Store {
     Journal,
     /// The fault records (SQLite).
     Database,
+    /// The rollups (`history/`).
+    History,
 }
 
 impl Store {
-    /// `journal` or `database`.
+    /// `journal`, `database` or `history`.
     pub fn as_str(self) -> &'static str {
         match self {
             Store::Journal => "journal",
             Store::Database => "database",
+            Store::History => "history",
         }
     }
 }
@@ -134,7 +137,7 @@ pub struct Health {
     state: Mutex<State>,
     /// Whether each store fails now, read without the lock: ingest asks
     /// for every batch.
-    failing: [std::sync::atomic::AtomicBool; 2],
+    failing: [std::sync::atomic::AtomicBool; 3],
 }
 
 impl std::fmt::Debug for Health {
@@ -306,7 +309,7 @@ impl Health {
             out,
             "# HELP {name} 1 while writes to the journal or the database fail.\n# TYPE {name} gauge"
         );
-        for store in [Store::Journal, Store::Database] {
+        for store in [Store::Journal, Store::Database, Store::History] {
             let v = u8::from(s.writes.contains_key(&store));
             let _ = writeln!(out, "{name}{{store=\"{}\"}} {v}", store.as_str());
         }

@@ -7,6 +7,7 @@
 
 mod admin;
 mod changes;
+mod drills;
 pub mod guard;
 mod reported;
 
@@ -24,8 +25,9 @@ use watchpost_model::{Severity, parse_duration};
 
 use crate::Core;
 use crate::db::FaultFilter;
+use crate::history;
 use crate::matchers::Matcher;
-use crate::store::SeriesId;
+use crate::store::{self, SeriesId};
 
 /// Most series one query returns.
 const MAX_QUERY_SERIES: usize = 10_000;
@@ -116,6 +118,8 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/api/v1/oncall", get(oncall))
         .route("/api/v1/silences", get(windows).post(add_window))
         .route("/api/v1/notifications", get(notifications))
+        .route("/api/v1/drills", get(drills::list).post(drills::start))
+        .route("/api/v1/drills/{id}", get(drills::report))
         .route("/api/v1/changes", get(changes::list).post(changes::request))
         .route("/api/v1/changes/{id}", get(changes::show))
         .route("/api/v1/changes/{id}/{action}", post(changes::act))
@@ -278,7 +282,7 @@ async fn query(
     State(core): State<Arc<Core>>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Vec<api::SeriesPoints>>, ApiError> {
-    let (metric, matchers) = selection(&params, &["since", "until"])?;
+    let (metric, matchers) = selection(&params, &["since", "until", "step"])?;
     let now = core.clock.now_ms();
     let since = match params.get("since") {
         Some(s) => parse_time("since", s, now)?,
@@ -291,20 +295,125 @@ async fn query(
     if until < since {
         return Err(ApiError::bad_request("until is before since"));
     }
-    let ids = select(&core, metric.as_deref(), &matchers)?;
-    let mut out: Vec<api::SeriesPoints> = ids
-        .into_iter()
-        .filter_map(|id| {
-            let l = core.store.labels(id)?;
-            Some(api::SeriesPoints {
-                metric: l.metric,
-                labels: l.labels,
-                points: core.store.points(id, since, until),
+    let step = match params.get("step").map(String::as_str) {
+        None | Some("auto") => {
+            let span = until.min(now) - since;
+            if since >= now - core.store.window_ms() {
+                None
+            } else if span <= 2 * 86_400_000 {
+                Some(history::Step::Minute)
+            } else {
+                Some(history::Step::Hour)
+            }
+        }
+        Some("raw") => None,
+        Some("1m") => Some(history::Step::Minute),
+        Some("1h") => Some(history::Step::Hour),
+        Some(o) => {
+            return Err(ApiError::bad_request(format!(
+                "step={o:?}: expected raw, 1m, 1h or auto"
+            )));
+        }
+    };
+    let Some(step) = step else {
+        let ids = select(&core, metric.as_deref(), &matchers)?;
+        let mut out: Vec<api::SeriesPoints> = ids
+            .into_iter()
+            .filter_map(|id| {
+                let l = core.store.labels(id)?;
+                Some(api::SeriesPoints {
+                    metric: l.metric,
+                    labels: l.labels,
+                    points: core.store.points(id, since, until),
+                    step: "raw".into(),
+                    rollup: Vec::new(),
+                    missing: Vec::new(),
+                })
             })
-        })
-        .collect();
-    out.sort_by(|a, b| (&a.metric, &a.labels).cmp(&(&b.metric, &b.labels)));
+            .collect();
+        out.sort_by(|a, b| (&a.metric, &a.labels).cmp(&(&b.metric, &b.labels)));
+        return Ok(Json(out));
+    };
+    let live = select(&core, metric.as_deref(), &matchers)?;
+    let c = core.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        rollups(&c, metric.as_deref(), &matchers, &live, since, until, step)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
     Ok(Json(out))
+}
+
+/// The rollups of the store's series `live` and of the history's series
+/// that match, at `step`.
+fn rollups(
+    core: &Core,
+    metric: Option<&str>,
+    matchers: &[Matcher],
+    live: &[SeriesId],
+    since: i64,
+    until: i64,
+    step: history::Step,
+) -> Result<Vec<api::SeriesPoints>, ApiError> {
+    let mut series: std::collections::BTreeMap<u64, (Option<SeriesId>, store::SeriesLabels)> =
+        Default::default();
+    for id in live {
+        if let (Some(h), Some(l)) = (core.history.hash_of(*id), core.store.labels(*id)) {
+            series.insert(h, (Some(*id), l));
+        }
+    }
+    for (h, l) in core
+        .history
+        .series(metric, matchers)
+        .map_err(ApiError::internal)?
+    {
+        series.entry(h).or_insert((None, l));
+        if series.len() > MAX_QUERY_SERIES {
+            return Err(ApiError::bad_request(format!(
+                "more than {MAX_QUERY_SERIES} series match: narrow the selection"
+            )));
+        }
+    }
+    let mut out = Vec::with_capacity(series.len());
+    for (h, (id, l)) in series {
+        let mut missing = Vec::new();
+        let points = core
+            .history
+            .read(h, id, since, until, step, &mut missing)
+            .map_err(ApiError::internal)?;
+        if points.is_empty() && missing.is_empty() {
+            continue;
+        }
+        out.push(api::SeriesPoints {
+            metric: l.metric,
+            labels: l.labels,
+            points: Vec::new(),
+            step: match step {
+                history::Step::Minute => "1m".into(),
+                history::Step::Hour => "1h".into(),
+            },
+            rollup: points
+                .iter()
+                .map(|(t, a)| api::RollupPoint {
+                    t: *t,
+                    min: a.min,
+                    max: a.max,
+                    mean: a.mean(),
+                    count: a.count,
+                })
+                .collect(),
+            missing: missing
+                .into_iter()
+                .map(|m| api::MissingSpan {
+                    from_ms: m.from,
+                    until_ms: m.until,
+                    file: m.file,
+                })
+                .collect(),
+        });
+    }
+    out.sort_by(|a, b| (&a.metric, &a.labels).cmp(&(&b.metric, &b.labels)));
+    Ok(out)
 }
 
 fn list_of<T>(

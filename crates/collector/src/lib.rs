@@ -14,6 +14,7 @@ pub mod config;
 pub mod db;
 pub mod faults;
 pub mod health;
+pub mod history;
 pub mod http;
 pub mod ingest;
 pub mod journal;
@@ -62,6 +63,9 @@ pub enum StartError {
     /// The access database could not be opened.
     #[error(transparent)]
     Access(#[from] access::AccessError),
+    /// The history directory could not be opened or read.
+    #[error("history: {0}")]
+    History(String),
     /// The samples journal could not be opened.
     #[error(transparent)]
     Journal(#[from] journal::JournalError),
@@ -109,6 +113,8 @@ pub struct Core {
     pub faults: Faults,
     /// Applied samples, durable before their batch is acknowledged.
     pub journal: journal::Journal,
+    /// Minute and hour rollups beyond the hot window.
+    pub history: Arc<history::History>,
     /// Known agents.
     pub agents: agents::AgentRegistry,
     /// Users, tokens, agent credentials and the audit log.
@@ -190,6 +196,16 @@ impl Collector {
                 .write(transitions.into_iter().map(Command::Fault).collect())
                 .await?;
         }
+        // Before the replay: chunks the replay pushes out of the window
+        // are kept until the history has rolled them up.
+        let history = history::History::open(
+            &config.data_dir.join("history"),
+            store.clone(),
+            clock.clone(),
+            health.clone(),
+            config.history,
+        )
+        .map_err(StartError::History)?;
         // After the open faults: binding a replayed series seeds its fault's state.
         let (journal, replayed) = journal::Journal::open(
             &config.data_dir.join("journal"),
@@ -205,6 +221,10 @@ impl Collector {
                 quarantined = replayed.quarantined,
                 "hot store restored from the journal"
             );
+        }
+        let marked = history.restore_marks().map_err(StartError::History)?;
+        if marked > 0 {
+            tracing::info!(series = marked, "history marks restored");
         }
         let access = access::Access::open(&config.data_dir)?;
         let agents = agents::AgentRegistry::default();
@@ -246,6 +266,7 @@ impl Collector {
             db,
             faults,
             journal,
+            history: Arc::new(history),
             agents,
             access,
             telemetry: telemetry::Telemetry::default(),
@@ -319,6 +340,7 @@ impl Collector {
             .with_health(core.health.clone(), direct_rx);
             tasks.push(tokio::spawn(dispatcher.run(shutdown_rx.clone())));
         }
+        tasks.push(tokio::spawn(history_loop(core.clone(), shutdown_rx.clone())));
         tasks.push(tokio::spawn(clock_loop(core.clone(), shutdown_rx)));
         tracing::info!(grpc = %grpc_addr, http = %http_addr, rules = core.engine.rule_count(), data_dir = %core.config.data_dir.display(), "collector listening");
         Ok(Collector {
@@ -421,6 +443,46 @@ fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, StartError> {
         .and_then(|()| file.sync_all())
         .map_err(err)?;
     Ok(file)
+}
+
+/// Runs a history pass every `history.flush` (sooner when chunks that
+/// left the window wait for it), off the runtime; a failed pass is retried
+/// at the next tick and reported through the collector's health.
+async fn history_loop(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = core.clock.now_ms();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        let now = core.clock.now_ms();
+        if !core.history.pass_due(now - last) {
+            continue;
+        }
+        let history = core.history.clone();
+        match tokio::task::spawn_blocking(move || history.pass()).await {
+            Ok(Ok(r)) => {
+                last = now;
+                core.telemetry
+                    .history_passes
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if r.samples > 0 || r.sealed > 0 || r.deleted > 0 {
+                    tracing::debug!(
+                        series = r.series,
+                        samples = r.samples,
+                        bytes = r.bytes,
+                        sealed = r.sealed,
+                        deleted = r.deleted,
+                        "history pass"
+                    );
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "history pass failed; retried"),
+            Err(e) => tracing::error!(error = %e, "history pass panicked"),
+        }
+    }
 }
 
 /// Once a second: the data directory's disk is measured; time-based rules

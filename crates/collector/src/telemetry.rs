@@ -39,6 +39,10 @@ pub struct Telemetry {
     pub journal_write_failures: AtomicU64,
     /// Fault-record commits that failed (disk full, I/O error).
     pub db_write_failures: AtomicU64,
+    /// History passes written.
+    pub history_passes: AtomicU64,
+    /// CPU time spent in them (ns, the pass's thread).
+    pub history_pass_cpu_ns: AtomicU64,
     detection_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     detection_count: AtomicU64,
     detection_sum_ns: AtomicU64,
@@ -122,9 +126,20 @@ impl Telemetry {
                 "Fault-record commits that failed; changes that failed for a full or failing disk are retried with the next commit.",
                 &self.db_write_failures,
             ),
+            (
+                "watchpost_history_passes_total",
+                "History passes that rolled the samples due up into minute aggregates (and sealed finished days).",
+                &self.history_passes,
+            ),
         ] {
             metric(name, "counter", help, get(value).to_string());
         }
+        metric(
+            "watchpost_history_pass_cpu_seconds_total",
+            "counter",
+            "CPU time the history passes used (rolling up, sealing, expiring).",
+            format!("{:.6}", get(&self.history_pass_cpu_ns) as f64 / 1e9),
+        );
         metric(
             "watchpost_samples_late_total",
             "counter",

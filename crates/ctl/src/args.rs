@@ -85,6 +85,14 @@ pub enum Cmd {
         /// From: a duration ago ("15m"), RFC 3339 or ms since the epoch.
         #[arg(long, default_value = "15m")]
         since: String,
+        /// Until (as --since); default now.
+        #[arg(long)]
+        until: Option<String>,
+        /// raw (the samples), 1m or 1h (min, max, mean and count per
+        /// minute or hour, from the rollups), or auto: raw within the hot
+        /// window, 1m up to two days, 1h beyond.
+        #[arg(long, default_value = "auto")]
+        step: String,
         /// Label matchers as for `series`.
         matchers: Vec<String>,
     },
@@ -116,6 +124,12 @@ pub enum Cmd {
     Changes {
         #[command(subcommand)]
         command: ChangesCmd,
+    },
+    /// Emergency drills (应急演练) through the real alert chain: start one
+    /// (approver or admin), list them, and see how one went.
+    Drill {
+        #[command(subcommand)]
+        command: DrillCmd,
     },
     /// The notification outbox: what was sent to whom, what waits or failed.
     Notifications {
@@ -339,6 +353,42 @@ pub enum FaultCmd {
         /// What they said.
         #[arg(long, short)]
         comment: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DrillCmd {
+    /// Open a drill fault that goes through routes, escalation and every
+    /// channel like a real one, each message marked 【演练】/[DRILL];
+    /// prints its id.
+    Start {
+        /// A named [[route]] to go through (only that route).
+        #[arg(long, conflicts_with = "host")]
+        route: Option<String>,
+        /// urgent, general or minor; default the route's first, else urgent.
+        #[arg(long)]
+        severity: Option<String>,
+        /// The host the drill names, for routes that match on it.
+        #[arg(long)]
+        host: Option<String>,
+        /// What the drill is about.
+        #[arg(long)]
+        summary: Option<String>,
+        /// Labels `name=value` for routing (repeat).
+        #[arg(long = "label")]
+        labels: Vec<String>,
+    },
+    /// Drills, newest first.
+    List {
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Who was told on which channel when, who acknowledged and how fast,
+    /// which escalation steps ran, which deliveries failed.
+    Show {
+        /// The drill's fault id.
+        id: i64,
     },
 }
 

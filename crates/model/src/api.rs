@@ -98,6 +98,43 @@ pub struct SeriesPoints {
     /// "NaN", "+Inf", "-Inf": JSON has no numbers for them).
     #[serde(with = "float::points")]
     pub points: Vec<(i64, f64)>,
+    /// The resolution answered: `raw` (the samples, in `points`), `1m`
+    /// or `1h` (aggregates, in `rollup`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub step: String,
+    /// At `1m` or `1h`: one aggregate per slot that has samples, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollup: Vec<RollupPoint>,
+    /// Spans the answer lacks because their rollup file was damaged
+    /// (quarantined): never read as zeros.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<MissingSpan>,
+}
+
+/// The finite samples of one slot (a minute or an hour) summarised.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RollupPoint {
+    /// The slot's start (ms since the epoch).
+    pub t: i64,
+    /// Smallest sample.
+    pub min: f64,
+    /// Largest sample.
+    pub max: f64,
+    /// Mean: the samples' sum over their count.
+    pub mean: f64,
+    /// Samples summarised.
+    pub count: u64,
+}
+
+/// A span a history answer lacks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MissingSpan {
+    /// First millisecond.
+    pub from_ms: i64,
+    /// Last millisecond.
+    pub until_ms: i64,
+    /// The quarantined file that held it.
+    pub file: String,
 }
 
 /// State of a fault record.
@@ -378,6 +415,64 @@ pub struct ReportBody {
     /// calendar's zone); default now. Never in the future.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opened_at: Option<String>,
+}
+
+/// `POST /api/v1/drills`: an emergency drill (应急演练) through the real
+/// alert chain.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillBody {
+    /// Who starts it (with API users: the signed-in user; this is ignored).
+    #[serde(default)]
+    pub by: String,
+    /// A named `[[route]]` to go through (only that route).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    /// urgent, general or minor; default the route's first severity, else urgent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    /// The host the drill fault names (and routes match on); default `drill`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// What the drill is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    /// Labels for routing (`team`, `system`, ...).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `GET /api/v1/drills/{id}`: how a drill went.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DrillReport {
+    /// The drill's fault record.
+    pub fault: Fault,
+    /// Who started it.
+    pub started_by: String,
+    /// When (RFC 3339).
+    pub started_at: String,
+    /// The route it was started for, if one was named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    /// Every notification: who on which channel, when, and how it went.
+    pub notifications: Vec<Notification>,
+    /// Delivered, failed, pending and cancelled notifications.
+    pub delivered: usize,
+    /// Failed for good.
+    pub failed: usize,
+    /// Not sent yet.
+    pub pending: usize,
+    /// Escalation steps that notified someone (0: the first).
+    pub steps_run: Vec<i64>,
+    /// Seconds from the start to the first delivery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_delivery_after_s: Option<f64>,
+    /// Who acknowledged it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_by: Option<String>,
+    /// Seconds from the start to the acknowledgement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_after_s: Option<f64>,
 }
 
 /// One entry of a fault's timeline.

@@ -16,6 +16,8 @@
 //! recovery never deletes bytes that passed their checksum except the
 //! quarantined file's, which it keeps under another name.
 
+pub mod body;
+
 use std::fs::{self, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};

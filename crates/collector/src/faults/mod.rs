@@ -28,7 +28,7 @@ mod transition;
 pub use changes::{ChangeEffect, ChangeOp, ChangeRequest, window_of};
 pub use event::EventKind;
 pub use lifecycle::Lifecycle;
-pub use reported::{REPORTED_RULE, ReportedFault};
+pub use reported::{DRILL_RULE, REPORTED_RULE, ReportedFault};
 pub use transition::{FaultKey, NewFault, Transition};
 
 use std::collections::BTreeMap;

@@ -20,10 +20,15 @@ use crate::time::rfc3339;
 
 /// The rule name reported faults are filed under.
 pub const REPORTED_RULE: &str = "reported";
+/// The rule name drills are filed under.
+pub const DRILL_RULE: &str = "drill";
 
-/// A fault someone reported, checked by the caller.
+/// A fault someone reported, or a drill someone started, checked by the
+/// caller.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReportedFault {
+    /// `Reported` or `Drill`.
+    pub source: FaultSource,
     pub severity: Severity,
     pub host: String,
     pub summary: String,
@@ -37,9 +42,11 @@ pub struct ReportedFault {
 }
 
 impl Lifecycle {
-    /// Opens a reported fault; returns its id. Deadlines count from the
-    /// call, notifications from the entry. A maintenance window does not
-    /// suppress it: a person is waiting for an answer.
+    /// Opens a reported fault or a drill; returns its id. Deadlines count
+    /// from the call, notifications from the entry. A maintenance window
+    /// does not suppress it: a person is waiting for an answer (or the
+    /// drill was started on purpose). A drill goes through routes,
+    /// escalation and channels like any fault; its messages say it is one.
     pub(super) fn report(
         &mut self,
         rec: &mut dyn FaultRecords,
@@ -51,18 +58,23 @@ impl Lifecycle {
                 rfc3339(r.opened_at_ms)
             ))));
         }
+        let rule = if r.source == FaultSource::Drill {
+            DRILL_RULE
+        } else {
+            REPORTED_RULE
+        };
         // One live record per (rule, series): each report is a series of its own.
         let mut n = 0;
         let series = loop {
-            let s = format!("reported:{}:{n}", r.entered_at_ms);
-            if rec.latest(REPORTED_RULE, &s)?.is_none() {
+            let s = format!("{rule}:{}:{n}", r.entered_at_ms);
+            if rec.latest(rule, &s)?.is_none() {
                 break s;
             }
             n += 1;
         };
         let (respond, resolve) = self.deadlines(r.severity, r.opened_at_ms);
         let id = rec.insert(&NewRecord {
-            rule: REPORTED_RULE,
+            rule,
             series_key: &series,
             host: &r.host,
             metric: "",
@@ -77,14 +89,14 @@ impl Lifecycle {
             window_id: None,
             unreachable: false,
             parent_fault_id: None,
-            source: FaultSource::Reported,
+            source: r.source,
             reporter: r.reporter.as_ref(),
             entered: Some((r.entered_at_ms, &r.entered_by)),
             change_id: None,
         })?;
         self.opened_in_transaction(
             FaultKey {
-                rule: Arc::from(REPORTED_RULE),
+                rule: Arc::from(rule),
                 series,
             },
             OpenRecord {
@@ -102,13 +114,22 @@ impl Lifecycle {
         } else {
             String::new()
         };
+        let opened = if r.source == FaultSource::Drill {
+            let route = r
+                .labels
+                .get(crate::notify::DRILL_ROUTE_LABEL)
+                .map_or_else(|| "the routes that take it".to_string(), |n| format!("route {n}"));
+            format!("drill started by {} through {route}", r.entered_by)
+        } else {
+            format!("reported by {who}")
+        };
         rec.append_event(
             id,
             r.opened_at_ms,
             &r.entered_by,
             EventKind::Opened.as_str(),
             &format!(
-                "reported by {who} at severity {}: {}{late}; respond by {}, resolve by {}",
+                "{opened} at severity {}: {}{late}; respond by {}, resolve by {}",
                 r.severity,
                 r.summary,
                 rfc3339(respond),
@@ -118,7 +139,7 @@ impl Lifecycle {
         if let Some(w) = self
             .windows
             .iter()
-            .find(|w| w.covers(REPORTED_RULE, &r.host, &r.labels, r.opened_at_ms))
+            .find(|w| w.covers(rule, &r.host, &r.labels, r.opened_at_ms))
         {
             Self::event(
                 rec,
@@ -126,8 +147,14 @@ impl Lifecycle {
                 r.entered_at_ms,
                 EventKind::Note,
                 &format!(
-                    "opened inside maintenance window #{} ({}): a reported fault is notified all the same",
-                    w.id, w.ticket
+                    "opened inside maintenance window #{} ({}): a {} is notified all the same",
+                    w.id,
+                    w.ticket,
+                    if r.source == FaultSource::Drill {
+                        "drill"
+                    } else {
+                        "reported fault"
+                    }
                 ),
             )?;
         }

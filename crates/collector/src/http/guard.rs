@@ -40,6 +40,10 @@ pub fn required_role(method: &Method, path: &str) -> Option<Role> {
     if under("/api/v1/changes") && (path.ends_with("/approve") || path.ends_with("/reject")) {
         return Some(Role::Approver);
     }
+    // Starting a drill wakes real people: approvers and admins only.
+    if path == "/api/v1/drills" {
+        return Some(Role::Approver);
+    }
     if under("/api/v1/faults") || under("/api/v1/silences") || under("/api/v1/changes") {
         return Some(Role::Operator);
     }
@@ -270,5 +274,7 @@ mod tests {
             Some(Role::Approver)
         );
         assert_eq!(required_role(&get, "/api/v1/changes/3"), Some(Role::Viewer));
+        assert_eq!(required_role(&post, "/api/v1/drills"), Some(Role::Approver));
+        assert_eq!(required_role(&get, "/api/v1/drills/4"), Some(Role::Viewer));
     }
 }

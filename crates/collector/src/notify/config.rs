@@ -71,6 +71,7 @@ struct RawStep {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRoute {
+    name: Option<String>,
     team: String,
     channels: Vec<String>,
     #[serde(default)]
@@ -274,8 +275,20 @@ impl NotifyConfig {
             if steps.windows(2).any(|w| w[1].after_ms < w[0].after_ms) {
                 return Err(format!("{p}: `escalate` steps must be in order of `after`"));
             }
+            if let Some(name) = &r.name {
+                if name.trim().is_empty() {
+                    return Err(format!("{p}: `name` is empty"));
+                }
+                if routes
+                    .iter()
+                    .any(|x: &Route| x.name.as_deref() == Some(name.as_str()))
+                {
+                    return Err(format!("{p}: route name {name:?} is taken by an earlier route"));
+                }
+            }
             routes.push(Route {
                 index: i,
+                name: r.name,
                 team: r.team,
                 channels: r.channels,
                 severities: r.severity,

@@ -196,6 +196,8 @@ pub struct Step {
 pub struct Route {
     /// Position in the file (for messages).
     pub index: usize,
+    /// Its name (`name = "..."`), which a drill can name to go through it.
+    pub name: Option<String>,
     /// Team it notifies.
     pub team: String,
     /// Channels it uses.
@@ -308,7 +310,12 @@ impl NotifyConfig {
     /// Routes taking a fault: the first match, and more while a route says `continue`.
     pub fn routes_for<'a>(&'a self, fault: &'a Subject<'a>) -> impl Iterator<Item = &'a Route> + 'a {
         let mut done = false;
+        // A drill started for one route goes through that route only.
+        let pinned = fault.labels.get(DRILL_ROUTE_LABEL);
         self.routes.iter().filter(move |r| {
+            if let Some(name) = pinned {
+                return r.name.as_ref() == Some(name);
+            }
             if done || !r.takes(fault) {
                 return false;
             }
@@ -468,6 +475,16 @@ impl NotifyConfig {
     pub fn backoff_ms(&self, attempts: u32) -> i64 {
         let factor = 1i64 << attempts.saturating_sub(1).min(20);
         self.retry_first_ms.saturating_mul(factor).min(self.retry_max_ms)
+    }
+}
+
+/// The label a drill started with `--route NAME` carries.
+pub const DRILL_ROUTE_LABEL: &str = "drill_route";
+
+impl NotifyConfig {
+    /// The route named `name`.
+    pub fn route_named(&self, name: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| r.name.as_deref() == Some(name))
     }
 }
 

@@ -11,7 +11,7 @@
 
 use jiff::tz::TimeZone;
 use watchpost_model::Severity;
-use watchpost_model::api::{Fault, Member};
+use watchpost_model::api::{Fault, FaultSource, Member};
 
 use super::{Kind, Language, NotifyConfig, Templates};
 use crate::template::Template;
@@ -237,14 +237,26 @@ pub fn render(message: &Message, config: &NotifyConfig, tz: &TimeZone) -> Render
     } else {
         &config.templates.subject_many
     };
-    let subject = fill(subject_t, first, config, tz, count);
+    let lang = config.language;
+    // A drill says so in every message, whatever the templates are.
+    let marker = match lang {
+        Language::Zh => "【演练】",
+        Language::En => "[DRILL] ",
+    };
+    let drill = |i: &Item| i.fault.source == FaultSource::Drill;
+    let mut subject = fill(subject_t, first, config, tz, count);
+    if message.items.iter().any(drill) {
+        subject.insert_str(0, marker);
+    }
     let mut blocks: Vec<String> = message
         .items
         .iter()
         .take(MAX_ITEMS)
-        .map(|i| fill(&config.templates.fault, i, config, tz, count))
+        .map(|i| {
+            let b = fill(&config.templates.fault, i, config, tz, count);
+            if drill(i) { format!("{marker}{b}") } else { b }
+        })
         .collect();
-    let lang = config.language;
     if count > MAX_ITEMS {
         let more = count - MAX_ITEMS;
         let all = format!("{}/api/v1/faults?status=open", config.link_base);
@@ -281,7 +293,7 @@ pub fn render(message: &Message, config: &NotifyConfig, tz: &TimeZone) -> Render
 #[cfg(test)]
 mod tests {
     use super::*;
-    use watchpost_model::api::{FaultSource, FaultStatus};
+    use watchpost_model::api::FaultStatus;
 
     pub(crate) fn fault(id: i64) -> Fault {
         Fault {

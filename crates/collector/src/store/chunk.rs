@@ -41,202 +41,66 @@ enum ValueState {
 }
 
 /// The chunk being written: appends only, in timestamp order.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct ChunkWriter {
-    bits: Vec<u8>,
-    /// Bits used in the last byte (0 = the last byte is full or there is none).
-    used: u8,
+    bits: Bits,
     count: u16,
     last_ts: i64,
     last_delta: i64,
-    state: ValueState,
+    state: ValueCoder,
 }
 
-/// A full chunk, immutable and exactly sized.
-#[derive(Debug)]
-pub struct SealedChunk {
-    bits: Box<[u8]>,
-    count: u16,
-    /// Timestamp of the last sample (for eviction).
-    pub last_ts: i64,
+/// A bit string being written, most significant bit first.
+#[derive(Debug, Default)]
+pub struct Bits {
+    bytes: Vec<u8>,
+    /// Bits used in the last byte (0 = the last byte is full or there is none).
+    used: u8,
 }
 
-impl Default for ChunkWriter {
-    fn default() -> Self {
-        ChunkWriter {
-            bits: Vec::new(),
-            used: 0,
-            count: 0,
-            last_ts: 0,
-            last_delta: 0,
-            state: ValueState::Raw,
-        }
-    }
-}
-
-impl ChunkWriter {
-    /// Samples written.
-    pub fn len(&self) -> usize {
-        usize::from(self.count)
-    }
-
-    /// Whether nothing was written yet.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    /// Heap bytes held.
-    pub fn heap_bytes(&self) -> usize {
-        self.bits.capacity()
-    }
-
-    fn put(&mut self, value: u64, nbits: u8) {
+impl Bits {
+    /// Appends the low `nbits` bits of `value`.
+    pub fn put(&mut self, value: u64, nbits: u8) {
         let mut left = nbits;
         while left > 0 {
             if self.used == 0 {
                 // Grow by small steps: doubling would leave a quarter of
                 // every chunk's buffer unused on average.
-                if self.bits.len() == self.bits.capacity() {
-                    self.bits.reserve_exact(32);
+                if self.bytes.len() == self.bytes.capacity() {
+                    self.bytes.reserve_exact(32);
                 }
-                self.bits.push(0);
+                self.bytes.push(0);
             }
             let free = 8 - self.used;
             let take = free.min(left);
             let chunk = ((value >> (left - take)) & ((1u64 << take) - 1)) as u8;
-            let last = self.bits.len() - 1;
-            self.bits[last] |= chunk << (free - take);
+            let last = self.bytes.len() - 1;
+            self.bytes[last] |= chunk << (free - take);
             self.used = (self.used + take) % 8;
             left -= take;
         }
     }
 
-    /// Appends a sample; the caller guarantees `ts` is after the last one.
-    pub fn push(&mut self, ts: i64, v: f64) {
-        if self.count == 0 {
-            self.put(ts as u64, 64);
-        } else {
-            let delta = ts.wrapping_sub(self.last_ts);
-            let dod = zigzag(delta.wrapping_sub(self.last_delta));
-            match dod {
-                0 => self.put(0, 1),
-                d if d < 1 << 7 => self.put((0b10 << 7) | d, 9),
-                d if d < 1 << 12 => self.put((0b110 << 12) | d, 15),
-                d if d < 1 << 20 => self.put((0b1110 << 20) | d, 24),
-                d => {
-                    self.put(0b1111, 4);
-                    self.put(d, 64);
-                }
-            }
-            self.last_delta = delta;
-        }
-        self.last_ts = ts;
-        self.count += 1;
-        self.put_value(v);
-    }
-
-    fn put_value(&mut self, v: f64) {
-        let mut min_exp = 0;
-        if let ValueState::Decimal { exp, m: prev } = self.state {
-            if let Some(m) = to_decimal(v, exp) {
-                let z = zigzag(m.wrapping_sub(prev));
-                let fits = match z {
-                    0 => {
-                        self.put(0, 1);
-                        true
-                    }
-                    z if z < 1 << 7 => {
-                        self.put((0b10 << 7) | z, 9);
-                        true
-                    }
-                    z if z < 1 << 14 => {
-                        self.put((0b110 << 14) | z, 17);
-                        true
-                    }
-                    z if z < 1 << 32 => {
-                        self.put((0b1110 << 32) | z, 36);
-                        true
-                    }
-                    _ => false,
-                };
-                if fits {
-                    self.state = ValueState::Decimal { exp, m };
-                    return;
-                }
-            }
-            // Never lower the exponent: values with fewer decimals still fit.
-            min_exp = exp;
-        }
-        for exp in min_exp..POW10.len() as u8 {
-            if let Some(m) = to_decimal(v, exp) {
-                self.put(0b11110, 5);
-                self.put(u64::from(exp), 4);
-                self.put(m as u64, 64);
-                self.state = ValueState::Decimal { exp, m };
-                return;
-            }
-        }
-        self.put(0b11111, 5);
-        self.put(v.to_bits(), 64);
-        self.state = ValueState::Raw;
-    }
-
-    /// Freezes the chunk and starts over, sized after the chunk just sealed.
-    pub fn seal(&mut self) -> SealedChunk {
-        let done = std::mem::take(self);
-        // The next chunk of a series is usually about as large as this one:
-        // one allocation instead of a string of small reallocations.
-        self.bits.reserve_exact(done.bits.len() + done.bits.len() / 8 + 4);
-        SealedChunk {
-            bits: done.bits.into_boxed_slice(),
-            count: done.count,
-            last_ts: done.last_ts,
-        }
-    }
-
-    /// Decodes the samples written so far.
-    pub fn iter(&self) -> ChunkIter<'_> {
-        ChunkIter::new(&self.bits, self.count)
+    /// The bytes written (the last one padded with zero bits).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
     }
 }
 
-impl SealedChunk {
-    /// Heap bytes held.
-    pub fn heap_bytes(&self) -> usize {
-        self.bits.len()
-    }
-
-    /// Decodes the chunk.
-    pub fn iter(&self) -> ChunkIter<'_> {
-        ChunkIter::new(&self.bits, self.count)
-    }
-}
-
-/// Decodes a chunk's samples in order.
-pub struct ChunkIter<'a> {
+/// Reads a bit string written by [`Bits`]; past its end it reads zeros.
+pub struct BitReader<'a> {
     bits: &'a [u8],
     pos: usize,
-    left: u16,
-    first: bool,
-    ts: i64,
-    delta: i64,
-    state: ValueState,
 }
 
-impl<'a> ChunkIter<'a> {
-    fn new(bits: &'a [u8], count: u16) -> ChunkIter<'a> {
-        ChunkIter {
-            bits,
-            pos: 0,
-            left: count,
-            first: true,
-            ts: 0,
-            delta: 0,
-            state: ValueState::Raw,
-        }
+impl<'a> BitReader<'a> {
+    /// A reader at the first bit of `bits`.
+    pub fn new(bits: &'a [u8]) -> BitReader<'a> {
+        BitReader { bits, pos: 0 }
     }
 
-    fn get(&mut self, nbits: u8) -> u64 {
+    /// The next `nbits` bits as a number.
+    pub fn get(&mut self, nbits: u8) -> u64 {
         let mut out = 0u64;
         for _ in 0..nbits {
             let byte = self.bits.get(self.pos / 8).copied().unwrap_or(0);
@@ -255,6 +119,209 @@ impl<'a> ChunkIter<'a> {
         }
         n
     }
+
+    /// Whether reading has gone past the last byte.
+    pub fn overrun(&self) -> bool {
+        self.pos > self.bits.len() * 8
+    }
+}
+
+/// Codes a stream of values, each against the one before: exact decimals
+/// as the change of their scaled integer, others as their raw bits. One
+/// coder per stream, for writing or for reading.
+#[derive(Debug, Clone, Copy)]
+pub struct ValueCoder(ValueState);
+
+impl Default for ValueCoder {
+    fn default() -> Self {
+        ValueCoder(ValueState::Raw)
+    }
+}
+
+/// A full chunk, immutable and exactly sized.
+#[derive(Debug)]
+pub struct SealedChunk {
+    bits: Box<[u8]>,
+    count: u16,
+    /// Timestamp of the last sample (for eviction).
+    pub last_ts: i64,
+}
+
+impl ValueCoder {
+    /// Writes `v` to `bits`.
+    pub fn put(&mut self, bits: &mut Bits, v: f64) {
+        let mut min_exp = 0;
+        if let ValueState::Decimal { exp, m: prev } = self.0 {
+            if let Some(m) = to_decimal(v, exp) {
+                let z = zigzag(m.wrapping_sub(prev));
+                let fits = match z {
+                    0 => {
+                        bits.put(0, 1);
+                        true
+                    }
+                    z if z < 1 << 7 => {
+                        bits.put((0b10 << 7) | z, 9);
+                        true
+                    }
+                    z if z < 1 << 14 => {
+                        bits.put((0b110 << 14) | z, 17);
+                        true
+                    }
+                    z if z < 1 << 32 => {
+                        bits.put((0b1110 << 32) | z, 36);
+                        true
+                    }
+                    _ => false,
+                };
+                if fits {
+                    self.0 = ValueState::Decimal { exp, m };
+                    return;
+                }
+            }
+            // Never lower the exponent: values with fewer decimals still fit.
+            min_exp = exp;
+        }
+        for exp in min_exp..POW10.len() as u8 {
+            if let Some(m) = to_decimal(v, exp) {
+                bits.put(0b11110, 5);
+                bits.put(u64::from(exp), 4);
+                bits.put(m as u64, 64);
+                self.0 = ValueState::Decimal { exp, m };
+                return;
+            }
+        }
+        bits.put(0b11111, 5);
+        bits.put(v.to_bits(), 64);
+        self.0 = ValueState::Raw;
+    }
+}
+
+impl ChunkWriter {
+    /// Samples written.
+    pub fn len(&self) -> usize {
+        usize::from(self.count)
+    }
+
+    /// Whether nothing was written yet.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.bits.bytes.capacity()
+    }
+
+    /// Appends a sample; the caller guarantees `ts` is after the last one.
+    pub fn push(&mut self, ts: i64, v: f64) {
+        if self.count == 0 {
+            self.bits.put(ts as u64, 64);
+        } else {
+            let delta = ts.wrapping_sub(self.last_ts);
+            let dod = zigzag(delta.wrapping_sub(self.last_delta));
+            match dod {
+                0 => self.bits.put(0, 1),
+                d if d < 1 << 7 => self.bits.put((0b10 << 7) | d, 9),
+                d if d < 1 << 12 => self.bits.put((0b110 << 12) | d, 15),
+                d if d < 1 << 20 => self.bits.put((0b1110 << 20) | d, 24),
+                d => {
+                    self.bits.put(0b1111, 4);
+                    self.bits.put(d, 64);
+                }
+            }
+            self.last_delta = delta;
+        }
+        self.last_ts = ts;
+        self.count += 1;
+        self.state.put(&mut self.bits, v);
+    }
+
+    /// Freezes the chunk and starts over, sized after the chunk just sealed.
+    pub fn seal(&mut self) -> SealedChunk {
+        let done = std::mem::take(self);
+        // The next chunk of a series is usually about as large as this one:
+        // one allocation instead of a string of small reallocations.
+        let n = done.bits.bytes.len();
+        self.bits.bytes.reserve_exact(n + n / 8 + 4);
+        SealedChunk {
+            bits: done.bits.bytes.into_boxed_slice(),
+            count: done.count,
+            last_ts: done.last_ts,
+        }
+    }
+
+    /// Decodes the samples written so far.
+    pub fn iter(&self) -> ChunkIter<'_> {
+        ChunkIter::new(&self.bits.bytes, self.count)
+    }
+}
+
+impl SealedChunk {
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.bits.len()
+    }
+
+    /// Decodes the chunk.
+    pub fn iter(&self) -> ChunkIter<'_> {
+        ChunkIter::new(&self.bits, self.count)
+    }
+}
+
+/// Decodes a chunk's samples in order.
+pub struct ChunkIter<'a> {
+    bits: BitReader<'a>,
+    left: u16,
+    first: bool,
+    ts: i64,
+    delta: i64,
+    state: ValueCoder,
+}
+
+impl<'a> ChunkIter<'a> {
+    fn new(bits: &'a [u8], count: u16) -> ChunkIter<'a> {
+        ChunkIter {
+            bits: BitReader::new(bits),
+            left: count,
+            first: true,
+            ts: 0,
+            delta: 0,
+            state: ValueCoder::default(),
+        }
+    }
+}
+
+impl ValueCoder {
+    /// Reads the next value from `r`; `None` when the bits make no sense
+    /// (a change with no value before it).
+    pub fn get(&mut self, r: &mut BitReader<'_>) -> Option<f64> {
+        Some(match r.prefix(5) {
+            n @ 0..=3 => {
+                let z = match n {
+                    0 => 0,
+                    1 => r.get(7),
+                    2 => r.get(14),
+                    _ => r.get(32),
+                };
+                let ValueState::Decimal { exp, m } = self.0 else {
+                    return None;
+                };
+                let m = m.wrapping_add(unzigzag(z));
+                self.0 = ValueState::Decimal { exp, m };
+                from_decimal(m, exp)
+            }
+            4 => {
+                let exp = r.get(4) as u8;
+                let m = r.get(64) as i64;
+                self.0 = ValueState::Decimal { exp, m };
+                from_decimal(m, exp.min(9))
+            }
+            _ => {
+                self.0 = ValueState::Raw;
+                f64::from_bits(r.get(64))
+            }
+        })
+    }
 }
 
 impl Iterator for ChunkIter<'_> {
@@ -267,44 +334,19 @@ impl Iterator for ChunkIter<'_> {
         self.left -= 1;
         if self.first {
             self.first = false;
-            self.ts = self.get(64) as i64;
+            self.ts = self.bits.get(64) as i64;
         } else {
-            let dod = match self.prefix(4) {
+            let dod = match self.bits.prefix(4) {
                 0 => 0,
-                1 => self.get(7),
-                2 => self.get(12),
-                3 => self.get(20),
-                _ => self.get(64),
+                1 => self.bits.get(7),
+                2 => self.bits.get(12),
+                3 => self.bits.get(20),
+                _ => self.bits.get(64),
             };
             self.delta = self.delta.wrapping_add(unzigzag(dod));
             self.ts = self.ts.wrapping_add(self.delta);
         }
-        let value = match self.prefix(5) {
-            n @ 0..=3 => {
-                let z = match n {
-                    0 => 0,
-                    1 => self.get(7),
-                    2 => self.get(14),
-                    _ => self.get(32),
-                };
-                let ValueState::Decimal { exp, m } = self.state else {
-                    return None; // corrupt: a delta without a base
-                };
-                let m = m.wrapping_add(unzigzag(z));
-                self.state = ValueState::Decimal { exp, m };
-                from_decimal(m, exp)
-            }
-            4 => {
-                let exp = self.get(4) as u8;
-                let m = self.get(64) as i64;
-                self.state = ValueState::Decimal { exp, m };
-                from_decimal(m, exp.min(9))
-            }
-            _ => {
-                self.state = ValueState::Raw;
-                f64::from_bits(self.get(64))
-            }
-        };
+        let value = self.state.get(&mut self.bits)?;
         Some((self.ts, value))
     }
 }

@@ -11,7 +11,7 @@
 pub mod chunk;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use chunk::{ChunkWriter, SealedChunk};
@@ -100,6 +100,8 @@ struct SeriesData {
     sealed: Box<[SealedChunk]>,
     last_ts: i64,
     last_value: f64,
+    /// The newest sample the history has rolled up (`i64::MIN`: none).
+    rolled: i64,
 }
 
 impl SeriesData {
@@ -109,6 +111,7 @@ impl SeriesData {
             sealed: Box::new([]),
             last_ts: i64::MIN,
             last_value: f64::NAN,
+            rolled: i64::MIN,
         }
     }
 
@@ -181,6 +184,20 @@ pub struct HotStore {
     index: RwLock<Index>,
     shards: Box<[Mutex<Shard>]>,
     count: AtomicUsize,
+    /// Whether chunks leaving the window before the history rolled them
+    /// up are kept in `spill` for it.
+    keep_unrolled: AtomicBool,
+    spill: Mutex<Spill>,
+}
+
+/// Chunks that left the window before the history rolled them up (a
+/// backlog longer than the window arrived between two passes).
+#[derive(Default)]
+pub struct Spill {
+    /// Oldest first per series.
+    pub chunks: Vec<(SeriesId, SealedChunk)>,
+    /// Their bytes.
+    pub bytes: usize,
 }
 
 fn locate(id: SeriesId) -> (usize, usize) {
@@ -196,7 +213,86 @@ impl HotStore {
             index: RwLock::new(Index::default()),
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             count: AtomicUsize::new(0),
+            keep_unrolled: AtomicBool::new(false),
+            spill: Mutex::new(Spill::default()),
         }
+    }
+
+    /// From now on, chunks leaving the window with samples the history has
+    /// not rolled up go to the spill instead of away.
+    pub fn keep_unrolled(&self) {
+        self.keep_unrolled.store(true, Ordering::Relaxed);
+    }
+
+    fn lock_spill(&self) -> std::sync::MutexGuard<'_, Spill> {
+        self.spill.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes every spilled chunk.
+    pub fn take_spill(&self) -> Spill {
+        std::mem::take(&mut *self.lock_spill())
+    }
+
+    /// Puts back chunks taken with [`HotStore::take_spill`] (their pass
+    /// could not be written), before any spilled since.
+    pub fn return_spill(&self, mut back: Spill) {
+        let mut spill = self.lock_spill();
+        back.chunks.append(&mut spill.chunks);
+        back.bytes += spill.bytes;
+        *spill = back;
+    }
+
+    /// Bytes spilled and not yet taken.
+    pub fn spill_bytes(&self) -> usize {
+        self.lock_spill().bytes
+    }
+
+    /// Calls `f` with the samples after the series' rolled-up mark and
+    /// before `cutoff_ts`, oldest first. Returns the number of samples.
+    pub fn unrolled(&self, id: SeriesId, cutoff_ts: i64, mut f: impl FnMut(i64, f64)) -> usize {
+        let (s, slot) = locate(id);
+        let shard = self.lock_shard(s);
+        let Some(d) = shard.get(slot) else { return 0 };
+        if d.last_ts <= d.rolled {
+            return 0;
+        }
+        let mut n = 0;
+        for (t, v) in d.samples_since(d.rolled.saturating_add(1)) {
+            if t >= cutoff_ts {
+                break;
+            }
+            f(t, v);
+            n += 1;
+        }
+        n
+    }
+
+    /// The newest sample the history has rolled up for a series.
+    pub fn rolled(&self, id: SeriesId) -> i64 {
+        let (s, slot) = locate(id);
+        self.lock_shard(s).get(slot).map_or(i64::MIN, |d| d.rolled)
+    }
+
+    /// Marks a series rolled up through `ts` (never backwards).
+    pub fn set_rolled(&self, id: SeriesId, ts: i64) {
+        let (s, slot) = locate(id);
+        if let Some(d) = self.lock_shard(s).get_mut(slot) {
+            d.rolled = d.rolled.max(ts);
+        }
+    }
+
+    /// The oldest sample held by any series.
+    pub fn oldest_ts(&self) -> Option<i64> {
+        self.shards
+            .iter()
+            .filter_map(|s| {
+                let shard = s.lock().unwrap_or_else(|p| p.into_inner());
+                shard
+                    .iter()
+                    .filter_map(|d| d.samples_since(i64::MIN).next().map(|(t, _)| t))
+                    .min()
+            })
+            .min()
     }
 
     /// The window kept per series.
@@ -285,8 +381,21 @@ impl HotStore {
         let expired = data.sealed.iter().take_while(|c| c.last_ts < horizon).count();
         if expired > 0 {
             let mut kept = std::mem::take(&mut data.sealed).into_vec();
-            kept.drain(..expired);
+            let rolled = data.rolled;
+            let keep = self.keep_unrolled.load(Ordering::Relaxed);
+            let gone: Vec<SealedChunk> = kept
+                .drain(..expired)
+                .filter(|c| keep && c.last_ts > rolled)
+                .collect();
             data.sealed = kept.into_boxed_slice();
+            drop(shard);
+            if !gone.is_empty() {
+                let mut spill = self.lock_spill();
+                for c in gone {
+                    spill.bytes += c.heap_bytes();
+                    spill.chunks.push((id, c));
+                }
+            }
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 use watchpost_model::api::{Series, SeriesPoints};
 
 use crate::client::Client;
-use crate::format::{emit, labels_text, matcher_params, sample_time, value_text};
+use crate::format::{emit, labels_text, matcher_params, sample_time, utc_time, value_text, when};
 use crate::table::Table;
 
 /// `series [--metric M] [MATCHERS]`.
@@ -47,31 +47,58 @@ pub async fn series(
     })
 }
 
-/// `query --metric M [--since S] [MATCHERS]`.
+/// `query --metric M [--since S] [--until U] [--step STEP] [MATCHERS]`.
 #[allow(clippy::print_stdout)]
 pub async fn query(
     client: &Client,
     json: bool,
     metric: String,
-    since: String,
+    (since, until): (String, Option<String>),
+    step: String,
     matchers: Vec<String>,
 ) -> anyhow::Result<()> {
     let mut q = matcher_params(&matchers)?;
     q.push(("metric".into(), metric));
     q.push(("since".into(), since));
+    if let Some(u) = until {
+        q.push(("until".into(), u));
+    }
+    q.push(("step".into(), step));
     let series: Vec<SeriesPoints> = client.get("/api/v1/query", &q).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&series)?);
         return Ok(());
     }
     for s in &series {
-        println!("{}{{{}}}", s.metric, labels_text(&s.labels, &[]));
-        let mut t = Table::new(&["  TIME (UTC)", "VALUE"]);
-        for (ts, v) in &s.points {
-            let time = sample_time(*ts);
-            t.row(vec![format!("  {time}"), value_text(Some(*v))]);
+        let step = if s.step.is_empty() { "raw" } else { s.step.as_str() };
+        println!("{}{{{}}}  step {step}", s.metric, labels_text(&s.labels, &[]));
+        for m in &s.missing {
+            println!(
+                "  MISSING {} to {}: {} was damaged and quarantined",
+                sample_time(m.from_ms),
+                sample_time(m.until_ms),
+                m.file
+            );
         }
-        print!("{}", t.render());
+        if step == "raw" {
+            let mut t = Table::new(&["  TIME", "VALUE"]);
+            for (ts, v) in &s.points {
+                t.row(vec![format!("  {}", sample_time(*ts)), value_text(Some(*v))]);
+            }
+            print!("{}", t.render());
+        } else {
+            let mut t = Table::new(&["  FROM", "MIN", "MAX", "MEAN", "COUNT"]);
+            for p in &s.rollup {
+                t.row(vec![
+                    format!("  {}", when(&utc_time(p.t))),
+                    value_text(Some(p.min)),
+                    value_text(Some(p.max)),
+                    value_text(Some(p.mean)),
+                    p.count.to_string(),
+                ]);
+            }
+            print!("{}", t.render());
+        }
     }
     Ok(())
 }

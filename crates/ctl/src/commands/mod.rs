@@ -4,6 +4,7 @@ mod access;
 mod agents;
 mod changes;
 mod deadline;
+mod drills;
 mod faults;
 mod maintenance;
 mod metrics;
@@ -34,10 +35,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Cmd::Query {
             metric,
             since,
+            until,
+            step,
             matchers,
-        } => metrics::query(&client, json, metric, since, matchers).await,
+        } => metrics::query(&client, json, metric, (since, until), step, matchers).await,
         Cmd::Maintenance { command } => maintenance::run(&client, json, args.by, command).await,
         Cmd::Changes { command } => changes::run(&client, json, args.by, command).await,
+        Cmd::Drill { command } => drills::run(&client, json, args.by, command).await,
         Cmd::Notifications { fault, status, limit } => {
             notify::notifications(&client, json, fault, status, limit).await
         }
