@@ -170,9 +170,10 @@ pub async fn run(a: IngestArgs) -> anyhow::Result<()> {
         a.rounds,
         a.rules + 1
     );
-    // Passes every 5 s, so rolling the fill up runs beside it and its
-    // share of the collector's CPU can be read.
-    let c = start_collector_with(&bench_rules(a.rules), "[history]\nflush = \"5s\"\n").await?;
+    // The fill sends an hour of samples in about 30 s, 120 times real
+    // time: passes every 15 s are the default 30 min at that pace, so
+    // rolling the fill up runs beside it and its share of the CPU is read.
+    let c = start_collector_with(&bench_rules(a.rules), "[history]\nflush = \"15s\"\n").await?;
     let pid = c.proc.0.id();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_idle = proc::rss_bytes(pid);
@@ -255,7 +256,7 @@ pub async fn run(a: IngestArgs) -> anyhow::Result<()> {
         );
     }
     // The last pass rolls up the end of the fill.
-    tokio::time::sleep(Duration::from_secs(7)).await;
+    tokio::time::sleep(Duration::from_secs(17)).await;
     let cpu_all = proc::cpu_ns(pid) - cpu_before;
     let metrics = reqwest::get(format!("{}/metrics", c.http)).await?.text().await?;
     let scraped = |name: &str| {

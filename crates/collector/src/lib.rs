@@ -462,7 +462,18 @@ async fn history_loop(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
             continue;
         }
         let history = core.history.clone();
-        match tokio::task::spawn_blocking(move || history.pass()).await {
+        let pass = tokio::task::spawn_blocking(move || {
+            let before = thread_cpu_ns();
+            let r = history.pass();
+            (r, thread_cpu_ns().saturating_sub(before))
+        });
+        let result = pass.await.map(|(r, ns)| {
+            core.telemetry
+                .history_pass_cpu_ns
+                .fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
+            r
+        });
+        match result {
             Ok(Ok(r)) => {
                 last = now;
                 core.telemetry
@@ -483,6 +494,12 @@ async fn history_loop(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
             Err(e) => tracing::error!(error = %e, "history pass panicked"),
         }
     }
+}
+
+/// CPU time of the calling thread (ns).
+fn thread_cpu_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    (t.tv_sec as u64).saturating_mul(1_000_000_000) + t.tv_nsec as u64
 }
 
 /// Once a second: the data directory's disk is measured; time-based rules

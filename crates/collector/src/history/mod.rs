@@ -381,8 +381,8 @@ impl History {
             for i in 0..self.store.len() {
                 let id = SeriesId(i as u32);
                 samples.clear();
-                let rolled = self.store.rolled(id);
                 if let Some(chunks) = spilled.get(&id) {
+                    let rolled = self.store.rolled(id);
                     for &c in chunks {
                         samples.extend(spill.chunks[c].1.iter().filter(|(t, _)| *t > rolled));
                     }
