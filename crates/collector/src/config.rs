@@ -66,6 +66,88 @@ struct RawFile {
     changes: RawChanges,
     #[serde(default)]
     history: RawHistory,
+    #[serde(default)]
+    reports: RawReports,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawReports {
+    service_hours: Option<String>,
+    availability_target: Option<f64>,
+    language: Option<String>,
+    group_labels: Option<Vec<String>>,
+}
+
+/// When service time counts (`reports.service_hours`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceHours {
+    /// Around the clock (`"7x24"`).
+    Always,
+    /// The working calendar's working hours (`"calendar"`, the "5x8" of many contracts).
+    Calendar,
+}
+
+/// `[reports]`, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportsConfig {
+    /// What service time is.
+    pub service_hours: ServiceHours,
+    /// Availability target (%).
+    pub availability_target: f64,
+    /// `zh` or `en`.
+    pub language: String,
+    /// Labels faults are counted by (business system, host group).
+    pub group_labels: Vec<String>,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        ReportsConfig {
+            service_hours: ServiceHours::Always,
+            availability_target: 99.9,
+            language: "zh".into(),
+            group_labels: vec!["system".into()],
+        }
+    }
+}
+
+impl ReportsConfig {
+    fn check(raw: RawReports) -> Result<ReportsConfig, String> {
+        let d = ReportsConfig::default();
+        let service_hours = match raw.service_hours.as_deref() {
+            None | Some("7x24") | Some("7×24") => ServiceHours::Always,
+            Some("calendar") => ServiceHours::Calendar,
+            Some(o) => {
+                return Err(format!(
+                    "key reports.service_hours: {o:?}: expected \"7x24\" or \"calendar\" (the working calendar's hours)"
+                ));
+            }
+        };
+        let availability_target = raw.availability_target.unwrap_or(d.availability_target);
+        if !(0.0..=100.0).contains(&availability_target) {
+            return Err(format!(
+                "key reports.availability_target: {availability_target} is not a percentage (0 to 100)"
+            ));
+        }
+        let language = raw.language.unwrap_or(d.language);
+        if language != "zh" && language != "en" {
+            return Err(format!(
+                "key reports.language: {language:?}: expected \"zh\" or \"en\""
+            ));
+        }
+        let group_labels = raw.group_labels.unwrap_or(d.group_labels);
+        for l in &group_labels {
+            watchpost_model::names::check_label_name(l)
+                .map_err(|e| format!("key reports.group_labels: {e}"))?;
+        }
+        Ok(ReportsConfig {
+            service_hours,
+            availability_target,
+            language,
+            group_labels,
+        })
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -264,6 +346,8 @@ pub struct CollectorConfig {
     pub flap: FlapPolicy,
     /// Rollups kept beyond the hot window.
     pub history: HistoryConfig,
+    /// What the reports count and how they read.
+    pub reports: ReportsConfig,
 }
 
 /// A fault whose state changed more than `threshold` times within
@@ -474,6 +558,7 @@ impl CollectorConfig {
                 }
             },
             history: HistoryConfig::check(raw.history, window)?,
+            reports: ReportsConfig::check(raw.reports)?,
             change_max_window: raw
                 .changes
                 .max_window

@@ -10,6 +10,7 @@ mod changes;
 mod drills;
 pub mod guard;
 mod reported;
+mod reports;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -118,6 +119,9 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/api/v1/oncall", get(oncall))
         .route("/api/v1/silences", get(windows).post(add_window))
         .route("/api/v1/notifications", get(notifications))
+        .route("/api/v1/reports", get(reports::list))
+        .route("/api/v1/reports/monthly", get(reports::monthly))
+        .route("/api/v1/reports/{id}", get(reports::get))
         .route("/api/v1/drills", get(drills::list).post(drills::start))
         .route("/api/v1/drills/{id}", get(drills::report))
         .route("/api/v1/changes", get(changes::list).post(changes::request))
@@ -436,9 +440,20 @@ async fn faults(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Vec<api::Fault>>, ApiError> {
     for k in params.keys() {
-        if !["status", "severity", "host", "rule", "source", "limit"].contains(&k.as_str()) {
+        if ![
+            "status",
+            "severity",
+            "host",
+            "rule",
+            "source",
+            "opened_from",
+            "opened_before",
+            "limit",
+        ]
+        .contains(&k.as_str())
+        {
             return Err(ApiError::bad_request(format!(
-                "unknown parameter {k:?}: use status, severity, host, rule, source, limit"
+                "unknown parameter {k:?}: use status, severity, host, rule, source, opened_from, opened_before, limit"
             )));
         }
     }
@@ -461,12 +476,16 @@ async fn faults(
         "rule, reported, drill",
     )?;
     let limit = limit_of(&params, 500, MAX_FAULTS)?;
+    let now = core.clock.now_ms();
+    let opened = |k: &str| params.get(k).map(|v| parse_when(&core, k, v, now)).transpose();
     let filter = FaultFilter {
         status,
         severity,
         host: params.get("host").cloned(),
         rule: params.get("rule").cloned(),
         source,
+        opened_from_ms: opened("opened_from")?,
+        opened_before_ms: opened("opened_before")?,
         limit,
     };
     core.db

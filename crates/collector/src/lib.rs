@@ -23,6 +23,7 @@ pub mod maintenance;
 pub mod matchers;
 pub mod notify;
 pub mod oncall;
+pub mod reports;
 pub mod rules;
 pub mod store;
 pub mod telemetry;

@@ -125,6 +125,12 @@ pub enum Cmd {
         #[command(subcommand)]
         command: ChangesCmd,
     },
+    /// Reports: the monthly service statistics (运维月报), generated and
+    /// stored on the collector, and the stored ones.
+    Report {
+        #[command(subcommand)]
+        command: ReportCmd,
+    },
     /// Emergency drills (应急演练) through the real alert chain: start one
     /// (approver or admin), list them, and see how one went.
     Drill {
@@ -353,6 +359,39 @@ pub enum FaultCmd {
         /// What they said.
         #[arg(long, short)]
         comment: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ReportCmd {
+    /// Generate (a new stored version of) a month's statistics.
+    Monthly {
+        /// The month, YYYY-MM in the calendar's zone; default last month.
+        #[arg(long)]
+        month: Option<String>,
+        /// text (a summary here), json, html or csv (one file per table).
+        #[arg(long, default_value = "text")]
+        format: String,
+        /// zh or en; default the collector's reports.language.
+        #[arg(long)]
+        lang: Option<String>,
+        /// Where to write: a file (json, html), a directory (csv).
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Stored reports, newest first.
+    List {
+        /// Only this period (2026-11).
+        #[arg(long)]
+        period: Option<String>,
+    },
+    /// Fetch one stored report's file (its hash is checked by the collector).
+    Get {
+        /// Its id.
+        id: i64,
+        /// Where to write it; default standard output.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
     },
 }
 

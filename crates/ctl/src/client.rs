@@ -41,6 +41,30 @@ impl Client {
         self.answer(self.http.get(&url).query(query), &url).await
     }
 
+    /// A GET whose answer is a file: its bytes, or the API's error.
+    pub async fn get_bytes(&self, path: &str, query: &[(String, String)]) -> anyhow::Result<Vec<u8>> {
+        let url = self.url(path);
+        let resp = self
+            .signed(self.http.get(&url).query(query))
+            .send()
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot reach the collector at {} (is it running? see --server)",
+                    self.base
+                )
+            })?;
+        let status = resp.status();
+        let body = resp.bytes().await.context("reading the collector's answer")?;
+        if !status.is_success() {
+            match serde_json::from_slice::<ErrorBody>(&body) {
+                Ok(e) => bail!("{} ({}): {}", status, e.error.code, e.error.message),
+                Err(_) => bail!("{}: {}", status, String::from_utf8_lossy(&body)),
+            }
+        }
+        Ok(body.to_vec())
+    }
+
     /// A POST whose answer has no body (204).
     pub async fn post_empty<B: serde::Serialize>(&self, path: &str, body: &B) -> anyhow::Result<()> {
         let url = self.url(path);

@@ -34,6 +34,15 @@ impl Severity {
             Severity::Urgent => "urgent",
         }
     }
+
+    /// The Chinese name: 紧急, 一般, 轻微.
+    pub fn chinese(self) -> &'static str {
+        match self {
+            Severity::Minor => "轻微",
+            Severity::General => "一般",
+            Severity::Urgent => "紧急",
+        }
+    }
 }
 
 impl fmt::Display for Severity {

@@ -85,8 +85,27 @@ pub struct FaultFilter {
     pub rule: Option<String>,
     /// Only these sources (any if empty).
     pub source: Vec<FaultSource>,
+    /// Only faults opened at or after this (ms).
+    pub opened_from_ms: Option<i64>,
+    /// Only faults opened before this (ms).
+    pub opened_before_ms: Option<i64>,
     /// At most this many, newest first.
     pub limit: usize,
+}
+
+/// One notification, as the monthly statistics count them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationRow {
+    /// The fault.
+    pub fault_id: i64,
+    /// Channel.
+    pub channel: String,
+    /// pending, delivered, failed, cancelled.
+    pub status: String,
+    /// Escalation step (0 first).
+    pub step: i64,
+    /// Why (`opened`, `escalated`, ...).
+    pub kind: String,
 }
 
 /// Reads of the durable record (its own connection, off the runtime).
@@ -358,10 +377,91 @@ impl Database {
                 filter.source.iter().map(|s| s.as_str().to_string()).collect(),
                 &mut sql,
             );
+            if let Some(from) = filter.opened_from_ms {
+                args.push(from.into());
+                sql.push_str(&format!(" AND opened_at_ms >= ?{}", args.len()));
+            }
+            if let Some(before) = filter.opened_before_ms {
+                args.push(before.into());
+                sql.push_str(&format!(" AND opened_at_ms < ?{}", args.len()));
+            }
             sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", filter.limit.max(1)));
             let mut stmt = conn.prepare(&sql)?;
             let rows = stmt.query_map(rusqlite::params_from_iter(args), fault_from_row)?;
             rows.collect()
+        })
+        .await
+    }
+
+    /// Notifications created in `[from_ms, before_ms)`.
+    pub async fn notifications_between(
+        &self,
+        from_ms: i64,
+        before_ms: i64,
+    ) -> Result<Vec<NotificationRow>, DbError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT fault_id, channel, status, step, kind FROM notifications
+                 WHERE created_at_ms >= ?1 AND created_at_ms < ?2 ORDER BY id",
+            )?;
+            let rows = stmt.query_map([from_ms, before_ms], |r| {
+                Ok(NotificationRow {
+                    fault_id: r.get(0)?,
+                    channel: r.get(1)?,
+                    status: r.get(2)?,
+                    step: r.get(3)?,
+                    kind: r.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// Stored reports, newest first (of `kind` and `period` when given).
+    pub async fn reports(
+        &self,
+        kind: Option<String>,
+        period: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<watchpost_model::reports::StoredReport>, DbError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, kind, period, version, format, file, sha256, bytes, generated_at_ms, generated_by FROM reports
+                 WHERE (?1 IS NULL OR kind = ?1) AND (?2 IS NULL OR period = ?2) ORDER BY id DESC LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(rusqlite::params![kind, period, limit as i64], |r| {
+                Ok(watchpost_model::reports::StoredReport {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    period: r.get(2)?,
+                    version: r.get(3)?,
+                    format: r.get(4)?,
+                    file: r.get(5)?,
+                    sha256: r.get(6)?,
+                    bytes: r.get(7)?,
+                    generated_at: rfc3339(r.get(8)?),
+                    generated_by: r.get(9)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// The next version number of a report of `kind`, `period` and `format`.
+    pub async fn next_report_version(
+        &self,
+        kind: String,
+        period: String,
+        format: String,
+    ) -> Result<i64, DbError> {
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM reports WHERE kind = ?1 AND period = ?2 AND format = ?3",
+                [kind, period, format],
+                |r| r.get(0),
+            )
         })
         .await
     }

@@ -260,6 +260,12 @@ pub trait FaultRecords {
     fn children_of(&mut self, parent: i64) -> Result<Vec<RecordState>, RecordError>;
     /// Stores a maintenance window; returns its id.
     fn insert_window(&mut self, window: &Window) -> Result<i64, RecordError>;
+    /// Records a generated report's file and sets its `id`.
+    fn insert_report(
+        &mut self,
+        report: &mut watchpost_model::reports::StoredReport,
+        at_ms: i64,
+    ) -> Result<(), RecordError>;
     /// Window `id` ends at `at_ms` if it would end later.
     fn end_window(&mut self, id: i64, at_ms: i64) -> Result<(), RecordError>;
     /// Stores a change request; returns its id.

@@ -177,6 +177,26 @@ ALTER TABLE faults ADD COLUMN change_id INTEGER REFERENCES changes (id);
 CREATE INDEX faults_by_change ON faults (change_id) WHERE change_id IS NOT NULL;
 ALTER TABLE faults ADD COLUMN flapping INTEGER NOT NULL DEFAULT 0;
 "#,
+    // 7: generated reports, each file with its hash; never replaced.
+    r#"
+CREATE TABLE reports (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind            TEXT NOT NULL,
+    period          TEXT NOT NULL,
+    version         INTEGER NOT NULL,
+    format          TEXT NOT NULL,
+    file            TEXT NOT NULL UNIQUE,
+    sha256          TEXT NOT NULL,
+    bytes           INTEGER NOT NULL,
+    generated_at_ms INTEGER NOT NULL,
+    generated_by    TEXT NOT NULL,
+    UNIQUE (kind, period, format, version)
+);
+CREATE TRIGGER reports_no_update BEFORE UPDATE ON reports
+BEGIN SELECT RAISE(ABORT, 'stored reports never change'); END;
+CREATE TRIGGER reports_no_delete BEFORE DELETE ON reports
+BEGIN SELECT RAISE(ABORT, 'stored reports are never deleted'); END;
+"#,
 ];
 
 /// The schema version this build writes.

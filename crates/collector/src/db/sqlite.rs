@@ -312,6 +312,20 @@ impl FaultRecords for SqliteRecords<'_, '_> {
             .collect::<rusqlite::Result<_>>()?)
     }
 
+    fn insert_report(
+        &mut self,
+        r: &mut watchpost_model::reports::StoredReport,
+        at_ms: i64,
+    ) -> Result<(), RecordError> {
+        self.tx.execute(
+            "INSERT INTO reports (kind, period, version, format, file, sha256, bytes, generated_at_ms, generated_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            rusqlite::params![r.kind, r.period, r.version, r.format, r.file, r.sha256, r.bytes, at_ms, r.generated_by],
+        )?;
+        r.id = self.tx.last_insert_rowid();
+        Ok(())
+    }
+
     fn insert_window(&mut self, w: &Window) -> Result<i64, RecordError> {
         let matchers = serde_json::to_string(&w.matchers).map_err(|e| RecordError::other(e.to_string()))?;
         self.tx.execute(

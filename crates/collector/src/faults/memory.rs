@@ -34,6 +34,8 @@ pub struct MemoryRecords {
     pub changes: Vec<ChangeState>,
     /// (change, at, actor, kind, message)
     pub change_events: Vec<(i64, i64, String, String, String)>,
+    /// Reports recorded.
+    pub reports: i64,
 }
 
 impl MemoryRecords {
@@ -243,6 +245,16 @@ impl FaultRecords for MemoryRecords {
             })
             .cloned()
             .collect())
+    }
+
+    fn insert_report(
+        &mut self,
+        r: &mut watchpost_model::reports::StoredReport,
+        _at_ms: i64,
+    ) -> Result<(), RecordError> {
+        self.reports += 1;
+        r.id = self.reports;
+        Ok(())
     }
 
     fn insert_window(&mut self, window: &Window) -> Result<i64, RecordError> {

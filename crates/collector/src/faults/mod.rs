@@ -178,6 +178,11 @@ pub enum Job {
         window: Window,
         reply: oneshot::Sender<Result<i64, String>>,
     },
+    AddReport {
+        report: watchpost_model::reports::StoredReport,
+        at_ms: i64,
+        reply: oneshot::Sender<Result<watchpost_model::reports::StoredReport, String>>,
+    },
     Change {
         id: i64,
         op: ChangeOp,
@@ -266,6 +271,7 @@ impl Committer for Lifecycle {
                 window.id = rec.insert_window(window)?;
                 Ok(())
             }
+            Job::AddReport { report, at_ms, .. } => rec.insert_report(report, *at_ms),
             Job::Act {
                 id,
                 actor,
@@ -339,6 +345,9 @@ impl Committer for Lifecycle {
                     if let Some(done) = done {
                         let _ = done.send(result.clone());
                     }
+                }
+                Job::AddReport { report, reply, .. } => {
+                    let _ = reply.send(result.clone().map(|()| report));
                 }
                 Job::AddWindow { window, reply } => {
                     let answer = result.clone().map(|()| window.id);
@@ -500,6 +509,22 @@ impl Faults {
             .await
             .map_err(|_| ActionError::Db("writer stopped".into()))?;
         wait.await.map_err(|_| ActionError::Db("writer stopped".into()))?
+    }
+
+    /// Records a generated report's file (written and synced by the caller).
+    pub async fn add_report(
+        &self,
+        report: watchpost_model::reports::StoredReport,
+        at_ms: i64,
+    ) -> Result<watchpost_model::reports::StoredReport, DbError> {
+        let (reply, wait) = oneshot::channel();
+        self.writer
+            .send(Job::AddReport { report, at_ms, reply })
+            .await
+            .map_err(|_| DbError::WriterGone)?;
+        wait.await
+            .map_err(|_| DbError::WriterGone)?
+            .map_err(DbError::Write)
     }
 
     /// Stores a checked maintenance window; returns its id.

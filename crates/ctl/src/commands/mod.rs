@@ -9,6 +9,7 @@ mod faults;
 mod maintenance;
 mod metrics;
 mod notify;
+mod reports;
 
 use crate::args::{Args, Cmd};
 use crate::client::Client;
@@ -41,6 +42,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         } => metrics::query(&client, json, metric, (since, until), step, matchers).await,
         Cmd::Maintenance { command } => maintenance::run(&client, json, args.by, command).await,
         Cmd::Changes { command } => changes::run(&client, json, args.by, command).await,
+        Cmd::Report { command } => reports::run(&client, json, command).await,
         Cmd::Drill { command } => drills::run(&client, json, args.by, command).await,
         Cmd::Notifications { fault, status, limit } => {
             notify::notifications(&client, json, fault, status, limit).await
