@@ -268,14 +268,64 @@ async fn the_monthly_figures_match_the_records_worked_out_by_hand() {
     );
     assert!(lines.contains(&"total,2,195,360,2,245,420"), "{csv}");
 
+    // Excel: opened and read back (a zip of XML parts): a sheet per table,
+    // the Chinese titles among the strings, the figures as numbers.
+    let (status, _) = get_raw(
+        &desk.collector,
+        "/api/v1/reports/monthly?month=2026-11&format=xlsx",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let stored: Vec<StoredReport> = get(&desk.collector, "/api/v1/reports?period=2026-11").await;
+    let x = stored.iter().find(|s| s.format == "xlsx").expect("the workbook");
+    let book = std::fs::read(data.path().join("reports").join(&x.file)).expect("stored workbook");
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(book)).expect("an xlsx is a zip");
+    let mut part = |name: &str| {
+        let mut s = String::new();
+        std::io::Read::read_to_string(
+            &mut zip.by_name(name).unwrap_or_else(|e| panic!("{name}: {e}")),
+            &mut s,
+        )
+        .expect("utf-8");
+        s
+    };
+    let workbook = part("xl/workbook.xml");
+    let sheets: Vec<&str> = workbook
+        .split("<sheet name=\"")
+        .skip(1)
+        .map(|s| &s[..s.find('"').unwrap_or(0)])
+        .collect();
+    assert_eq!(sheets[0], "报告");
+    let at = sheets
+        .iter()
+        .position(|s| *s == "mtta_mttr_by_severity")
+        .expect("a sheet per table");
+    let strings = part("xl/sharedStrings.xml");
+    for title in [
+        "运维月报 2026-11",
+        "平均响应与解决时长（按级别）",
+        "MTTA 平均（分钟）",
+        "计算方法",
+    ] {
+        assert!(
+            strings.contains(title),
+            "{title:?} not among the workbook's strings"
+        );
+    }
+    let sheet = part(&format!("xl/worksheets/sheet{}.xml", at + 1));
+    for figure in ["<v>195</v>", "<v>360</v>", "<v>245</v>", "<v>420</v>"] {
+        assert!(sheet.contains(figure), "{figure} not in the MTTA sheet: {sheet}");
+    }
+
     // Stored: every generation a new version, each file with its hash.
     let stored: Vec<StoredReport> = get(&desk.collector, "/api/v1/reports?period=2026-11").await;
+    assert!(stored.iter().all(|s| s.sha256.len() == 64 && s.bytes > 0));
     let json_versions: Vec<i64> = stored
         .iter()
         .filter(|s| s.format == "json")
         .map(|s| s.version)
         .collect();
-    assert_eq!(json_versions, vec![3, 2, 1]);
+    assert_eq!(json_versions, vec![4, 3, 2, 1]);
     let html = stored.iter().find(|s| s.format == "html").expect("the html");
     let (status, again) = get_raw(&desk.collector, &format!("/api/v1/reports/{}", html.id)).await;
     assert_eq!((status, again.len()), (200, page.len()));
@@ -294,7 +344,7 @@ async fn the_monthly_figures_match_the_records_worked_out_by_hand() {
         ("month=26-11", "expected YYYY-MM"),
         ("month=2027-01", "in the future"),
         ("month=2020-01", "nothing to report on"),
-        ("month=2026-11&format=pdf", "expected json, html or csv"),
+        ("month=2026-11&format=doc", "expected json, html, csv or xlsx"),
         ("month=2026-11&format=csv&table=nope", "has tables"),
     ] {
         let (status, text) = get_raw(&desk.collector, &format!("/api/v1/reports/monthly?{q}")).await;

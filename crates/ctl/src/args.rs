@@ -369,7 +369,7 @@ pub enum ReportCmd {
         /// The month, YYYY-MM in the calendar's zone; default last month.
         #[arg(long)]
         month: Option<String>,
-        /// text (a summary here), json, html or csv (one file per table).
+        /// text (the tables here), json, html, xlsx or csv (one file per table).
         #[arg(long, default_value = "text")]
         format: String,
         /// zh or en; default the collector's reports.language.

@@ -26,6 +26,7 @@ fn file_response(r: &StoredReport, bytes: Vec<u8>) -> Response {
     let ctype = match r.format.as_str() {
         "html" => "text/html; charset=utf-8",
         "json" => "application/json",
+        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         _ => "text/csv; charset=utf-8",
     };
     let mut resp = bytes.into_response();
@@ -66,7 +67,9 @@ pub(super) async fn monthly(
         .unwrap_or_else(|| reports::last_month(core.config.calendar.time_zone(), now));
     let format_name = params.get("format").map_or("json", String::as_str);
     let format = Format::parse(format_name).ok_or_else(|| {
-        ApiError::bad_request(format!("format={format_name:?}: expected json, html or csv"))
+        ApiError::bad_request(format!(
+            "format={format_name:?}: expected json, html, csv or xlsx"
+        ))
     })?;
     let lang = params
         .get("lang")
@@ -110,6 +113,7 @@ pub(super) async fn monthly(
     let want = match (format, table) {
         (Format::Csv, Some(t)) => format!("csv:{t}"),
         (Format::Html, _) => "html".into(),
+        (Format::Xlsx, _) => "xlsx".into(),
         _ => "json".into(),
     };
     let Some((r, bytes)) = stored.into_iter().find(|(r, _)| r.format == want) else {

@@ -207,6 +207,8 @@ pub enum Format {
     Html,
     /// One file per table.
     Csv,
+    /// An Excel workbook, one sheet per table.
+    Xlsx,
 }
 
 impl Format {
@@ -216,6 +218,7 @@ impl Format {
             "json" => Format::Json,
             "html" => Format::Html,
             "csv" => Format::Csv,
+            "xlsx" => Format::Xlsx,
             _ => return None,
         })
     }
@@ -259,6 +262,11 @@ pub async fn store(
             "html".into(),
             "html".into(),
             render::html(data, lang).into_bytes(),
+        )),
+        Format::Xlsx => files.push((
+            "xlsx".into(),
+            "xlsx".into(),
+            render::xlsx(data, lang).map_err(failed)?,
         )),
         Format::Csv => {
             for t in &data.tables {

@@ -1,7 +1,8 @@
 //! A report's data as a standalone HTML page (Chinese first, English with
-//! `lang = "en"`; charts as inline SVG, nothing fetched from elsewhere) and
-//! as CSV, one file per table (RFC 4180 quoting, the columns' stable ids as
-//! the header).
+//! `lang = "en"`; charts as inline SVG, nothing fetched from elsewhere), as
+//! CSV, one file per table (RFC 4180 quoting, the columns' stable ids as
+//! the header), and as an Excel workbook (a sheet of facts and notes, then
+//! one sheet per table, figures as numbers).
 
 use std::fmt::Write;
 
@@ -280,6 +281,63 @@ pub fn csv(t: &ReportTable) -> String {
         out.push_str("\r\n");
     }
     out
+}
+
+/// The report as an Excel workbook.
+pub fn xlsx(r: &ReportData, lang: &str) -> Result<Vec<u8>, String> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let e = |e: rust_xlsxwriter::XlsxError| e.to_string();
+    let bold = Format::new().set_bold();
+    let mut wb = Workbook::new();
+    let first = wb.add_worksheet();
+    first
+        .set_name(if lang == "en" { "Report" } else { "报告" })
+        .map_err(e)?;
+    first.set_column_width(0, 100).map_err(e)?;
+    first
+        .write_string_with_format(0, 0, r.title.get(lang), &bold)
+        .map_err(e)?;
+    let mut row = 1;
+    for f in &r.facts {
+        first.write_string(row, 0, f.get(lang)).map_err(e)?;
+        row += 1;
+    }
+    row += 1;
+    let notes = if lang == "en" {
+        "How each figure is computed"
+    } else {
+        "计算方法"
+    };
+    first.write_string_with_format(row, 0, notes, &bold).map_err(e)?;
+    for n in &r.notes {
+        row += 1;
+        first.write_string(row, 0, n.get(lang)).map_err(e)?;
+    }
+    for t in &r.tables {
+        let ws = wb.add_worksheet();
+        // Sheet names: at most 31 characters, unique (table ids are).
+        let name: String = t.id.chars().take(31).collect();
+        ws.set_name(&name).map_err(e)?;
+        ws.write_string_with_format(0, 0, t.title.get(lang), &bold)
+            .map_err(e)?;
+        for (c, col) in t.columns.iter().enumerate() {
+            ws.write_string_with_format(1, c as u16, col.title.get(lang), &bold)
+                .map_err(e)?;
+            ws.set_column_width(c as u16, 16).map_err(e)?;
+        }
+        for (i, cells) in t.rows.iter().enumerate() {
+            let r = i as u32 + 2;
+            for (c, cell) in cells.iter().enumerate() {
+                match cell {
+                    Cell::Num(v) => ws.write_number(r, c as u16, *v).map(|_| ()),
+                    Cell::Text(s) => ws.write_string(r, c as u16, s).map(|_| ()),
+                    Cell::None => Ok(()),
+                }
+                .map_err(e)?;
+            }
+        }
+    }
+    wb.save_to_buffer().map_err(e)
 }
 
 #[cfg(test)]

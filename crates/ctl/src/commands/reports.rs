@@ -75,7 +75,7 @@ pub async fn run(client: &Client, json: bool, command: ReportCmd) -> anyhow::Res
                     print_report(&data, lang.as_deref().unwrap_or("zh"));
                     Ok(())
                 }
-                "text" | "json" | "html" => write_out(output.as_deref(), &bytes),
+                "text" | "json" | "html" | "xlsx" => write_out(output.as_deref(), &bytes),
                 "csv" => {
                     let files: Vec<StoredReport> =
                         serde_json::from_slice(&bytes).context("the stored files")?;
@@ -93,7 +93,7 @@ pub async fn run(client: &Client, json: bool, command: ReportCmd) -> anyhow::Res
                     }
                     Ok(())
                 }
-                other => anyhow::bail!("--format {other:?}: expected text, json, html or csv"),
+                other => anyhow::bail!("--format {other:?}: expected text, json, html, csv or xlsx"),
             }
         }
         ReportCmd::List { period } => {
