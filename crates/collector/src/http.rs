@@ -152,6 +152,24 @@ async fn metrics(State(core): State<Arc<Core>>) -> impl IntoResponse {
         core.engine.rule_count(),
     );
     text.push_str(&core.health.render_metrics());
+    for (name, kind, help, value) in [
+        (
+            "watchpost_history_samples_dropped_total",
+            "counter",
+            "Samples missing from the rollups: they left the hot window while the history could not write and its spill was full.",
+            core.history.dropped_samples(),
+        ),
+        (
+            "watchpost_history_spill_bytes",
+            "gauge",
+            "Chunks that left the hot window waiting for the next history pass.",
+            core.store.spill_bytes() as u64,
+        ),
+    ] {
+        text.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    }
     text.push_str(crate::listen::METRICS_HELP);
     for gate in &core.gates {
         gate.render_metrics(&mut text);

@@ -140,6 +140,7 @@ pub struct History {
     health: Arc<Health>,
     config: HistoryConfig,
     state: Mutex<State>,
+    dropped: std::sync::atomic::AtomicU64,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> String + '_ {
@@ -241,6 +242,7 @@ impl History {
             clock,
             health,
             config,
+            dropped: std::sync::atomic::AtomicU64::new(0),
             state: Mutex::new(State {
                 pass,
                 hashes: Vec::new(),
@@ -362,7 +364,16 @@ impl History {
     fn write_pass(&self) -> Result<PassReport, String> {
         let now = self.clock.now_ms();
         let cutoff = slot_of(now - GRACE_MS, MINUTE_MS) * MINUTE_MS;
-        let spill = self.store.take_spill();
+        let mut spill = self.store.take_spill();
+        if spill.dropped_samples > 0 {
+            tracing::error!(
+                samples = spill.dropped_samples,
+                "samples left the hot window while the history's spill was full (its writes kept failing): they are missing from the rollups"
+            );
+            self.dropped
+                .fetch_add(spill.dropped_samples, std::sync::atomic::Ordering::Relaxed);
+            spill.dropped_samples = 0;
+        }
         let mut spilled: HashMap<SeriesId, Vec<usize>> = HashMap::new();
         for (i, (id, _)) in spill.chunks.iter().enumerate() {
             spilled.entry(*id).or_default().push(i);
@@ -611,6 +622,11 @@ impl History {
             p.0 *= unit;
         }
         Ok(out)
+    }
+
+    /// Samples never rolled up because the spill was full.
+    pub fn dropped_samples(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Bytes of every history file (for `/metrics` and the benchmark).

@@ -238,3 +238,29 @@ fn a_damaged_file_is_quarantined_and_its_span_named_missing() {
         .expect("reads");
     assert_eq!(again, missing);
 }
+
+#[test]
+fn a_full_spill_drops_what_it_cannot_hold_and_counts_it() {
+    let f = open(tempfile::tempdir().expect("tempdir"), T0 + DAY_MS + 3 * HOUR_MS);
+    f.store.set_spill_max(2_000);
+    let (id, _) = f.store.resolve("temp", &[("host", "a")]);
+    let sent: Vec<(i64, f64)> = (0..(26 * 120))
+        .map(|i| (T0 + i * 30_000, 20.0 + (i % 40) as f64 / 10.0))
+        .collect();
+    for s in &sent {
+        f.store.append(id, s.0, s.1).expect("in order");
+    }
+    assert!(
+        f.store.spill_bytes() <= 2_000 + 4_096,
+        "{}",
+        f.store.spill_bytes()
+    );
+    let r = f.history.pass().expect("pass");
+    let dropped = f.history.dropped_samples();
+    assert!(dropped > 0);
+    assert_eq!(
+        r.samples as u64 + dropped,
+        sent.len() as u64,
+        "every sample is rolled up or counted as dropped"
+    );
+}

@@ -188,17 +188,24 @@ pub struct HotStore {
     /// up are kept in `spill` for it.
     keep_unrolled: AtomicBool,
     spill: Mutex<Spill>,
+    spill_max: AtomicUsize,
 }
 
 /// Chunks that left the window before the history rolled them up (a
-/// backlog longer than the window arrived between two passes).
+/// backlog longer than the window arrived between two passes, or the
+/// history cannot write).
 #[derive(Default)]
 pub struct Spill {
     /// Oldest first per series.
     pub chunks: Vec<(SeriesId, SealedChunk)>,
     /// Their bytes.
     pub bytes: usize,
+    /// Samples never rolled up because the spill was full.
+    pub dropped_samples: u64,
 }
+
+/// The most the spill holds by default.
+pub const SPILL_MAX_BYTES: usize = 256 << 20;
 
 fn locate(id: SeriesId) -> (usize, usize) {
     let i = id.0 as usize;
@@ -215,6 +222,7 @@ impl HotStore {
             count: AtomicUsize::new(0),
             keep_unrolled: AtomicBool::new(false),
             spill: Mutex::new(Spill::default()),
+            spill_max: AtomicUsize::new(SPILL_MAX_BYTES),
         }
     }
 
@@ -222,6 +230,11 @@ impl HotStore {
     /// not rolled up go to the spill instead of away.
     pub fn keep_unrolled(&self) {
         self.keep_unrolled.store(true, Ordering::Relaxed);
+    }
+
+    /// Caps the spill at `bytes` (default [`SPILL_MAX_BYTES`]).
+    pub fn set_spill_max(&self, bytes: usize) {
+        self.spill_max.store(bytes, Ordering::Relaxed);
     }
 
     fn lock_spill(&self) -> std::sync::MutexGuard<'_, Spill> {
@@ -239,6 +252,7 @@ impl HotStore {
         let mut spill = self.lock_spill();
         back.chunks.append(&mut spill.chunks);
         back.bytes += spill.bytes;
+        back.dropped_samples += spill.dropped_samples;
         *spill = back;
     }
 
@@ -392,6 +406,13 @@ impl HotStore {
             if !gone.is_empty() {
                 let mut spill = self.lock_spill();
                 for c in gone {
+                    // Bounded: while the history cannot write (a full disk)
+                    // memory must not grow without end; what is dropped is
+                    // counted, and the raw samples were in the journal.
+                    if spill.bytes >= self.spill_max.load(Ordering::Relaxed) {
+                        spill.dropped_samples += c.iter().filter(|(t, _)| *t > rolled).count() as u64;
+                        continue;
+                    }
                     spill.bytes += c.heap_bytes();
                     spill.chunks.push((id, c));
                 }
