@@ -54,15 +54,7 @@ impl Client {
                     self.base
                 )
             })?;
-        let status = resp.status();
-        let body = resp.bytes().await.context("reading the collector's answer")?;
-        if !status.is_success() {
-            match serde_json::from_slice::<ErrorBody>(&body) {
-                Ok(e) => bail!("{} ({}): {}", status, e.error.code, e.error.message),
-                Err(_) => bail!("{}: {}", status, String::from_utf8_lossy(&body)),
-            }
-        }
-        Ok(body.to_vec())
+        checked(resp).await
     }
 
     /// A POST whose answer has no body (204).
@@ -93,17 +85,24 @@ impl Client {
                 self.base
             )
         })?;
-        let status = resp.status();
-        let body = resp.bytes().await.context("reading the collector's answer")?;
-        if !status.is_success() {
-            match serde_json::from_slice::<ErrorBody>(&body) {
-                Ok(e) => bail!("{} ({}): {}", status, e.error.code, e.error.message),
-                Err(_) => bail!("{}: {}", status, String::from_utf8_lossy(&body)),
-            }
-        }
+        let body = checked(resp).await?;
         let body: &[u8] = if body.is_empty() { b"null" } else { &body };
         serde_json::from_slice(body).with_context(|| format!("unexpected answer from {url}"))
     }
+}
+
+/// The answer's body, or the API's error (its code and message) when the
+/// status is not a success.
+async fn checked(resp: reqwest::Response) -> anyhow::Result<Vec<u8>> {
+    let status = resp.status();
+    let body = resp.bytes().await.context("reading the collector's answer")?;
+    if !status.is_success() {
+        match serde_json::from_slice::<ErrorBody>(&body) {
+            Ok(e) => bail!("{} ({}): {}", status, e.error.code, e.error.message),
+            Err(_) => bail!("{}: {}", status, String::from_utf8_lossy(&body)),
+        }
+    }
+    Ok(body.to_vec())
 }
 
 impl Client {

@@ -20,7 +20,7 @@ use watchpost_model::names::check_label_name;
 use super::{ApiError, actor, fault_id, guard, load_fault};
 use crate::Core;
 use crate::db::{FaultFilter, NotificationFilter};
-use crate::faults::{ActionError, ReportedFault};
+use crate::faults::ReportedFault;
 use crate::notify::DRILL_ROUTE_LABEL;
 
 /// Starts a drill; answers 201 with its fault record.
@@ -105,13 +105,7 @@ pub(super) async fn start(
         entered_at_ms: now,
         entered_by: by,
     };
-    let id = match core.faults.report(fault).await {
-        Ok(id) => id,
-        Err(ActionError::Conflict(why)) => return Err(ApiError::bad_request(why)),
-        Err(e) => return Err(ApiError::internal(e.to_string())),
-    };
-    let Json(f) = load_fault(&core, id).await?;
-    Ok((StatusCode::CREATED, Json(f)))
+    super::reported::open_entered(&core, fault).await
 }
 
 /// The drills, newest first.

@@ -75,11 +75,19 @@ pub(super) async fn report(
         entered_at_ms: now,
         entered_by: by,
     };
+    open_entered(&core, fault).await
+}
+
+/// Opens a checked reported fault or drill; answers 201 with its record.
+pub(super) async fn open_entered(
+    core: &Core,
+    fault: ReportedFault,
+) -> Result<(StatusCode, Json<api::Fault>), ApiError> {
     let id = match core.faults.report(fault).await {
         Ok(id) => id,
         Err(ActionError::Conflict(why)) => return Err(ApiError::bad_request(why)),
         Err(e) => return Err(ApiError::internal(e.to_string())),
     };
-    let Json(f) = load_fault(&core, id).await?;
+    let Json(f) = load_fault(core, id).await?;
     Ok((StatusCode::CREATED, Json(f)))
 }
