@@ -396,13 +396,22 @@ fn rollups(
             )));
         }
     }
+    let keys: Vec<(u64, Option<SeriesId>)> = series.iter().map(|(h, (id, _))| (*h, *id)).collect();
+    let mut missing = Vec::new();
+    let answers = core
+        .history
+        .read_many(&keys, since, until, step, &mut missing)
+        .map_err(ApiError::internal)?;
+    let missing: Vec<api::MissingSpan> = missing
+        .into_iter()
+        .map(|m| api::MissingSpan {
+            from_ms: m.from,
+            until_ms: m.until,
+            file: m.file,
+        })
+        .collect();
     let mut out = Vec::with_capacity(series.len());
-    for (h, (id, l)) in series {
-        let mut missing = Vec::new();
-        let points = core
-            .history
-            .read(h, id, since, until, step, &mut missing)
-            .map_err(ApiError::internal)?;
+    for ((_, (_, l)), points) in series.into_iter().zip(answers) {
         if points.is_empty() && missing.is_empty() {
             continue;
         }
@@ -424,14 +433,7 @@ fn rollups(
                     count: a.count,
                 })
                 .collect(),
-            missing: missing
-                .into_iter()
-                .map(|m| api::MissingSpan {
-                    from_ms: m.from,
-                    until_ms: m.until,
-                    file: m.file,
-                })
-                .collect(),
+            missing: missing.clone(),
         });
     }
     out.sort_by(|a, b| (&a.metric, &a.labels).cmp(&(&b.metric, &b.labels)));

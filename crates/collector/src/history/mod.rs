@@ -521,17 +521,32 @@ impl History {
         step: Step,
         missing: &mut Vec<Missing>,
     ) -> Result<Vec<(i64, Agg)>, String> {
+        let mut all = self.read_many(&[(hash, live)], since, until, step, missing)?;
+        Ok(all.pop().unwrap_or_default())
+    }
+
+    /// [`History::read`] of several series, one answer each in order; the
+    /// directory is listed once for them all.
+    pub fn read_many(
+        &self,
+        series: &[(u64, Option<SeriesId>)],
+        since: i64,
+        until: i64,
+        step: Step,
+        missing: &mut Vec<Missing>,
+    ) -> Result<Vec<Vec<(i64, Agg)>>, String> {
         let unit = step.ms();
         // Under the lock throughout: a pass moves files and marks together.
         let mut st = self.lock();
         let list = files::list(&self.dir).map_err(io(&self.dir))?;
         let overlaps = |n: &Named| n.span.0 <= until && n.span.1 >= since;
-        for n in list.iter().filter(|n| n.corrupt && overlaps(n)) {
-            let file = n
-                .path
-                .file_name()
+        let name_of = |p: &Path| {
+            p.file_name()
                 .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default();
+                .unwrap_or_default()
+        };
+        for n in list.iter().filter(|n| n.corrupt && overlaps(n)) {
+            let file = name_of(&n.path);
             if !missing.iter().any(|m| m.file == file) {
                 missing.push(Missing {
                     from: n.span.0,
@@ -560,68 +575,78 @@ impl History {
                 *e = (*e).max(pass);
             }
         }
-        let mut out: Vec<(i64, Agg)> = Vec::new();
         let mut days: Vec<(&i64, &(u64, &Named))> = day_files.iter().collect();
         days.sort_by_key(|d| *d.0);
-        let take = |n: &Named, st: &mut State, run: &mut Vec<(i64, Agg)>, missing: &mut Vec<Missing>| {
-            let got = self.file(st, n).and_then(|f| f.series(&n.path, hash, run));
-            if let Err(e) = got {
-                self.forget(st, &n.path);
-                run.clear();
-                if let Some(to) = files::quarantine(&n.path, &e) {
-                    missing.push(Missing {
-                        from: n.span.0,
-                        until: n.span.1,
-                        file: to
-                            .file_name()
-                            .map(|f| f.to_string_lossy().into_owned())
-                            .unwrap_or_default(),
-                    });
-                }
-            }
-        };
-        for (_, (_, n)) in days {
-            let mut run = Vec::new();
-            take(n, &mut st, &mut run, missing);
-            codec::merge_runs(&mut out, &run);
-        }
-        let mut passes: Vec<&Named> = list
+        let mut passes: Vec<(u64, &Named)> = list
             .iter()
             .filter(|n| !n.corrupt && overlaps(n))
-            .filter(|n| {
-                let Kind::Pass { pass } = n.kind else { return false };
-                // A pass belongs in the answer for the days no day file absorbed it into.
+            .filter_map(|n| match n.kind {
+                Kind::Pass { pass } => Some((pass, n)),
+                _ => None,
+            })
+            // A pass belongs in the answer for the days no day file absorbed it into.
+            .filter(|(pass, n)| {
                 (n.span.0.div_euclid(DAY_MS)..=n.span.1.div_euclid(DAY_MS))
-                    .any(|d| absorbed.get(&d).is_none_or(|p| *p < pass))
+                    .any(|d| absorbed.get(&d).is_none_or(|p| p < pass))
             })
             .collect();
-        passes.sort_by_key(|n| n.path.clone());
-        for n in passes {
-            let Kind::Pass { pass } = n.kind else { continue };
-            let mut run = Vec::new();
-            take(n, &mut st, &mut run, missing);
-            run.retain(|(s, _)| {
-                absorbed
-                    .get(&(s * MINUTE_MS).div_euclid(DAY_MS))
-                    .is_none_or(|p| *p < pass)
-            });
-            let mut coarse = Vec::new();
-            codec::coarsen(&run, MINUTE_MS, unit, &mut coarse);
-            codec::merge_runs(&mut out, &coarse);
+        passes.sort_by_key(|(_, n)| n.path.clone());
+        // Files found damaged by this query: quarantined once, skipped after.
+        let mut damaged: Vec<PathBuf> = Vec::new();
+        let mut take =
+            |n: &Named, hash: u64, st: &mut State, run: &mut Vec<(i64, Agg)>, missing: &mut Vec<Missing>| {
+                if damaged.contains(&n.path) {
+                    return;
+                }
+                let got = self.file(st, n).and_then(|f| f.series(&n.path, hash, run));
+                if let Err(e) = got {
+                    self.forget(st, &n.path);
+                    run.clear();
+                    damaged.push(n.path.clone());
+                    if let Some(to) = files::quarantine(&n.path, &e) {
+                        missing.push(Missing {
+                            from: n.span.0,
+                            until: n.span.1,
+                            file: name_of(&to),
+                        });
+                    }
+                }
+            };
+        let mut answers = Vec::with_capacity(series.len());
+        for &(hash, live) in series {
+            let mut out: Vec<(i64, Agg)> = Vec::new();
+            for (_, (_, n)) in &days {
+                let mut run = Vec::new();
+                take(n, hash, &mut st, &mut run, missing);
+                codec::merge_runs(&mut out, &run);
+            }
+            for &(pass, n) in &passes {
+                let mut run = Vec::new();
+                take(n, hash, &mut st, &mut run, missing);
+                run.retain(|(s, _)| {
+                    absorbed
+                        .get(&(s * MINUTE_MS).div_euclid(DAY_MS))
+                        .is_none_or(|p| *p < pass)
+                });
+                let mut coarse = Vec::new();
+                codec::coarsen(&run, MINUTE_MS, unit, &mut coarse);
+                codec::merge_runs(&mut out, &coarse);
+            }
+            if let Some(id) = live {
+                let mut hot = Vec::new();
+                let mut samples = Vec::new();
+                self.store.unrolled(id, i64::MAX, |t, v| samples.push((t, v)));
+                codec::fold(samples, unit, &mut hot);
+                codec::merge_runs(&mut out, &hot);
+            }
+            out.retain(|(s, _)| s * unit >= slot_of(since, unit) * unit && s * unit <= until);
+            for p in &mut out {
+                p.0 *= unit;
+            }
+            answers.push(out);
         }
-        if let Some(id) = live {
-            let mut hot = Vec::new();
-            let mut samples = Vec::new();
-            self.store.unrolled(id, i64::MAX, |t, v| samples.push((t, v)));
-            codec::fold(samples, unit, &mut hot);
-            codec::merge_runs(&mut out, &hot);
-        }
-        out.retain(|(s, _)| s * unit >= slot_of(since, unit) * unit && s * unit <= until);
         drop(st);
-        for p in &mut out {
-            p.0 *= unit;
-        }
-        Ok(out)
+        Ok(answers)
     }
 
     /// Samples never rolled up because the spill was full.
