@@ -29,6 +29,8 @@ fn collector_example_and_its_rules_load() {
     assert!(!rules.files.is_empty());
     assert_eq!(c.notify.channels.len(), 5, "one channel of each type");
     assert_eq!(c.notify.routes.len(), 2);
+    assert_eq!(c.checklist.items.len(), 8, "examples/inspections.toml");
+    assert_eq!(c.reports.send_to, ["platform"]);
     assert_eq!(
         c.notify.parents.get("web-01").map(String::as_str),
         Some("sw-core-1")

@@ -54,6 +54,10 @@ impl Desk {
         self.clock.0.store(cst(t), Ordering::Relaxed);
     }
 
+    fn at_ms(&self, t: i64) {
+        self.clock.0.store(t, Ordering::Relaxed);
+    }
+
     async fn report(&self, at: &str, severity: &str, host: &str, system: &str, opened: &str) -> Fault {
         self.at(at);
         post(
@@ -317,15 +321,39 @@ async fn the_monthly_figures_match_the_records_worked_out_by_hand() {
         assert!(sheet.contains(figure), "{figure} not in the MTTA sheet: {sheet}");
     }
 
+    // The PDF: Chinese headings, the figures, the charts' titles.
+    let pdf = get_bytes(
+        &desk.collector,
+        "anyone",
+        "/api/v1/reports/monthly?month=2026-11&format=pdf",
+    )
+    .await;
+    if let Ok(dir) = std::env::var("WATCHPOST_KEEP_REPORTS") {
+        std::fs::write(std::path::Path::new(&dir).join("monthly-2026-11.pdf"), &pdf).expect("keep");
+    }
+    let text = pdf_text(&pdf);
+    for want in [
+        "运维月报 2026-11",
+        "平均响应与解决时长（按级别）",
+        "计算口径",
+        "195",
+        "420",
+        "db-1",
+    ] {
+        assert!(text.contains(want), "{want:?} not in the PDF's text:\n{text}");
+    }
+
     // Stored: every generation a new version, each file with its hash.
     let stored: Vec<StoredReport> = get(&desk.collector, "/api/v1/reports?period=2026-11").await;
     assert!(stored.iter().all(|s| s.sha256.len() == 64 && s.bytes > 0));
     let json_versions: Vec<i64> = stored
         .iter()
-        .filter(|s| s.format == "json")
+        .filter(|s| s.format == "json" && s.generated_by != "schedule")
         .map(|s| s.version)
         .collect();
-    assert_eq!(json_versions, vec![4, 3, 2, 1]);
+    // Five asked for (the schedule may have made one of its own between them).
+    assert_eq!(json_versions.len(), 5, "{json_versions:?}");
+    assert!(json_versions.windows(2).all(|w| w[0] > w[1]), "{json_versions:?}");
     let html = stored.iter().find(|s| s.format == "html").expect("the html");
     let (status, again) = get_raw(&desk.collector, &format!("/api/v1/reports/{}", html.id)).await;
     assert_eq!((status, again.len()), (200, page.len()));
@@ -344,11 +372,714 @@ async fn the_monthly_figures_match_the_records_worked_out_by_hand() {
         ("month=26-11", "expected YYYY-MM"),
         ("month=2027-01", "in the future"),
         ("month=2020-01", "nothing to report on"),
-        ("month=2026-11&format=doc", "expected json, html, csv or xlsx"),
+        (
+            "month=2026-11&format=doc",
+            "expected json, html, pdf, csv or xlsx",
+        ),
         ("month=2026-11&format=csv&table=nope", "has tables"),
     ] {
         let (status, text) = get_raw(&desk.collector, &format!("/api/v1/reports/monthly?{q}")).await;
         assert_eq!(status, 400, "{q}: {text}");
         assert!(text.contains(want), "{q}: {text}");
     }
+}
+
+const CHECKLIST: &str = r#"
+[[item]]
+id = "ups-panel"
+name = "UPS 面板无告警"
+room = "A-201"
+
+[[item]]
+id = "fire"
+name = "灭火器压力正常"
+room = "A-201"
+days = "month:1"
+
+[[item]]
+id = "labels"
+name = "线缆标签完好"
+group = "system=社保"
+days = "mon"
+"#;
+
+const DAY_RULES: &str = r#"
+[[rule]]
+name = "cpu_busy"
+metric = "host_cpu_usage_percent"
+when = "> 90"
+for = "5m"
+severity = "general"
+
+[[rule]]
+name = "filesystem_full"
+metric = "host_filesystem_used_percent"
+when = "> 90"
+severity = "general"
+
+[[rule]]
+name = "room_temperature_high"
+metric = "room_temperature_celsius"
+tiers = [ { when = "> 27", severity = "minor", for = "5m" }, { when = "> 32", severity = "general", for = "2m" } ]
+
+[[rule]]
+name = "room_temperature_low"
+metric = "room_temperature_celsius"
+when = "< 15"
+for = "10m"
+severity = "minor"
+"#;
+
+/// A request as a user with a password.
+async fn call_as(c: &Collector, user: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let url = format!("http://{}{}", c.http_addr(), path);
+    let client = reqwest::Client::new();
+    let mut r = if method == "GET" {
+        client.get(&url)
+    } else {
+        client.post(&url)
+    };
+    r = r.basic_auth(user, Some("correct horse battery"));
+    if let Some(b) = body {
+        r = r.header("content-type", "application/json").body(b.to_string());
+    }
+    let resp = r.send().await.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    let status = resp.status().as_u16();
+    (status, resp.text().await.expect("body"))
+}
+
+/// Text of a PDF, as `pdftotext -layout` reads it (poppler-utils, installed
+/// by tests/peers/setup.sh).
+fn pdf_text(bytes: &[u8]) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("r.pdf");
+    std::fs::write(&path, bytes).expect("write pdf");
+    let out = std::process::Command::new("pdftotext")
+        .args(["-layout"])
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils; tests/peers/setup.sh installs it)");
+    assert!(
+        out.status.success(),
+        "pdftotext: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+async fn get_bytes(c: &Collector, user: &str, path: &str) -> Vec<u8> {
+    let url = format!("http://{}{}", c.http_addr(), path);
+    let resp = reqwest::Client::new()
+        .get(&url)
+        .basic_auth(user, Some("correct horse battery"))
+        .send()
+        .await
+        .expect("GET");
+    let status = resp.status();
+    let body = resp.bytes().await.expect("body").to_vec();
+    assert_eq!(status, 200, "GET {path}: {}", String::from_utf8_lossy(&body));
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_record_is_computed_from_the_rollups_and_signed_and_reviewed() {
+    use watchpost_proto::v1::{
+        Batch, Label, SeriesDefinition, SeriesDefinitions, agent_message, collector_message,
+    };
+    use watchpost_tests::raw_agent::{RawAgent, hello};
+
+    let data = tempfile::tempdir().expect("tempdir");
+    std::fs::write(data.path().join("checklist.toml"), CHECKLIST).expect("checklist");
+    let config = collector_config_from(
+        data.path(),
+        "[collector]\ninspections = \"checklist.toml\"\n[security]\nagents = \"open\"\napi = \"users\"\n",
+    );
+    let clock = Arc::new(Manual(AtomicI64::new(cst("2026-12-01 10:00"))));
+    let collector = Collector::start_with_clock(
+        config,
+        RuleSet::parse(DAY_RULES, "rules.toml").expect("rules"),
+        clock.clone(),
+    )
+    .await
+    .expect("collector starts");
+    let desk = Desk { collector, clock };
+    let c = &desk.collector;
+    let access = &c.core().access;
+    for (name, role) in [
+        ("li", watchpost_model::api::Role::Operator),
+        ("zhang", watchpost_model::api::Role::Approver),
+        ("wang", watchpost_model::api::Role::Viewer),
+    ] {
+        access
+            .add_user(
+                name,
+                role,
+                Some("correct horse battery".into()),
+                cst("2026-12-01 09:00"),
+            )
+            .await
+            .expect("user");
+    }
+
+    // One agent's day: ten minutes of samples with known peaks.
+    let mut a = RawAgent::open(
+        &format!("http://{}", c.grpc_addr()),
+        None,
+        hello("web-1", "test", 1000),
+    )
+    .await
+    .expect("stream");
+    assert!(matches!(
+        a.next().await,
+        Some(collector_message::Body::Welcome(_))
+    ));
+    let labels = |pairs: &[(&str, &str)]| -> Vec<Label> {
+        pairs
+            .iter()
+            .map(|(k, v)| Label {
+                name: k.to_string(),
+                value: v.to_string(),
+            })
+            .collect()
+    };
+    let defs = [
+        (1, "host_cpu_usage_percent", labels(&[("cpu", "total")])),
+        (2, "host_memory_used_percent", vec![]),
+        (3, "host_filesystem_used_percent", labels(&[("mount", "/")])),
+        (4, "host_filesystem_used_percent", labels(&[("mount", "/data")])),
+        (
+            5,
+            "room_temperature_celsius",
+            labels(&[("room", "A-201"), ("device", "th-1")]),
+        ),
+        (
+            6,
+            "room_humidity_percent",
+            labels(&[("room", "A-201"), ("device", "th-1")]),
+        ),
+        (7, "snmp_up", labels(&[("device", "sw1")])),
+        (
+            8,
+            "snmp_if_in_errors_per_second",
+            labels(&[("device", "sw1"), ("ifName", "ge0/1")]),
+        ),
+        (
+            9,
+            "snmp_ups_on_battery",
+            labels(&[("device", "ups1"), ("room", "A-201")]),
+        ),
+    ];
+    a.send(agent_message::Body::Definitions(SeriesDefinitions {
+        series: defs
+            .iter()
+            .map(|(id, m, l)| SeriesDefinition {
+                id: *id,
+                metric: m.to_string(),
+                labels: l.clone(),
+            })
+            .collect(),
+    }))
+    .await;
+    let start = cst("2026-12-01 10:00");
+    let mut seq = 0;
+    for k in 0..60i64 {
+        let t = start + k * 10_000;
+        let minute = k / 6;
+        let values = [
+            if minute == 3 { 95.0 } else { 20.0 },
+            if minute == 5 { 60.0 } else { 40.0 },
+            50.0,
+            if minute >= 8 { 88.0 } else { 85.0 },
+            match k {
+                42 => 28.5,
+                6 => 21.0,
+                _ => 22.0,
+            },
+            45.0,
+            if minute == 4 { 0.0 } else { 1.0 },
+            if minute == 2 { 0.5 } else { 0.0 },
+            if minute == 6 || minute == 8 { 1.0 } else { 0.0 },
+        ];
+        seq += 1;
+        a.send(agent_message::Body::Batch(Batch {
+            sequence: seq,
+            base_timestamp_ms: t,
+            series_ids: (1..=9).collect(),
+            values: values.to_vec(),
+            timestamp_offsets_ms: vec![0; 9],
+            late: false,
+            clock_offset: None,
+        }))
+        .await;
+        desk.at_ms(t + 1_000);
+        loop {
+            match a.next().await {
+                Some(collector_message::Body::Ack(x)) if x.sequence >= seq => break,
+                Some(collector_message::Body::Ack(_) | collector_message::Body::Heartbeat(_)) => continue,
+                other => panic!("expected an ack, got {other:?}"),
+            }
+        }
+    }
+    // A call at 11:00 nobody acknowledges: general, response due in 4 h.
+    desk.at("2026-12-01 11:00");
+    let (s, text) = call_as(
+        c,
+        "li",
+        "POST",
+        "/api/v1/faults",
+        Some(r#"{"severity": "general", "host": "web-1", "summary": "web-1 访问慢"}"#),
+    )
+    .await;
+    assert_eq!(s, 201, "{text}");
+
+    // The checklist of 2026-12-01 (a Tuesday, the 1st): ups-panel and fire are due.
+    desk.at("2026-12-01 16:00");
+    let check = |body: &'static str| async move {
+        call_as(c, "li", "POST", "/api/v1/inspections/checks", Some(body)).await
+    };
+    for (body, status, want) in [
+        (
+            r#"{"item": "nope", "result": "normal"}"#,
+            400,
+            "not declared in the checklist: the items are ups-panel, fire, labels",
+        ),
+        (
+            r#"{"item": "ups-panel", "result": "ok"}"#,
+            400,
+            "expected normal or abnormal",
+        ),
+        (
+            r#"{"item": "labels", "result": "normal"}"#,
+            400,
+            "not due on 2026-12-01",
+        ),
+        (r#"{"item": "fire", "result": "abnormal"}"#, 400, "needs a remark"),
+        (
+            r#"{"item": "ups-panel", "result": "normal", "date": "2026-12-02"}"#,
+            400,
+            "in the future",
+        ),
+        (
+            r#"{"item": "ups-panel", "result": "normal", "open_fault": "urgent"}"#,
+            400,
+            "abnormal result only",
+        ),
+    ] {
+        let (s, text) = check(body).await;
+        assert_eq!(s, status, "{body}: {text}");
+        assert!(text.contains(want), "{body}: {text}");
+    }
+    let (s, text) = call_as(
+        c,
+        "wang",
+        "POST",
+        "/api/v1/inspections/checks",
+        Some(r#"{"item": "ups-panel", "result": "normal"}"#),
+    )
+    .await;
+    assert_eq!(s, 403, "a viewer records nothing: {text}");
+    let (s, text) = check(r#"{"item": "ups-panel", "result": "normal", "remark": "无告警"}"#).await;
+    assert_eq!(s, 201, "{text}");
+    let (s, text) = call_as(c, "li", "POST", "/api/v1/inspections/2026-12-01/sign", Some("{}")).await;
+    assert_eq!(s, 409, "{text}");
+    assert!(text.contains("not recorded yet: fire"), "{text}");
+    let (s, text) = check(
+        r#"{"item": "fire", "result": "abnormal", "remark": "压力表指针在红区", "open_fault": "general"}"#,
+    )
+    .await;
+    assert_eq!(s, 201, "{text}");
+    let day: watchpost_model::inspections::InspectionDay = serde_json::from_str(&text).expect("day");
+    let fire = day
+        .items
+        .iter()
+        .find(|i| i.item.id == "fire")
+        .and_then(|i| i.entry.clone())
+        .expect("fire recorded");
+    let (s, text) = call_as(
+        c,
+        "wang",
+        "GET",
+        &format!("/api/v1/faults/{}", fire.fault_id.expect("a fault was opened")),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{text}");
+    let fire_fault: Fault = serde_json::from_str(&text).expect("fault");
+    assert_eq!(fire_fault.host, "A-201");
+    assert_eq!(fire_fault.labels.get("room").map(String::as_str), Some("A-201"));
+    assert!(
+        fire_fault.summary.contains("压力表指针在红区"),
+        "{}",
+        fire_fault.summary
+    );
+
+    desk.at("2026-12-01 18:00");
+    let (s, text) = call_as(
+        c,
+        "li",
+        "POST",
+        "/api/v1/inspections/2026-12-01/sign",
+        Some(r#"{"remark": "巡检完毕"}"#),
+    )
+    .await;
+    assert_eq!(s, 200, "{text}");
+    let (s, text) = call_as(c, "li", "POST", "/api/v1/inspections/2026-12-01/sign", Some("{}")).await;
+    assert_eq!(s, 409, "{text}");
+    assert!(text.contains("cannot be signed twice"), "{text}");
+    // Signed: a correction is an amendment with a reason.
+    let (s, text) = check(r#"{"item": "ups-panel", "result": "abnormal", "remark": "告警灯闪烁"}"#).await;
+    assert_eq!(s, 409, "{text}");
+    assert!(text.contains("needs why"), "{text}");
+    desk.at("2026-12-01 19:00");
+    let (s, text) = check(r#"{"item": "ups-panel", "result": "abnormal", "remark": "告警灯闪烁", "date": "2026-12-01", "why": "补录：交班时发现"}"#).await;
+    assert_eq!(s, 201, "{text}");
+    // Reviewing: approvers only, once.
+    let (s, text) = call_as(
+        c,
+        "li",
+        "POST",
+        "/api/v1/inspections/2026-12-01/review",
+        Some("{}"),
+    )
+    .await;
+    assert_eq!(s, 403, "an operator does not review: {text}");
+    desk.at("2026-12-02 08:10");
+    let (s, text) = call_as(
+        c,
+        "zhang",
+        "POST",
+        "/api/v1/inspections/2026-12-01/review",
+        Some(r#"{"remark": "已阅"}"#),
+    )
+    .await;
+    assert_eq!(s, 200, "{text}");
+    let (s, text) = call_as(
+        c,
+        "zhang",
+        "POST",
+        "/api/v1/inspections/2026-12-01/review",
+        Some("{}"),
+    )
+    .await;
+    assert_eq!(s, 409, "{text}");
+    assert!(text.contains("already reviewed by zhang"), "{text}");
+    // The inspector never reviews their own day (2026-11-30, a Monday).
+    for item in ["ups-panel", "labels"] {
+        let body = format!(r#"{{"item": "{item}", "result": "normal", "date": "2026-11-30"}}"#);
+        let (s, text) = call_as(c, "zhang", "POST", "/api/v1/inspections/checks", Some(&body)).await;
+        assert_eq!(s, 201, "{text}");
+    }
+    let (s, text) = call_as(
+        c,
+        "zhang",
+        "POST",
+        "/api/v1/inspections/2026-11-30/sign",
+        Some("{}"),
+    )
+    .await;
+    assert_eq!(s, 200, "{text}");
+    let (s, text) = call_as(
+        c,
+        "zhang",
+        "POST",
+        "/api/v1/inspections/2026-11-30/review",
+        Some("{}"),
+    )
+    .await;
+    assert_eq!(s, 403, "{text}");
+    assert!(text.contains("someone else must review it"), "{text}");
+
+    // The record, as a viewer reads it the next morning.
+    desk.at("2026-12-02 08:40");
+    let (s, text) = call_as(c, "wang", "GET", "/api/v1/reports/daily?date=2026-12-01", None).await;
+    assert_eq!(s, 200, "{text}");
+    let r: ReportData = serde_json::from_str(&text).expect("report");
+    assert_eq!((r.kind.as_str(), r.period.as_str()), ("daily", "2026-12-01"));
+    let hosts = r.table("hosts").expect("hosts");
+    let cell = |t: &watchpost_model::reports::ReportTable, k: &str, col: &str| t.cell(k, col).cloned();
+    assert_eq!(n(hosts, "web-1", "cpu_peak_pct"), Some(95.0));
+    assert_eq!(n(hosts, "web-1", "memory_peak_pct"), Some(60.0));
+    assert_eq!(n(hosts, "web-1", "fs_headroom_min_pct"), Some(12.0));
+    assert_eq!(
+        cell(hosts, "web-1", "fs_lowest"),
+        Some(Cell::Text("/data".into()))
+    );
+    assert_eq!(n(hosts, "web-1", "reachable_pct"), Some(100.0));
+    for (col, want) in [
+        ("faults_opened", 1.0),
+        ("faults_resolved", 0.0),
+        ("faults_open", 1.0),
+        ("faults_overdue", 1.0),
+    ] {
+        assert_eq!(n(hosts, "web-1", col), Some(want), "{col}");
+    }
+    assert_eq!(
+        cell(hosts, "web-1", "status"),
+        Some(Cell::Text("abnormal".into()))
+    );
+    let findings = cell(hosts, "web-1", "findings")
+        .map(|c| c.text())
+        .unwrap_or_default();
+    assert!(
+        findings.contains("CPU 95 > 90") && findings.contains("超时 1"),
+        "{findings}"
+    );
+    let devices = r.table("devices").expect("devices");
+    assert_eq!(n(devices, "sw1", "reachable_pct"), Some(90.0));
+    assert_eq!(n(devices, "sw1", "if_errors"), Some(30.0));
+    assert_eq!(
+        cell(devices, "sw1", "status"),
+        Some(Cell::Text("abnormal".into()))
+    );
+    let rooms = r.table("rooms").expect("rooms");
+    for (col, want) in [
+        ("temperature_min", 21.0),
+        ("temperature_max", 28.5),
+        ("humidity_min", 45.0),
+        ("humidity_max", 45.0),
+        ("on_battery_events", 2.0),
+        ("on_battery_min", 2.0),
+        ("checklist_abnormal", 2.0),
+        ("faults_opened", 1.0),
+    ] {
+        assert_eq!(n(rooms, "A-201", col), Some(want), "{col}");
+    }
+    assert_eq!(
+        cell(rooms, "A-201", "temperature_range"),
+        Some(Cell::Text("15–27".into()))
+    );
+    let room_findings = cell(rooms, "A-201", "findings")
+        .map(|c| c.text())
+        .unwrap_or_default();
+    assert!(room_findings.contains("温度 28.5 > 27"), "{room_findings}");
+    let checklist = r.table("checklist").expect("checklist");
+    assert_eq!(
+        checklist.cell("ups-panel", "result"),
+        Some(&Cell::Text("abnormal".into()))
+    );
+    assert_eq!(
+        checklist.cell("fire", "remark"),
+        Some(&Cell::Text("压力表指针在红区".into()))
+    );
+    let amendments = r.table("amendments").expect("amendments");
+    assert_eq!(amendments.rows.len(), 1);
+    assert_eq!(
+        amendments.cell("ups-panel", "why"),
+        Some(&Cell::Text("补录：交班时发现".into()))
+    );
+    let signatures = r.table("signatures").expect("signatures");
+    assert_eq!(signatures.cell("inspector", "by"), Some(&Cell::Text("li".into())));
+    assert_eq!(
+        signatures.cell("reviewer", "by"),
+        Some(&Cell::Text("zhang".into()))
+    );
+
+    // The PDF holds the Chinese headings and the figures.
+    let pdf = get_bytes(c, "wang", "/api/v1/reports/daily?date=2026-12-01&format=pdf").await;
+    assert!(pdf.starts_with(b"%PDF"), "not a PDF");
+    if let Ok(dir) = std::env::var("WATCHPOST_KEEP_REPORTS") {
+        std::fs::write(std::path::Path::new(&dir).join("daily-2026-12-01.pdf"), &pdf).expect("keep");
+    }
+    let text = pdf_text(&pdf);
+    for want in [
+        "日常巡检记录 2026-12-01",
+        "机房环境",
+        "人工巡检项",
+        "签字后的更正",
+        "A-201",
+        "28.5",
+        "压力表指针在红区",
+        "zhang",
+        "异常",
+    ] {
+        assert!(text.contains(want), "{want:?} not in the PDF's text:\n{text}");
+    }
+    // Signing stored the record as it was signed; every generation is kept.
+    let (s, text) = call_as(
+        c,
+        "wang",
+        "GET",
+        "/api/v1/reports?kind=daily&period=2026-12-01",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{text}");
+    let stored: Vec<StoredReport> = serde_json::from_str(&text).expect("stored");
+    assert!(stored.iter().any(|s| s.format == "pdf"));
+    assert!(
+        stored.iter().filter(|s| s.format == "html").count() >= 2,
+        "{stored:?}"
+    );
+
+    // The month's statistics count the inspections: 2026-12-01 (2 due),
+    // 2026-12-02 so far (ups-panel due, not recorded yet).
+    let (s, text) = call_as(c, "wang", "GET", "/api/v1/reports/monthly?month=2026-12", None).await;
+    assert_eq!(s, 200, "{text}");
+    let m: ReportData = serde_json::from_str(&text).expect("monthly");
+    let t = m.table("inspections").expect("inspections table");
+    for (key, due, done, abnormal) in [
+        ("2026-12-01", 2.0, 2.0, 2.0),
+        ("2026-12-02", 1.0, 0.0, 0.0),
+        ("total", 3.0, 2.0, 2.0),
+    ] {
+        assert_eq!(
+            (n(t, key, "due"), n(t, key, "done"), n(t, key, "abnormal")),
+            (Some(due), Some(done), Some(abnormal)),
+            "{key}"
+        );
+    }
+    assert_eq!(
+        t.cell("2026-12-01", "reviewed_by"),
+        Some(&Cell::Text("zhang".into()))
+    );
+    assert_eq!(m.table("inspection_findings").map(|t| t.rows.len()), Some(2));
+
+    // Days it cannot be about.
+    for (q, want) in [
+        ("date=2026-12-32", "expected YYYY-MM-DD"),
+        ("date=2026-12-03", "in the future"),
+        ("date=2020-01-01", "nothing to record"),
+    ] {
+        let (s, text) = call_as(c, "wang", "GET", &format!("/api/v1/reports/daily?{q}"), None).await;
+        assert_eq!(s, 400, "{q}: {text}");
+        assert!(text.contains(want), "{q}: {text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_record_is_sent_at_daily_at_with_its_pdf_once() {
+    let smtp = SmtpSink::start(None, false);
+    let hook = Receiver::start("{}").await;
+    let data = tempfile::tempdir().expect("tempdir");
+    std::fs::write(data.path().join("oncall.toml"), ROSTER).expect("roster");
+    let config = collector_config_from(
+        data.path(),
+        &format!(
+            r#"[collector]
+oncall = "oncall.toml"
+[reports]
+daily_at = "08:30"
+send_to = ["ops"]
+[notify]
+group_window = "0s"
+[[channel]]
+name = "mail"
+type = "email"
+smtp = "127.0.0.1:{}"
+tls = "none"
+from = "watchpost@example.gov.cn"
+[[channel]]
+name = "hook"
+type = "webhook"
+url = "{}"
+[[route]]
+team = "ops"
+channels = ["mail", "hook"]
+severity = ["urgent"]
+"#,
+            smtp.port,
+            hook.url("/hook")
+        ),
+    );
+    let clock = Arc::new(Manual(AtomicI64::new(cst("2026-12-01 10:00"))));
+    let collector = Collector::start_with_clock(
+        config,
+        RuleSet::parse("", "rules.toml").expect("rules"),
+        clock.clone(),
+    )
+    .await
+    .expect("collector starts");
+    let desk = Desk { collector, clock };
+    // Something to record on 2026-12-01 (a minor fault: routed to nobody).
+    desk.report("2026-12-01 10:00", "minor", "web-1", "社保", "2026-12-01 10:00")
+        .await;
+    let scheduled = || async {
+        let all: Vec<StoredReport> =
+            get(&desk.collector, "/api/v1/reports?kind=daily&period=2026-12-01").await;
+        all.into_iter()
+            .filter(|r| r.generated_by == "schedule")
+            .collect::<Vec<_>>()
+    };
+    // Before daily_at: nothing made, nothing sent.
+    desk.at("2026-12-02 08:29");
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    assert!(scheduled().await.is_empty());
+    assert!(smtp.mails().is_empty());
+
+    desk.at("2026-12-02 08:31");
+    let mails = wait_for(
+        "the record mailed to both members of ops",
+        std::time::Duration::from_secs(30),
+        || async {
+            let m = smtp.mails();
+            (m.len() >= 2).then_some(m)
+        },
+    )
+    .await;
+    let mut to: Vec<String> = mails
+        .iter()
+        .map(|m| m["to"].as_str().unwrap_or_default().to_string())
+        .collect();
+    to.sort();
+    assert_eq!(to, ["li <li@example.gov.cn>", "zhang <zhang@example.gov.cn>"]);
+    for m in &mails {
+        assert!(
+            m["subject"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("日常巡检记录 2026-12-01"),
+            "{m}"
+        );
+        assert!(
+            m["body"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("/api/v1/reports/"),
+            "{m}"
+        );
+        let a = &m["attachments"][0];
+        assert_eq!(a["content_type"], "application/pdf", "{m}");
+        assert!(
+            a["filename"].as_str().unwrap_or_default().ends_with(".pdf"),
+            "{m}"
+        );
+        let pdf = std::fs::read(a["file"].as_str().expect("attachment file")).expect("attachment");
+        let text = pdf_text(&pdf);
+        assert!(
+            text.contains("日常巡检记录 2026-12-01") && text.contains("web-1"),
+            "{text}"
+        );
+    }
+    let hooks = wait_for(
+        "the robot summary",
+        std::time::Duration::from_secs(10),
+        || async {
+            let r = hook.requests();
+            (!r.is_empty()).then_some(r)
+        },
+    )
+    .await;
+    let body = hooks[0].json();
+    assert!(
+        body["subject"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("日常巡检记录 2026-12-01"),
+        "{body}"
+    );
+    let text = body["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("巡检项") && text.contains("/api/v1/reports/"),
+        "{body}"
+    );
+    let stored = scheduled().await;
+    assert!(
+        stored.iter().any(|r| r.format == "pdf") && stored.iter().any(|r| r.format == "html"),
+        "{stored:?}"
+    );
+    // Once: later ticks send nothing more.
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    assert_eq!(smtp.mails().len(), 2);
+    assert_eq!(hook.requests().len(), 1);
 }

@@ -112,6 +112,7 @@ fn allowed_crates() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("proto", &[][..]),
         ("model", &[][..]),
         ("segment", &[][..]),
+        ("pdf", &[][..]),
         ("calendar", &["watchpost-model"][..]),
         (
             "agent",
@@ -124,6 +125,7 @@ fn allowed_crates() -> BTreeMap<&'static str, &'static [&'static str]> {
                 "watchpost-proto",
                 "watchpost-segment",
                 "watchpost-calendar",
+                "watchpost-pdf",
             ][..],
         ),
         ("ctl", &["watchpost-model", "watchpost-calendar"][..]),

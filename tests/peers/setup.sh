@@ -6,7 +6,9 @@
 #   the real SNMP agent the SNMP tests poll, and snmptrap to send traps;
 # - snmpsim (PyPI) serving the simulated devices written by snmprec.py;
 # - pymodbus (PyPI): the Modbus TCP device of the sensor tests;
-# - faketime (Debian packages faketime, libfaketime): agents whose clock is wrong.
+# - faketime (Debian packages faketime, libfaketime): agents whose clock is wrong;
+# - fonts-wqy-microhei (the CJK font PDF reports are set in) and poppler-utils
+#   (pdftotext, pdftoppm: the PDF tests read the text back).
 # Called by .ci/run and, when target/peers is missing, by the test harness.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -14,11 +16,13 @@ peers="${WATCHPOST_PEERS_DIR:-$root/target/peers}"
 mkdir -p "$peers"
 exec 9>"$peers/.lock"
 flock 9
-if [ ! -x /usr/sbin/snmpd ] || ! command -v snmptrap >/dev/null || ! command -v faketime >/dev/null; then
+if [ ! -x /usr/sbin/snmpd ] || ! command -v snmptrap >/dev/null || ! command -v faketime >/dev/null \
+    || ! command -v pdftotext >/dev/null || [ ! -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then
     apt_get() { if [ "$(id -u)" = 0 ]; then apt-get "$@"; else sudo apt-get "$@"; fi; }
     export DEBIAN_FRONTEND=noninteractive
-    apt_get install -y -q --no-install-recommends snmpd snmp faketime >/dev/null \
-        || { apt_get update -q >/dev/null && apt_get install -y -q --no-install-recommends snmpd snmp faketime >/dev/null; }
+    debs="snmpd snmp faketime fonts-wqy-microhei poppler-utils"
+    apt_get install -y -q --no-install-recommends $debs >/dev/null \
+        || { apt_get update -q >/dev/null && apt_get install -y -q --no-install-recommends $debs >/dev/null; }
 fi
 if [ ! -x "$peers/venv/bin/python" ] \
     || ! "$peers/venv/bin/python" -c 'import aiosmtpd, snmpsim, pysmi, pymodbus' 2>/dev/null; then

@@ -1,6 +1,7 @@
 """An SMTP server for the tests (aiosmtpd): every message it accepts is
 written to DIR as NNNN.json, decoded by Python's email package: envelope,
-login, whether TLS was on, headers and the text body.
+login, whether TLS was on, headers, the text body and the attachments
+(each also written beside it as NNNN-I.bin).
 
     smtp_sink.py --port P --dir DIR [--auth USER:PASS] [--starttls CERT KEY]
 
@@ -42,7 +43,21 @@ class Sink:
             "message_id": str(msg["Message-ID"]),
             "content_type": msg.get_content_type(),
             "body": msg.get_body(preferencelist=("plain",)).get_content(),
+            "attachments": [],
         }
+        for i, part in enumerate(msg.iter_attachments()):
+            data = part.get_content()
+            if isinstance(data, str):
+                data = data.encode()
+            file = "%s-%d.bin" % (path[:-5], i)
+            with open(file, "wb") as f:
+                f.write(data)
+            record["attachments"].append({
+                "filename": part.get_filename(),
+                "content_type": part.get_content_type(),
+                "bytes": len(data),
+                "file": file,
+            })
         tmp = path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(record, f, ensure_ascii=False)

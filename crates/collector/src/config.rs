@@ -13,6 +13,7 @@ use crate::clock_offset::{ClockPolicy, Skew};
 use crate::health::MinFree;
 use crate::notify::{self, NotifyConfig};
 use crate::oncall::Roster;
+use crate::reports::checklist::Checklist;
 use crate::time;
 use std::sync::Arc;
 
@@ -77,6 +78,9 @@ struct RawReports {
     availability_target: Option<f64>,
     language: Option<String>,
     group_labels: Option<Vec<String>>,
+    daily_at: Option<String>,
+    monthly_at: Option<String>,
+    send_to: Option<Vec<String>>,
 }
 
 /// When service time counts (`reports.service_hours`).
@@ -99,6 +103,12 @@ pub struct ReportsConfig {
     pub language: String,
     /// Labels faults are counted by (business system, host group).
     pub group_labels: Vec<String>,
+    /// When the day before's inspection record is made (calendar zone).
+    pub daily_at: jiff::civil::Time,
+    /// When, on the 1st, the month before's statistics are made.
+    pub monthly_at: jiff::civil::Time,
+    /// Teams or persons of the roster the scheduled reports are sent to.
+    pub send_to: Vec<String>,
 }
 
 impl Default for ReportsConfig {
@@ -108,12 +118,15 @@ impl Default for ReportsConfig {
             availability_target: 99.9,
             language: "zh".into(),
             group_labels: vec!["system".into()],
+            daily_at: jiff::civil::Time::constant(8, 30, 0, 0),
+            monthly_at: jiff::civil::Time::constant(9, 0, 0, 0),
+            send_to: Vec::new(),
         }
     }
 }
 
 impl ReportsConfig {
-    fn check(raw: RawReports) -> Result<ReportsConfig, String> {
+    fn check(raw: RawReports, roster: &Roster) -> Result<ReportsConfig, String> {
         let d = ReportsConfig::default();
         let service_hours = match raw.service_hours.as_deref() {
             None | Some("7x24") | Some("7×24") => ServiceHours::Always,
@@ -141,11 +154,37 @@ impl ReportsConfig {
             watchpost_model::names::check_label_name(l)
                 .map_err(|e| format!("key reports.group_labels: {e}"))?;
         }
+        let time = |key: &str, v: Option<String>, d: jiff::civil::Time| match v {
+            None => Ok(d),
+            Some(s) => s
+                .trim()
+                .parse::<jiff::civil::Time>()
+                .ok()
+                .filter(|_| s.trim().len() == 5)
+                .ok_or_else(|| format!("key reports.{key}: {s:?}: expected HH:MM, e.g. \"08:30\"")),
+        };
+        let send_to = raw.send_to.unwrap_or_default();
+        for name in &send_to {
+            let known = roster.teams.iter().any(|t| &t.name == name)
+                || roster
+                    .teams
+                    .iter()
+                    .flat_map(|t| t.members())
+                    .any(|m| &m.name == name);
+            if !known {
+                return Err(format!(
+                    "key reports.send_to: {name:?} is neither a team nor a person of the roster (collector.oncall)"
+                ));
+            }
+        }
         Ok(ReportsConfig {
             service_hours,
             availability_target,
             language,
             group_labels,
+            daily_at: time("daily_at", raw.daily_at, d.daily_at)?,
+            monthly_at: time("monthly_at", raw.monthly_at, d.monthly_at)?,
+            send_to,
         })
     }
 }
@@ -284,6 +323,7 @@ struct RawCollector {
     calendar: Option<PathBuf>,
     reopen_within: Option<HumanDuration>,
     oncall: Option<PathBuf>,
+    inspections: Option<PathBuf>,
     min_free: Option<String>,
     clock_skew: Option<String>,
     clock_tolerance: Option<HumanDuration>,
@@ -348,6 +388,8 @@ pub struct CollectorConfig {
     pub history: HistoryConfig,
     /// What the reports count and how they read.
     pub reports: ReportsConfig,
+    /// The manual inspection checklist (`collector.inspections`).
+    pub checklist: Checklist,
 }
 
 /// A fault whose state changed more than `threshold` times within
@@ -506,6 +548,13 @@ impl CollectorConfig {
                 .map_err(|e| format!("key collector.oncall: {e}"))?,
             None => Roster::default(),
         };
+        let checklist = match &c.inspections {
+            Some(file) => {
+                Checklist::load(&base.join(file)).map_err(|e| format!("key collector.inspections: {e}"))?
+            }
+            None => Checklist::default(),
+        };
+        let reports = ReportsConfig::check(raw.reports, &roster)?;
         let http_listen = c.http_listen.unwrap_or_else(|| parse_addr(DEFAULT_HTTP_LISTEN));
         let notify = NotifyConfig::check(
             notify::RawParts {
@@ -558,7 +607,8 @@ impl CollectorConfig {
                 }
             },
             history: HistoryConfig::check(raw.history, window)?,
-            reports: ReportsConfig::check(raw.reports)?,
+            reports,
+            checklist,
             change_max_window: raw
                 .changes
                 .max_window

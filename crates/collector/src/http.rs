@@ -9,6 +9,7 @@ mod admin;
 mod changes;
 mod drills;
 pub mod guard;
+mod inspections;
 mod reported;
 mod reports;
 
@@ -28,7 +29,7 @@ use crate::Core;
 use crate::db::FaultFilter;
 use crate::history;
 use crate::matchers::Matcher;
-use crate::store::{self, SeriesId};
+use crate::store::SeriesId;
 
 /// Most series one query returns.
 const MAX_QUERY_SERIES: usize = 10_000;
@@ -121,6 +122,10 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/api/v1/notifications", get(notifications))
         .route("/api/v1/reports", get(reports::list))
         .route("/api/v1/reports/monthly", get(reports::monthly))
+        .route("/api/v1/reports/daily", get(reports::daily))
+        .route("/api/v1/inspections", get(inspections::show))
+        .route("/api/v1/inspections/checks", post(inspections::check))
+        .route("/api/v1/inspections/{date}/{action}", post(inspections::sign))
         .route("/api/v1/reports/{id}", get(reports::get))
         .route("/api/v1/drills", get(drills::list).post(drills::start))
         .route("/api/v1/drills/{id}", get(drills::report))
@@ -158,6 +163,22 @@ async fn metrics(State(core): State<Arc<Core>>) -> impl IntoResponse {
             "counter",
             "Samples missing from the rollups: they left the hot window while the history could not write and its spill was full.",
             core.history.dropped_samples(),
+        ),
+        (
+            "watchpost_report_deliveries_sent_total",
+            "counter",
+            "Scheduled reports (daily record, monthly statistics) sent, per recipient and channel.",
+            core.telemetry
+                .report_deliveries_sent
+                .load(std::sync::atomic::Ordering::Relaxed),
+        ),
+        (
+            "watchpost_report_deliveries_failed_total",
+            "counter",
+            "Scheduled reports that could not be made, stored or sent (the log says why).",
+            core.telemetry
+                .report_deliveries_failed
+                .load(std::sync::atomic::Ordering::Relaxed),
         ),
         (
             "watchpost_history_spill_bytes",
@@ -377,31 +398,24 @@ fn rollups(
     until: i64,
     step: history::Step,
 ) -> Result<Vec<api::SeriesPoints>, ApiError> {
-    let mut series: std::collections::BTreeMap<u64, (Option<SeriesId>, store::SeriesLabels)> =
-        Default::default();
-    for id in live {
-        if let (Some(h), Some(l)) = (core.history.hash_of(*id), core.store.labels(*id)) {
-            series.insert(h, (Some(*id), l));
-        }
-    }
-    for (h, l) in core
+    let (series, missing) = core
         .history
-        .series(metric, matchers)
-        .map_err(ApiError::internal)?
-    {
-        series.entry(h).or_insert((None, l));
-        if series.len() > MAX_QUERY_SERIES {
-            return Err(ApiError::bad_request(format!(
-                "more than {MAX_QUERY_SERIES} series match: narrow the selection"
-            )));
-        }
-    }
-    let keys: Vec<(u64, Option<SeriesId>)> = series.iter().map(|(h, (id, _))| (*h, *id)).collect();
-    let mut missing = Vec::new();
-    let answers = core
-        .history
-        .read_many(&keys, since, until, step, &mut missing)
-        .map_err(ApiError::internal)?;
+        .select(
+            &core.store,
+            metric,
+            matchers,
+            live,
+            (since, until),
+            step,
+            MAX_QUERY_SERIES,
+        )
+        .map_err(|e| {
+            if e.starts_with("more than") {
+                ApiError::bad_request(e)
+            } else {
+                ApiError::internal(e)
+            }
+        })?;
     let missing: Vec<api::MissingSpan> = missing
         .into_iter()
         .map(|m| api::MissingSpan {
@@ -410,19 +424,17 @@ fn rollups(
             file: m.file,
         })
         .collect();
-    let mut out = Vec::with_capacity(series.len());
-    for ((_, (_, l)), points) in series.into_iter().zip(answers) {
-        if points.is_empty() && missing.is_empty() {
-            continue;
-        }
-        out.push(api::SeriesPoints {
+    let step_name = match step {
+        history::Step::Minute => "1m",
+        history::Step::Hour => "1h",
+    };
+    Ok(series
+        .into_iter()
+        .map(|(l, points)| api::SeriesPoints {
             metric: l.metric,
             labels: l.labels,
             points: Vec::new(),
-            step: match step {
-                history::Step::Minute => "1m".into(),
-                history::Step::Hour => "1h".into(),
-            },
+            step: step_name.into(),
             rollup: points
                 .iter()
                 .map(|(t, a)| api::RollupPoint {
@@ -434,10 +446,8 @@ fn rollups(
                 })
                 .collect(),
             missing: missing.clone(),
-        });
-    }
-    out.sort_by(|a, b| (&a.metric, &a.labels).cmp(&(&b.metric, &b.labels)));
-    Ok(out)
+        })
+        .collect())
 }
 
 fn list_of<T>(

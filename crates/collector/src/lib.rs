@@ -342,6 +342,10 @@ impl Collector {
             tasks.push(tokio::spawn(dispatcher.run(shutdown_rx.clone())));
         }
         tasks.push(tokio::spawn(history_loop(core.clone(), shutdown_rx.clone())));
+        tasks.push(tokio::spawn(reports::schedule::run(
+            core.clone(),
+            shutdown_rx.clone(),
+        )));
         tasks.push(tokio::spawn(clock_loop(core.clone(), shutdown_rx)));
         tracing::info!(grpc = %grpc_addr, http = %http_addr, rules = core.engine.rule_count(), data_dir = %core.config.data_dir.display(), "collector listening");
         Ok(Collector {

@@ -43,6 +43,10 @@ pub struct Telemetry {
     pub history_passes: AtomicU64,
     /// CPU time spent in them (ns, the pass's thread).
     pub history_pass_cpu_ns: AtomicU64,
+    /// Scheduled reports sent to a recipient on a channel.
+    pub report_deliveries_sent: AtomicU64,
+    /// Scheduled reports that could not be made or sent.
+    pub report_deliveries_failed: AtomicU64,
     detection_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     detection_count: AtomicU64,
     detection_sum_ns: AtomicU64,

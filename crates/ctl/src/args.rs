@@ -125,11 +125,18 @@ pub enum Cmd {
         #[command(subcommand)]
         command: ChangesCmd,
     },
-    /// Reports: the monthly service statistics (运维月报), generated and
-    /// stored on the collector, and the stored ones.
+    /// Reports: the daily inspection record (日常巡检记录) and the monthly
+    /// service statistics (运维月报), generated and stored on the
+    /// collector, and the stored ones.
     Report {
         #[command(subcommand)]
         command: ReportCmd,
+    },
+    /// The day's inspection checklist (日常巡检): what is due, record an
+    /// item, sign the day, review it (approver or admin).
+    Inspections {
+        #[command(subcommand)]
+        command: InspectionsCmd,
     },
     /// Emergency drills (应急演练) through the real alert chain: start one
     /// (approver or admin), list them, and see how one went.
@@ -369,15 +376,16 @@ pub enum ReportCmd {
         /// The month, YYYY-MM in the calendar's zone; default last month.
         #[arg(long)]
         month: Option<String>,
-        /// text (the tables here), json, html, xlsx or csv (one file per table).
-        #[arg(long, default_value = "text")]
-        format: String,
-        /// zh or en; default the collector's reports.language.
+        #[command(flatten)]
+        out: ReportOut,
+    },
+    /// Generate (a new stored version of) a day's inspection record.
+    Daily {
+        /// The day, YYYY-MM-DD in the calendar's zone; default yesterday.
         #[arg(long)]
-        lang: Option<String>,
-        /// Where to write: a file (json, html), a directory (csv).
-        #[arg(long, short)]
-        output: Option<std::path::PathBuf>,
+        date: Option<String>,
+        #[command(flatten)]
+        out: ReportOut,
     },
     /// Stored reports, newest first.
     List {
@@ -392,6 +400,66 @@ pub enum ReportCmd {
         /// Where to write it; default standard output.
         #[arg(long, short)]
         output: Option<std::path::PathBuf>,
+    },
+}
+
+/// How a generated report is fetched.
+#[derive(clap::Args)]
+pub struct ReportOut {
+    /// text (the tables here), json, html, pdf, xlsx or csv (one file per table).
+    #[arg(long, default_value = "text")]
+    pub format: String,
+    /// zh or en; default the collector's reports.language.
+    #[arg(long)]
+    pub lang: Option<String>,
+    /// Where to write: a file (json, html, pdf, xlsx), a directory (csv).
+    #[arg(long, short)]
+    pub output: Option<std::path::PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum InspectionsCmd {
+    /// The items due today (or on --date), what was recorded, the signatures.
+    Today {
+        /// Another day, YYYY-MM-DD.
+        #[arg(long)]
+        date: Option<String>,
+    },
+    /// Record an item's result.
+    Check {
+        /// The item's id (as in the checklist file).
+        item: String,
+        /// normal or abnormal.
+        #[arg(long)]
+        result: String,
+        /// What was seen (required when abnormal).
+        #[arg(long)]
+        remark: Option<String>,
+        /// The day, YYYY-MM-DD; default today.
+        #[arg(long)]
+        date: Option<String>,
+        /// Why a signed day is corrected (required then: an amendment).
+        #[arg(long)]
+        why: Option<String>,
+        /// Also open a reported fault of this severity (abnormal only).
+        #[arg(long)]
+        open_fault: Option<String>,
+    },
+    /// Sign the day's record as its inspector: it is immutable after.
+    Sign {
+        /// The day, YYYY-MM-DD.
+        date: String,
+        /// What the inspector adds.
+        #[arg(long)]
+        remark: Option<String>,
+    },
+    /// Review a signed day (approver or admin, not the inspector).
+    Review {
+        /// The day, YYYY-MM-DD.
+        date: String,
+        /// What the reviewer adds.
+        #[arg(long)]
+        remark: Option<String>,
     },
 }
 

@@ -17,6 +17,17 @@ mod sqlite;
 pub mod writer;
 
 pub use outbox::NotificationFilter;
+
+/// What the database holds of a day's inspection record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InspectionRecord {
+    /// Every recording, oldest first.
+    pub entries: Vec<watchpost_model::inspections::InspectionEntry>,
+    /// The inspector's signature.
+    pub signed: Option<watchpost_model::inspections::Signature>,
+    /// The reviewer's.
+    pub reviewed: Option<watchpost_model::inspections::Signature>,
+}
 pub use records::{FaultRecords, RecordError, RecordState};
 
 use std::collections::BTreeMap;
@@ -445,6 +456,67 @@ impl Database {
                 })
             })?;
             rows.collect()
+        })
+        .await
+    }
+
+    /// Every recording on day `day`'s inspection record, oldest first, and
+    /// its signatures (inspector, reviewer).
+    pub async fn inspection_day(&self, day: String) -> Result<InspectionRecord, DbError> {
+        use watchpost_model::inspections::{InspectionEntry, InspectionResult, Signature};
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, item, result, remark, by, at_ms, amendment, why, fault_id
+                 FROM inspection_entries WHERE day = ?1 ORDER BY id",
+            )?;
+            let entries = stmt
+                .query_map([&day], |r| {
+                    let result: String = r.get(2)?;
+                    Ok(InspectionEntry {
+                        id: r.get(0)?,
+                        item: r.get(1)?,
+                        result: InspectionResult::parse(&result).unwrap_or(InspectionResult::Abnormal),
+                        remark: r.get(3)?,
+                        by: r.get(4)?,
+                        at: rfc3339(r.get(5)?),
+                        amendment: r.get(6)?,
+                        why: r.get(7)?,
+                        fault_id: r.get(8)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let days = conn
+                .query_row(
+                    "SELECT signed_by, signed_at_ms, sign_remark, reviewed_by, reviewed_at_ms, review_remark
+                     FROM inspection_days WHERE day = ?1",
+                    [&day],
+                    |r| {
+                        let signed = Signature {
+                            by: r.get(0)?,
+                            at: rfc3339(r.get(1)?),
+                            remark: r.get(2)?,
+                        };
+                        let reviewed = match r.get::<_, Option<String>>(3)? {
+                            Some(by) => Some(Signature {
+                                by,
+                                at: rfc3339(r.get::<_, Option<i64>>(4)?.unwrap_or(0)),
+                                remark: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                            }),
+                            None => None,
+                        };
+                        Ok((signed, reviewed))
+                    },
+                )
+                .optional()?;
+            let (signed, reviewed) = match days {
+                Some((s, r)) => (Some(s), r),
+                None => (None, None),
+            };
+            Ok(InspectionRecord {
+                entries,
+                signed,
+                reviewed,
+            })
         })
         .await
     }

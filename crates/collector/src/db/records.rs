@@ -266,6 +266,19 @@ pub trait FaultRecords {
         report: &mut watchpost_model::reports::StoredReport,
         at_ms: i64,
     ) -> Result<(), RecordError>;
+    /// Who signed day `day`'s inspection record and who reviewed it.
+    fn inspection_signatures(&mut self, day: &str) -> Result<Option<(String, Option<String>)>, RecordError>;
+    /// Appends a recording to a day's inspection record; returns its id.
+    fn insert_inspection_entry(&mut self, entry: &InspectionRow<'_>) -> Result<i64, RecordError>;
+    /// Signs a day's inspection record (`review` false) or reviews it.
+    fn sign_inspection(
+        &mut self,
+        day: &str,
+        review: bool,
+        by: &str,
+        at_ms: i64,
+        remark: &str,
+    ) -> Result<(), RecordError>;
     /// Window `id` ends at `at_ms` if it would end later.
     fn end_window(&mut self, id: i64, at_ms: i64) -> Result<(), RecordError>;
     /// Stores a change request; returns its id.
@@ -327,4 +340,25 @@ pub trait FaultRecords {
     fn agent_hello(&mut self, hello: &AgentHello) -> Result<(), RecordError>;
     /// Agents last heard from at these times (never moves back).
     fn agents_seen(&mut self, seen: &[(String, i64)]) -> Result<(), RecordError>;
+}
+
+/// A recording of an inspection item, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InspectionRow<'a> {
+    /// `2026-12-01`.
+    pub day: &'a str,
+    /// The item's id.
+    pub item: &'a str,
+    /// `normal` or `abnormal`.
+    pub result: watchpost_model::inspections::InspectionResult,
+    /// What was seen.
+    pub remark: &'a str,
+    /// Who.
+    pub by: &'a str,
+    /// When (ms).
+    pub at_ms: i64,
+    /// Why a signed record is corrected (an amendment).
+    pub why: Option<&'a str>,
+    /// The reported fault opened for it.
+    pub fault_id: Option<i64>,
 }

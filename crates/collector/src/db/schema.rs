@@ -197,6 +197,43 @@ BEGIN SELECT RAISE(ABORT, 'stored reports never change'); END;
 CREATE TRIGGER reports_no_delete BEFORE DELETE ON reports
 BEGIN SELECT RAISE(ABORT, 'stored reports are never deleted'); END;
 "#,
+    // 8: daily inspection records: every recording kept (later ones are
+    // amendments once the day is signed), and each day's two signatures.
+    r#"
+CREATE TABLE inspection_entries (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    day       TEXT NOT NULL,
+    item      TEXT NOT NULL,
+    result    TEXT NOT NULL CHECK (result IN ('normal', 'abnormal')),
+    remark    TEXT NOT NULL,
+    by        TEXT NOT NULL,
+    at_ms     INTEGER NOT NULL,
+    amendment INTEGER NOT NULL DEFAULT 0,
+    why       TEXT,
+    fault_id  INTEGER REFERENCES faults (id),
+    CHECK (amendment = 0 OR (why IS NOT NULL AND why != ''))
+);
+CREATE INDEX inspection_entries_by_day ON inspection_entries (day, id);
+CREATE TRIGGER inspection_entries_no_update BEFORE UPDATE ON inspection_entries
+BEGIN SELECT RAISE(ABORT, 'inspection recordings never change: record an amendment'); END;
+CREATE TRIGGER inspection_entries_no_delete BEFORE DELETE ON inspection_entries
+BEGIN SELECT RAISE(ABORT, 'inspection recordings are never deleted'); END;
+CREATE TABLE inspection_days (
+    day            TEXT PRIMARY KEY,
+    signed_by      TEXT NOT NULL,
+    signed_at_ms   INTEGER NOT NULL,
+    sign_remark    TEXT NOT NULL DEFAULT '',
+    reviewed_by    TEXT,
+    reviewed_at_ms INTEGER,
+    review_remark  TEXT
+);
+CREATE TRIGGER inspection_days_review_once BEFORE UPDATE ON inspection_days
+WHEN OLD.reviewed_by IS NOT NULL OR NEW.day != OLD.day OR NEW.signed_by != OLD.signed_by
+  OR NEW.signed_at_ms != OLD.signed_at_ms OR NEW.sign_remark != OLD.sign_remark
+BEGIN SELECT RAISE(ABORT, 'a signed inspection record is only ever reviewed, once'); END;
+CREATE TRIGGER inspection_days_no_delete BEFORE DELETE ON inspection_days
+BEGIN SELECT RAISE(ABORT, 'inspection signatures are never deleted'); END;
+"#,
 ];
 
 /// The schema version this build writes.

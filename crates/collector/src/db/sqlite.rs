@@ -10,8 +10,8 @@ use watchpost_model::api::{FaultSource, FaultStatus};
 use watchpost_model::changes::ChangeStatus;
 
 use super::records::{
-    AgentHello, ChangePatch, ChangeState, Deadline, FaultRecords, NewChange, NewRecord, OutboxRow,
-    RecordError, RecordPatch, RecordState, Told,
+    AgentHello, ChangePatch, ChangeState, Deadline, FaultRecords, InspectionRow, NewChange, NewRecord,
+    OutboxRow, RecordError, RecordPatch, RecordState, Told,
 };
 use crate::maintenance::Window;
 use crate::notify::Planned;
@@ -323,6 +323,58 @@ impl FaultRecords for SqliteRecords<'_, '_> {
             rusqlite::params![r.kind, r.period, r.version, r.format, r.file, r.sha256, r.bytes, at_ms, r.generated_by],
         )?;
         r.id = self.tx.last_insert_rowid();
+        Ok(())
+    }
+
+    fn inspection_signatures(&mut self, day: &str) -> Result<Option<(String, Option<String>)>, RecordError> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT signed_by, reviewed_by FROM inspection_days WHERE day = ?1",
+                [day],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    fn insert_inspection_entry(&mut self, e: &InspectionRow<'_>) -> Result<i64, RecordError> {
+        self.tx.execute(
+            "INSERT INTO inspection_entries (day, item, result, remark, by, at_ms, amendment, why, fault_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                e.day,
+                e.item,
+                e.result.as_str(),
+                e.remark,
+                e.by,
+                e.at_ms,
+                e.why.is_some(),
+                e.why,
+                e.fault_id
+            ],
+        )?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    fn sign_inspection(
+        &mut self,
+        day: &str,
+        review: bool,
+        by: &str,
+        at_ms: i64,
+        remark: &str,
+    ) -> Result<(), RecordError> {
+        if review {
+            self.tx.execute(
+                "UPDATE inspection_days SET reviewed_by = ?2, reviewed_at_ms = ?3, review_remark = ?4 WHERE day = ?1",
+                params![day, by, at_ms, remark],
+            )?;
+        } else {
+            self.tx.execute(
+                "INSERT INTO inspection_days (day, signed_by, signed_at_ms, sign_remark) VALUES (?1, ?2, ?3, ?4)",
+                params![day, by, at_ms, remark],
+            )?;
+        }
         Ok(())
     }
 

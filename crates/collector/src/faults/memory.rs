@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use watchpost_model::api::FaultStatus;
 
 use crate::db::records::{
-    AgentHello, ChangePatch, ChangeState, Deadline, FaultRecords, NewChange, NewRecord, OutboxRow,
-    RecordError, RecordPatch, RecordState, Told,
+    AgentHello, ChangePatch, ChangeState, Deadline, FaultRecords, InspectionRow, NewChange, NewRecord,
+    OutboxRow, RecordError, RecordPatch, RecordState, Told,
 };
 use crate::maintenance::Window;
 use crate::notify::Planned;
@@ -36,6 +36,10 @@ pub struct MemoryRecords {
     pub change_events: Vec<(i64, i64, String, String, String)>,
     /// Reports recorded.
     pub reports: i64,
+    /// Inspection recordings stored.
+    pub inspection_entries: i64,
+    /// Inspection days: (signed by, reviewed by).
+    pub inspection_days: BTreeMap<String, (String, Option<String>)>,
 }
 
 impl MemoryRecords {
@@ -254,6 +258,34 @@ impl FaultRecords for MemoryRecords {
     ) -> Result<(), RecordError> {
         self.reports += 1;
         r.id = self.reports;
+        Ok(())
+    }
+
+    fn inspection_signatures(&mut self, day: &str) -> Result<Option<(String, Option<String>)>, RecordError> {
+        Ok(self.inspection_days.get(day).cloned())
+    }
+
+    fn insert_inspection_entry(&mut self, _e: &InspectionRow<'_>) -> Result<i64, RecordError> {
+        self.inspection_entries += 1;
+        Ok(self.inspection_entries)
+    }
+
+    fn sign_inspection(
+        &mut self,
+        day: &str,
+        review: bool,
+        by: &str,
+        _at_ms: i64,
+        _remark: &str,
+    ) -> Result<(), RecordError> {
+        if review {
+            if let Some(d) = self.inspection_days.get_mut(day) {
+                d.1 = Some(by.to_string());
+            }
+        } else {
+            self.inspection_days
+                .insert(day.to_string(), (by.to_string(), None));
+        }
         Ok(())
     }
 

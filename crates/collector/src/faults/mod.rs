@@ -16,6 +16,7 @@ mod actions;
 mod changes;
 mod event;
 mod flapping;
+mod inspections;
 mod lifecycle;
 #[cfg(test)]
 mod memory;
@@ -27,6 +28,7 @@ mod transition;
 
 pub use changes::{ChangeEffect, ChangeOp, ChangeRequest, window_of};
 pub use event::EventKind;
+pub use inspections::InspectionOp;
 pub use lifecycle::Lifecycle;
 pub use reported::{DRILL_RULE, REPORTED_RULE, ReportedFault};
 pub use transition::{FaultKey, NewFault, Transition};
@@ -196,6 +198,14 @@ pub enum Job {
         outcome: Result<i64, ActionError>,
         reply: oneshot::Sender<Result<i64, ActionError>>,
     },
+    Inspection {
+        day: String,
+        op: InspectionOp,
+        actor: String,
+        at_ms: i64,
+        outcome: Result<i64, ActionError>,
+        reply: oneshot::Sender<Result<i64, ActionError>>,
+    },
     Act {
         id: i64,
         actor: String,
@@ -287,6 +297,17 @@ impl Committer for Lifecycle {
                 *outcome = self.report(rec, fault)?;
                 Ok(())
             }
+            Job::Inspection {
+                day,
+                op,
+                actor,
+                at_ms,
+                outcome,
+                ..
+            } => {
+                *outcome = self.inspection(rec, day, op, actor, *at_ms)?;
+                Ok(())
+            }
             Job::Change {
                 id,
                 op,
@@ -370,7 +391,7 @@ impl Committer for Lifecycle {
                     };
                     let _ = reply.send(answer);
                 }
-                Job::Report { outcome, reply, .. } => {
+                Job::Report { outcome, reply, .. } | Job::Inspection { outcome, reply, .. } => {
                     let _ = reply.send(result.clone().map_err(ActionError::Db).and(outcome));
                 }
             }
@@ -492,6 +513,26 @@ impl Faults {
     pub async fn report(&self, fault: ReportedFault) -> Result<i64, ActionError> {
         self.ask(|reply| Job::Report {
             fault,
+            outcome: Ok(0),
+            reply,
+        })
+        .await
+    }
+
+    /// Carries out a step on day `day`'s inspection record and waits until
+    /// it is on disk; returns a recording's id (0 for a signature).
+    pub async fn inspection(
+        &self,
+        day: &str,
+        op: InspectionOp,
+        actor: &str,
+        at_ms: i64,
+    ) -> Result<i64, ActionError> {
+        self.ask(|reply| Job::Inspection {
+            day: day.to_string(),
+            op,
+            actor: actor.to_string(),
+            at_ms,
             outcome: Ok(0),
             reply,
         })

@@ -106,6 +106,9 @@ pub struct SeriesRollup {
     pub points: Vec<(i64, Agg)>,
 }
 
+/// A series and its rollups, oldest first.
+pub type Rolled = (SeriesLabels, Vec<(i64, Agg)>);
+
 /// What a pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct PassReport {
@@ -501,6 +504,49 @@ impl History {
             Ok(())
         })?;
         Ok(out)
+    }
+
+    /// The rollups at `step` of the store's series `live` and of the
+    /// history's series of `metric` that pass `matchers` (also those that
+    /// left the store), sorted by identity (series without points left out
+    /// unless a span is missing);
+    /// and the quarantined spans the query overlapped. More than `max`
+    /// series is an error.
+    #[allow(clippy::too_many_arguments)]
+    pub fn select(
+        &self,
+        store: &HotStore,
+        metric: Option<&str>,
+        matchers: &[Matcher],
+        live: &[SeriesId],
+        (since, until): (i64, i64),
+        step: Step,
+        max: usize,
+    ) -> Result<(Vec<Rolled>, Vec<Missing>), String> {
+        let mut series: std::collections::BTreeMap<u64, (Option<SeriesId>, SeriesLabels)> =
+            Default::default();
+        for id in live {
+            if let (Some(h), Some(l)) = (self.hash_of(*id), store.labels(*id)) {
+                series.insert(h, (Some(*id), l));
+            }
+        }
+        for (h, l) in self.series(metric, matchers)? {
+            series.entry(h).or_insert((None, l));
+            if series.len() > max {
+                return Err(format!("more than {max} series match: narrow the selection"));
+            }
+        }
+        let keys: Vec<(u64, Option<SeriesId>)> = series.iter().map(|(h, (id, _))| (*h, *id)).collect();
+        let mut missing = Vec::new();
+        let answers = self.read_many(&keys, since, until, step, &mut missing)?;
+        let mut out: Vec<Rolled> = series
+            .into_values()
+            .zip(answers)
+            .filter(|(_, p)| !p.is_empty() || !missing.is_empty())
+            .map(|((_, l), p)| (l, p))
+            .collect();
+        out.sort_by(|a, b| (&a.0.metric, &a.0.labels).cmp(&(&b.0.metric, &b.0.labels)));
+        Ok((out, missing))
     }
 
     /// The hash of a store series' key.

@@ -40,6 +40,13 @@ pub fn required_role(method: &Method, path: &str) -> Option<Role> {
     if under("/api/v1/changes") && (path.ends_with("/approve") || path.ends_with("/reject")) {
         return Some(Role::Approver);
     }
+    // Reviewing a day's inspection record is a manager's step.
+    if under("/api/v1/inspections") && path.ends_with("/review") {
+        return Some(Role::Approver);
+    }
+    if under("/api/v1/inspections") {
+        return Some(Role::Operator);
+    }
     // Starting a drill wakes real people: approvers and admins only.
     if path == "/api/v1/drills" {
         return Some(Role::Approver);

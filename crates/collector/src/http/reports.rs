@@ -1,4 +1,5 @@
-//! `GET /api/v1/reports/monthly?month=&format=&lang=&table=` (generate,
+//! `GET /api/v1/reports/monthly?month=&format=&lang=&table=` and
+//! `GET /api/v1/reports/daily?date=&format=&lang=&table=` (generate,
 //! store, answer), `GET /api/v1/reports` (the stored ones) and
 //! `GET /api/v1/reports/{id}` (one stored file, checked against its hash).
 
@@ -27,6 +28,7 @@ fn file_response(r: &StoredReport, bytes: Vec<u8>) -> Response {
         "html" => "text/html; charset=utf-8",
         "json" => "application/json",
         "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "pdf" => "application/pdf",
         _ => "text/csv; charset=utf-8",
     };
     let mut resp = bytes.into_response();
@@ -53,22 +55,50 @@ pub(super) async fn monthly(
     Extension(caller): Extension<guard::Caller>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    for k in params.keys() {
-        if !["month", "format", "lang", "table"].contains(&k.as_str()) {
-            return Err(ApiError::bad_request(format!(
-                "unknown parameter {k:?}: use month, format, lang, table"
-            )));
-        }
-    }
+    let (format, lang) = options(&core, &params, "month")?;
     let now = core.clock.now_ms();
     let month = params
         .get("month")
         .cloned()
         .unwrap_or_else(|| reports::last_month(core.config.calendar.time_zone(), now));
+    let data = reports::monthly_report(&core, &month).await.map_err(api_error)?;
+    respond(&core, &caller, &params, &data, format, &lang).await
+}
+
+/// Generates a day's inspection record (default: yesterday), stores it,
+/// answers in `format`.
+pub(super) async fn daily(
+    State(core): State<Arc<Core>>,
+    Extension(caller): Extension<guard::Caller>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let (format, lang) = options(&core, &params, "date")?;
+    let now = core.clock.now_ms();
+    let date = params
+        .get("date")
+        .cloned()
+        .unwrap_or_else(|| reports::today(core.config.calendar.time_zone(), now, 1));
+    let data = reports::daily_report(&core, &date).await.map_err(api_error)?;
+    respond(&core, &caller, &params, &data, format, &lang).await
+}
+
+/// The format and language asked for; refuses unknown parameters.
+fn options(
+    core: &Core,
+    params: &HashMap<String, String>,
+    period: &str,
+) -> Result<(Format, String), ApiError> {
+    for k in params.keys() {
+        if ![period, "format", "lang", "table"].contains(&k.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "unknown parameter {k:?}: use {period}, format, lang, table"
+            )));
+        }
+    }
     let format_name = params.get("format").map_or("json", String::as_str);
     let format = Format::parse(format_name).ok_or_else(|| {
         ApiError::bad_request(format!(
-            "format={format_name:?}: expected json, html, csv or xlsx"
+            "format={format_name:?}: expected json, html, pdf, csv or xlsx"
         ))
     })?;
     let lang = params
@@ -78,7 +108,19 @@ pub(super) async fn monthly(
     if lang != "zh" && lang != "en" {
         return Err(ApiError::bad_request(format!("lang={lang:?}: expected zh or en")));
     }
-    let data = reports::monthly_report(&core, &month).await.map_err(api_error)?;
+    Ok((format, lang))
+}
+
+/// Stores `data` in `format` and answers with the file (CSV without
+/// `table`: the list of files stored).
+async fn respond(
+    core: &Core,
+    caller: &guard::Caller,
+    params: &HashMap<String, String>,
+    data: &watchpost_model::reports::ReportData,
+    format: Format,
+    lang: &str,
+) -> Result<Response, ApiError> {
     let table = params.get("table");
     if format == Format::Csv {
         let ids: Vec<&str> = data.tables.iter().map(|t| t.id.as_str()).collect();
@@ -86,7 +128,8 @@ pub(super) async fn monthly(
             Some(t) if ids.contains(&t.as_str()) => {}
             Some(t) => {
                 return Err(ApiError::bad_request(format!(
-                    "table={t:?}: the monthly report has tables {}",
+                    "table={t:?}: the {} report has tables {}",
+                    data.kind,
                     ids.join(", ")
                 )));
             }
@@ -99,7 +142,7 @@ pub(super) async fn monthly(
     } else {
         caller.0.user.clone()
     };
-    let stored = reports::store(&core, &data, format, &lang, &by)
+    let stored = reports::store(core, data, format, lang, &by)
         .await
         .map_err(api_error)?;
     if format == Format::Csv && table.is_none() {
@@ -114,6 +157,7 @@ pub(super) async fn monthly(
         (Format::Csv, Some(t)) => format!("csv:{t}"),
         (Format::Html, _) => "html".into(),
         (Format::Xlsx, _) => "xlsx".into(),
+        (Format::Pdf, _) => "pdf".into(),
         _ => "json".into(),
     };
     let Some((r, bytes)) = stored.into_iter().find(|(r, _)| r.format == want) else {

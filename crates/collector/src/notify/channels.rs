@@ -267,8 +267,23 @@ impl Sender {
         config: &NotifyConfig,
         now_ms: i64,
     ) -> Result<(), String> {
+        self.send_with(channel, message, rendered, config, now_ms, None)
+            .await
+    }
+
+    /// Sends one message, by e-mail with `attachment` (file name, MIME
+    /// type, bytes) attached; robots and webhooks get the text alone.
+    pub async fn send_with(
+        &self,
+        channel: &Channel,
+        message: &Message,
+        rendered: &Rendered,
+        config: &NotifyConfig,
+        now_ms: i64,
+        attachment: Option<(&str, &str, &[u8])>,
+    ) -> Result<(), String> {
         if channel.kind == ChannelKind::Email {
-            return self.send_mail(channel, message, rendered).await;
+            return self.send_mail(channel, message, rendered, attachment).await;
         }
         let req = http_request(channel, message, rendered, config, now_ms)?;
         let mut builder = self
@@ -304,6 +319,7 @@ impl Sender {
         channel: &Channel,
         message: &Message,
         rendered: &Rendered,
+        attachment: Option<(&str, &str, &[u8])>,
     ) -> Result<(), String> {
         let to = message
             .person
@@ -323,14 +339,26 @@ impl Sender {
             .next()
             .unwrap_or("watchpost")
             .trim_end_matches('>');
-        let email = lettre::Message::builder()
+        let builder = lettre::Message::builder()
             .from(channel.from.parse().map_err(|e| format!("from: {e}"))?)
             .to(to_box)
             .subject(&rendered.subject)
-            .message_id(Some(format!("<{}@{domain}>", message.id)))
-            .header(lettre::message::header::ContentType::TEXT_PLAIN)
-            .body(rendered.text.clone())
-            .map_err(|e| format!("cannot build the mail: {e}"))?;
+            .message_id(Some(format!("<{}@{domain}>", message.id)));
+        let email = match attachment {
+            None => builder
+                .header(lettre::message::header::ContentType::TEXT_PLAIN)
+                .body(rendered.text.clone()),
+            Some((name, mime, bytes)) => {
+                use lettre::message::{Attachment, MultiPart, SinglePart, header::ContentType};
+                let mime = ContentType::parse(mime).map_err(|e| format!("attachment type {mime:?}: {e}"))?;
+                builder.multipart(
+                    MultiPart::mixed()
+                        .singlepart(SinglePart::plain(rendered.text.clone()))
+                        .singlepart(Attachment::new(name.to_string()).body(bytes.to_vec(), mime)),
+                )
+            }
+        }
+        .map_err(|e| format!("cannot build the mail: {e}"))?;
         mailer
             .send(email)
             .await

@@ -35,5 +35,31 @@ pub fn monthly() -> Vec<Text> {
             "变更：计划开始时间在本月内的变更申请，按状态计数。满意度：本月用户报障中有回访的，满意度 1–5 的平均与分布。",
             "Changes: change requests whose window starts in the month, by status. Satisfaction: the month's reported faults with a follow-up, mean and distribution of the 1–5 score.",
         ),
+        Text::new(
+            "巡检：应检 = 本月每日到期的巡检项（collector.inspections 中 days 所指的日子）之和，至多到今天；已检 = 其中有记录的项；异常 = 最新一次记录（含签字后的更正）为异常的项。可用 GET /api/v1/inspections?date=… 逐日复核。",
+            "Inspections: due = the checklist items due on each day of the month (their days in collector.inspections), up to today; done = those with a recording; abnormal = those whose latest recording (amendments included) is abnormal. Recompute day by day with GET /api/v1/inspections?date=….",
+        ),
+    ]
+}
+
+/// The daily inspection record's notes.
+pub fn daily() -> Vec<Text> {
+    vec![
+        Text::new(
+            "峰值为分钟均值的最大值（一分钟内的瞬时尖峰不计）；温度、湿度的最低、最高为样本的最小、最大值。数据来自分钟汇总（GET /api/v1/query?step=1m）。",
+            "Peaks are the highest minute mean (a spike within one minute does not count); temperature and humidity minimum and maximum are the samples' own. From the minute rollups (GET /api/v1/query?step=1m).",
+        ),
+        Text::new(
+            "可达 % = 1 − 当日被 agent_silent 或 unreachable = true 规则的故障覆盖的时长 ÷ 当日时长；SNMP 设备无此类故障时为 snmp_up 的分钟均值之和 ÷ 有轮询的分钟数。",
+            "Reachable % = 1 − time covered by faults of agent_silent or unreachable = true rules ÷ the day's time; for an SNMP device without such faults, the sum of snmp_up's minute means ÷ minutes polled.",
+        ),
+        Text::new(
+            "文件系统最低余量 = 100 − 当日各挂载点使用率的最大值；错误包、丢弃包 = Σ 每分钟速率均值 × 60 秒。",
+            "Lowest filesystem headroom = 100 − the highest used % of any mount that day; errors and discards = Σ per-minute mean rate × 60 s.",
+        ),
+        Text::new(
+            "阈值取自规则：高于的最低阈值、低于的最高阈值（各规则最低一级）；超过即标为异常。故障计数不含演练与维护窗口内被抑制的故障；超时 = 日终仍未解决且已过未满足的响应或解决时限。",
+            "Limits come from the rules: the lowest threshold a rule fires above and the highest it fires below (each rule's lowest tier); crossing one is marked abnormal. Fault counts leave out drills and faults suppressed by a window; overdue = still unresolved at the day's end and past a response or resolve deadline it had not met.",
+        ),
     ]
 }

@@ -7,9 +7,14 @@
 //! recorded with their SHA-256 through the writer; nothing is overwritten,
 //! and reading a stored report checks its hash.
 
+pub mod cells;
+pub mod checklist;
+pub mod daily;
 pub mod formulas;
+pub mod inspections;
 pub mod monthly;
 pub mod render;
+pub mod schedule;
 #[cfg(test)]
 mod tests;
 
@@ -25,9 +30,12 @@ use watchpost_model::reports::{ReportData, StoredReport};
 
 use crate::Core;
 use crate::db::FaultFilter;
+use crate::history;
 use crate::notify::Subject;
 use crate::time::rfc3339;
 use monthly::MonthInput;
+use std::sync::Arc;
+use watchpost_model::inspections::{InspectionDay, InspectionResult, ItemState};
 
 /// Why a report cannot be made.
 #[derive(Debug, thiserror::Error)]
@@ -177,6 +185,18 @@ pub async fn monthly_report(core: &Core, month: &str) -> Result<ReportData, Repo
             .next()
             .map_or_else(|| "(unrouted)".to_string(), |r| r.team.clone())
     };
+    let mut inspections = Vec::new();
+    let today = jiff::Timestamp::from_millisecond(now)
+        .map(|t| t.to_zoned(calendar.time_zone().clone()).date())
+        .map_err(failed)?;
+    let first = jiff::Timestamp::from_millisecond(m.span.0)
+        .map(|t| t.to_zoned(calendar.time_zone().clone()).date())
+        .map_err(failed)?;
+    let mut d = first;
+    while d <= today && (d.year(), d.month()) == (first.year(), first.month()) {
+        inspections.push(inspection_day(core, d).await?);
+        d = d.tomorrow().map_err(failed)?;
+    }
     let r = &core.config.reports;
     Ok(monthly::monthly(&MonthInput {
         period: m.period,
@@ -195,6 +215,227 @@ pub async fn monthly_report(core: &Core, month: &str) -> Result<ReportData, Repo
         target_pct: r.availability_target,
         group_labels: &r.group_labels,
         generated_at: rfc3339(now),
+        inspections: &inspections,
+    }))
+}
+
+/// A day read in the calendar's zone: its first millisecond and the next day's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Day {
+    /// The date.
+    pub date: Date,
+    /// `[from, until)` (ms).
+    pub span: (i64, i64),
+}
+
+/// Reads `YYYY-MM-DD` in `tz`; refuses a malformed date and one that has
+/// not begun at `now_ms`.
+pub fn parse_day(s: &str, tz: &jiff::tz::TimeZone, now_ms: i64) -> Result<Day, ReportError> {
+    let t = s.trim();
+    let date: Date = t
+        .parse()
+        .ok()
+        .filter(|_| t.len() == 10)
+        .ok_or_else(|| ReportError::Bad(format!("date={s:?}: expected YYYY-MM-DD, e.g. 2026-12-01")))?;
+    let at = |d: Date| -> Result<i64, ReportError> {
+        d.to_zoned(tz.clone())
+            .map(|z| z.timestamp().as_millisecond())
+            .map_err(|e| ReportError::Bad(format!("date={s:?}: {e}")))
+    };
+    let next = date
+        .tomorrow()
+        .map_err(|e| ReportError::Bad(format!("date={s:?}: {e}")))?;
+    let day = Day {
+        date,
+        span: (at(date)?, at(next)?),
+    };
+    if day.span.0 > now_ms {
+        return Err(ReportError::Bad(format!(
+            "date={s:?} is in the future: it begins {}",
+            rfc3339(day.span.0)
+        )));
+    }
+    Ok(day)
+}
+
+/// Today in the calendar's zone, or the day before (`back` days).
+pub fn today(tz: &jiff::tz::TimeZone, now_ms: i64, back: i64) -> String {
+    let d = jiff::Timestamp::from_millisecond(now_ms)
+        .map(|t| t.to_zoned(tz.clone()).date())
+        .unwrap_or(Date::constant(2026, 1, 1));
+    d.checked_sub(jiff::Span::new().days(back))
+        .unwrap_or(d)
+        .to_string()
+}
+
+/// Day `day`'s inspection record: the checklist items due then, each with
+/// its latest recording, the signatures and every recording.
+pub async fn inspection_day(core: &Core, day: Date) -> Result<InspectionDay, ReportError> {
+    let calendar = &core.config.calendar;
+    let rec = core.db.inspection_day(day.to_string()).await.map_err(failed)?;
+    let mut items: Vec<ItemState> = core
+        .config
+        .checklist
+        .due_on(day, calendar)
+        .map(|i| ItemState {
+            item: i.item.clone(),
+            entry: None,
+        })
+        .collect();
+    // An item recorded on a day it was not due (the checklist changed) is shown too.
+    for e in &rec.entries {
+        if !items.iter().any(|i| i.item.id == e.item)
+            && let Some(i) = core.config.checklist.get(&e.item)
+        {
+            items.push(ItemState {
+                item: i.item.clone(),
+                entry: None,
+            });
+        }
+    }
+    for i in &mut items {
+        i.entry = rec.entries.iter().rev().find(|e| e.item == i.item.id).cloned();
+    }
+    let done = items.iter().filter(|i| i.entry.is_some()).count();
+    let abnormal = items
+        .iter()
+        .filter(|i| {
+            i.entry
+                .as_ref()
+                .is_some_and(|e| e.result == InspectionResult::Abnormal)
+        })
+        .count();
+    Ok(InspectionDay {
+        date: day.to_string(),
+        due: items.len(),
+        done,
+        abnormal,
+        items,
+        signed: rec.signed,
+        reviewed: rec.reviewed,
+        entries: rec.entries,
+    })
+}
+
+/// Earliest data this collector has: its first agent or fault.
+async fn first_data(core: &Core) -> Result<Option<i64>, ReportError> {
+    let agents = core.db.agents().await.map_err(failed)?;
+    let first_fault = core
+        .db
+        .faults(FaultFilter {
+            opened_from_ms: Some(i64::MIN),
+            limit: usize::MAX >> 1,
+            ..FaultFilter::default()
+        })
+        .await
+        .map_err(failed)?
+        .iter()
+        .filter_map(|f| f.opened_at.parse::<jiff::Timestamp>().ok())
+        .map(|t| t.as_millisecond())
+        .min();
+    Ok(agents.iter().map(|a| a.first_seen_ms).chain(first_fault).min())
+}
+
+/// The daily inspection record of `date`.
+pub async fn daily_report(core: &Arc<Core>, date: &str) -> Result<ReportData, ReportError> {
+    let now = core.clock.now_ms();
+    let calendar = &core.config.calendar;
+    let day = parse_day(date, calendar.time_zone(), now)?;
+    if first_data(core).await?.is_none_or(|t| t >= day.span.1) {
+        return Err(ReportError::Bad(format!(
+            "date={date:?}: this collector has no agents and no fault records before {}: there is nothing to record",
+            rfc3339(day.span.1)
+        )));
+    }
+    let inspection = inspection_day(core, day.date).await?;
+    let faults = core
+        .db
+        .faults(FaultFilter {
+            opened_from_ms: Some(day.span.0 - 366 * 86_400_000),
+            opened_before_ms: Some(day.span.1),
+            limit: usize::MAX >> 1,
+            ..FaultFilter::default()
+        })
+        .await
+        .map_err(failed)?;
+    let hosts: BTreeSet<String> = core
+        .db
+        .agents()
+        .await
+        .map_err(failed)?
+        .into_iter()
+        .filter(|a| a.first_seen_ms < day.span.1)
+        .map(|a| a.hostname)
+        .collect();
+    let rules = core.engine.rules();
+    let mut limits: std::collections::BTreeMap<String, daily::Limits> = Default::default();
+    for r in &rules.rules {
+        if let crate::rules::RuleKind::Threshold(t) = &r.kind
+            && let Some(first) = t.tiers.first()
+        {
+            use crate::rules::condition::Op;
+            let l = limits.entry(r.metric.clone()).or_default();
+            let v = first.when.threshold;
+            match first.when.op {
+                Op::Gt | Op::Ge => l.high = Some(l.high.map_or(v, |h: f64| h.min(v))),
+                Op::Lt | Op::Le => l.low = Some(l.low.map_or(v, |h: f64| h.max(v))),
+                _ => {}
+            }
+        }
+    }
+    let unreachable_rules: BTreeSet<String> = rules
+        .rules
+        .iter()
+        .filter(|r| r.unreachable)
+        .map(|r| r.name.to_string())
+        .chain(["agent_silent".to_string()])
+        .collect();
+    let c = Arc::clone(core);
+    let span = day.span;
+    let (series, missing) = tokio::task::spawn_blocking(move || {
+        let mut all = Vec::new();
+        let mut missing = Vec::new();
+        for m in daily::METRICS {
+            let live = c.store.select(Some(m), &[]);
+            let (s, gone) = c.history.select(
+                &c.store,
+                Some(m),
+                &[],
+                &live,
+                (span.0, span.1 - 1),
+                history::Step::Minute,
+                100_000,
+            )?;
+            all.extend(s);
+            for g in gone {
+                if !missing.iter().any(|x: &history::Missing| x.file == g.file) {
+                    missing.push(g);
+                }
+            }
+        }
+        Ok::<_, String>((all, missing))
+    })
+    .await
+    .map_err(failed)?
+    .map_err(failed)?;
+    Ok(daily::daily(&daily::DayInput {
+        date: day.date.to_string(),
+        time_zone: calendar.time_zone_name().to_string(),
+        span,
+        now_ms: now,
+        series: &series,
+        missing: missing
+            .iter()
+            .map(|m| format!("{} – {} ({})", rfc3339(m.from), rfc3339(m.until), m.file))
+            .collect(),
+        faults: &faults,
+        hosts,
+        unreachable_rules,
+        limits: &limits,
+        inspection: &inspection,
+        generated_at: rfc3339(now),
+        tz: calendar.time_zone().clone(),
+        lang: core.config.reports.language.clone(),
     }))
 }
 
@@ -209,6 +450,8 @@ pub enum Format {
     Csv,
     /// An Excel workbook, one sheet per table.
     Xlsx,
+    /// A printable document (Chinese text and charts).
+    Pdf,
 }
 
 impl Format {
@@ -219,6 +462,7 @@ impl Format {
             "html" => Format::Html,
             "csv" => Format::Csv,
             "xlsx" => Format::Xlsx,
+            "pdf" => Format::Pdf,
             _ => return None,
         })
     }
@@ -262,6 +506,11 @@ pub async fn store(
             "html".into(),
             "html".into(),
             render::html(data, lang).into_bytes(),
+        )),
+        Format::Pdf => files.push((
+            "pdf".into(),
+            "pdf".into(),
+            render::pdf(data, lang).map_err(failed)?,
         )),
         Format::Xlsx => files.push((
             "xlsx".into(),

@@ -11,8 +11,11 @@ use watchpost_calendar::Calendar;
 use watchpost_model::Severity;
 use watchpost_model::api::{Fault, FaultSource, FaultStatus};
 use watchpost_model::changes::{Change, ChangeStatus};
-use watchpost_model::reports::{Cell, Chart, Column, ReportData, ReportTable, Text};
+use watchpost_model::reports::{Cell, Chart, Column, ReportData, Text};
 
+use watchpost_model::inspections::InspectionDay;
+
+use super::cells::{col, ms, num, opt, table, text};
 use crate::db::NotificationRow;
 use crate::maintenance::Window;
 
@@ -55,38 +58,8 @@ pub struct MonthInput<'a> {
     pub group_labels: &'a [String],
     /// When generated (RFC 3339).
     pub generated_at: String,
-}
-
-fn ms(t: &str) -> Option<i64> {
-    t.parse::<Timestamp>().ok().map(|t| t.as_millisecond())
-}
-
-fn col(id: &str, zh: &str, en: &str) -> Column {
-    Column {
-        id: id.into(),
-        title: Text::new(zh, en),
-    }
-}
-
-fn table(id: &str, zh: &str, en: &str, columns: Vec<Column>) -> ReportTable {
-    ReportTable {
-        id: id.into(),
-        title: Text::new(zh, en),
-        columns,
-        rows: Vec::new(),
-    }
-}
-
-fn num(v: f64) -> Cell {
-    Cell::Num((v * 100.0).round() / 100.0)
-}
-
-fn opt(v: Option<f64>) -> Cell {
-    v.map_or(Cell::None, num)
-}
-
-fn text(s: impl Into<String>) -> Cell {
-    Cell::Text(s.into())
+    /// The inspection record of each day of the month up to today.
+    pub inspections: &'a [InspectionDay],
 }
 
 /// Mean of `v`.
@@ -698,6 +671,7 @@ pub fn monthly(m: &MonthInput<'_>) -> ReportData {
             )
         })
         .collect();
+    tables.extend(super::inspections::month_tables(m.inspections));
     let charts = vec![
         Chart {
             id: "faults_per_day".into(),
@@ -767,10 +741,19 @@ pub fn monthly(m: &MonthInput<'_>) -> ReportData {
                     suppressed
                 ),
             ),
-            Text::new(
-                "巡检统计将在巡检记录功能上线后加入本报告。",
-                "Inspection figures join this report once inspection records exist.",
-            ),
+            {
+                let (due, done, abnormal) = m
+                    .inspections
+                    .iter()
+                    .fold((0, 0, 0), |a, d| (a.0 + d.due, a.1 + d.done, a.2 + d.abnormal));
+                let signed = m.inspections.iter().filter(|d| d.signed.is_some()).count();
+                Text::new(
+                    format!("巡检：应检 {due} 项次，已检 {done}，异常 {abnormal}；{signed} 天已签字"),
+                    format!(
+                        "Inspections: {due} items due, {done} done, {abnormal} abnormal; {signed} days signed"
+                    ),
+                )
+            },
         ],
         tables,
         charts,

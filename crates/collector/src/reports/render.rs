@@ -26,6 +26,11 @@ fn cell_html(c: &Cell, lang: &str) -> String {
                 "urgent" => Some(("紧急", "urgent", "sev-urgent")),
                 "general" => Some(("一般", "general", "sev-general")),
                 "minor" => Some(("轻微", "minor", "sev-minor")),
+                "abnormal" => Some(("异常", "abnormal", "abnormal")),
+                "normal" => Some(("正常", "normal", "normal")),
+                "not recorded" => Some(("未检", "not recorded", "abnormal")),
+                "yes" => Some(("是", "yes", "plain")),
+                "no" => Some(("否", "no", "plain")),
                 _ => None,
             };
             match sev {
@@ -43,7 +48,7 @@ fn cell_html(c: &Cell, lang: &str) -> String {
     }
 }
 
-fn table_html(t: &ReportTable, lang: &str, out: &mut String) {
+fn table_html(t: &ReportTable, lang: &str, kind: &str, out: &mut String) {
     let _ = write!(
         out,
         "<section><h2 id=\"{}\">{}</h2>",
@@ -51,10 +56,11 @@ fn table_html(t: &ReportTable, lang: &str, out: &mut String) {
         esc(t.title.get(lang))
     );
     if t.rows.is_empty() {
-        let none = if lang == "en" {
-            "None this month."
-        } else {
-            "本月无。"
+        let none = match (lang == "en", kind == "daily") {
+            (true, true) => "None this day.",
+            (true, false) => "None this month.",
+            (false, true) => "当日无。",
+            (false, false) => "本月无。",
         };
         let _ = write!(out, "<p class=\"none\">{none}</p></section>");
         return;
@@ -236,7 +242,7 @@ pub fn html(r: &ReportData, lang: &str) -> String {
         );
     }
     for t in &r.tables {
-        table_html(t, lang, &mut out);
+        table_html(t, lang, &r.kind, &mut out);
     }
     let _ = write!(
         out,
@@ -258,7 +264,7 @@ const CSS: &str = "body{font-family:'Noto Sans CJK SC','WenQuanYi Micro Hei','Mi
 main{max-width:1000px;margin:auto;padding:1rem}h1{font-size:1.5rem}h2{font-size:1.1rem;margin-top:1.6rem}\
 table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}\
 td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}\
-.sev-urgent{color:#b71c1c;font-weight:bold}.sev-general{color:#e65100}.sev-minor{color:#1565c0}\
+.sev-urgent{color:#b71c1c;font-weight:bold}.abnormal{color:#b71c1c;font-weight:bold}.normal{color:#2e7d32}.sev-general{color:#e65100}.sev-minor{color:#1565c0}\
 .notes li,.facts li{margin:.2rem 0}.none{color:#666}section{overflow-x:auto}";
 
 fn csv_field(s: &str) -> String {
@@ -340,6 +346,34 @@ pub fn xlsx(r: &ReportData, lang: &str) -> Result<Vec<u8>, String> {
     wb.save_to_buffer().map_err(e)
 }
 
+/// The system's CJK font, loaded once it is found (an error is not kept:
+/// fonts installed later are found by the next report).
+static FONTS: std::sync::OnceLock<watchpost_pdf::Fonts> = std::sync::OnceLock::new();
+
+fn fonts() -> Result<&'static watchpost_pdf::Fonts, String> {
+    if let Some(f) = FONTS.get() {
+        return Ok(f);
+    }
+    let found = watchpost_pdf::Fonts::find()?;
+    Ok(FONTS.get_or_init(|| found))
+}
+
+/// The report as a PDF in `lang`: the tables, the charts drawn as bars,
+/// the notes; Chinese text in the system's CJK font (an error naming the
+/// packages to install when there is none).
+pub fn pdf(data: &ReportData, lang: &str) -> Result<Vec<u8>, String> {
+    let fonts = fonts()?;
+    let options = serde_json::json!({ "lang": lang, "fonts": fonts.families });
+    let files = [
+        ("data.json", serde_json::to_vec(data).map_err(|e| e.to_string())?),
+        (
+            "options.json",
+            serde_json::to_vec(&options).map_err(|e| e.to_string())?,
+        ),
+    ];
+    watchpost_pdf::typeset(include_str!("report.typ"), &files, fonts, None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,7 +401,7 @@ mod tests {
         };
         assert_eq!(csv(&t), "a,b\r\n\"x, \"\"y\"\"\",2.50\r\nurgent,\r\n");
         let mut h = String::new();
-        table_html(&t, "zh", &mut h);
+        table_html(&t, "zh", "monthly", &mut h);
         assert!(h.contains("x, &quot;y&quot;"), "{h}");
         assert!(h.contains("<span class=\"sev-urgent\">紧急</span>"), "{h}");
     }

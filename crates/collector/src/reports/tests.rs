@@ -94,6 +94,7 @@ fn availability_counts_unreachability_outside_windows_in_service_hours() {
         target_pct: 99.9,
         group_labels: &[],
         generated_at: String::new(),
+        inspections: &[],
     };
     let r = monthly(&input(ServiceHours::Always));
     let t = r.table("availability").expect("table");

@@ -6,6 +6,7 @@ mod changes;
 mod deadline;
 mod drills;
 mod faults;
+mod inspections;
 mod maintenance;
 mod metrics;
 mod notify;
@@ -44,6 +45,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Cmd::Changes { command } => changes::run(&client, json, args.by, command).await,
         Cmd::Report { command } => reports::run(&client, json, command).await,
         Cmd::Drill { command } => drills::run(&client, json, args.by, command).await,
+        Cmd::Inspections { command } => inspections::run(&client, json, args.by, command).await,
         Cmd::Notifications { fault, status, limit } => {
             notify::notifications(&client, json, fault, status, limit).await
         }

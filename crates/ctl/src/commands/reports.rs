@@ -1,11 +1,12 @@
-//! `report`: the monthly service statistics and stored reports.
+//! `report`: the daily inspection record, the monthly service statistics
+//! and stored reports.
 
 use std::io::Write;
 
 use anyhow::Context;
 use watchpost_model::reports::{ReportData, StoredReport};
 
-use crate::args::ReportCmd;
+use crate::args::{ReportCmd, ReportOut};
 use crate::client::Client;
 use crate::format::{emit, when};
 use crate::table::Table;
@@ -49,53 +50,61 @@ fn print_report(data: &ReportData, lang: &str) {
     }
 }
 
+/// Generates a `kind` report for `period` and prints or writes it.
+#[allow(clippy::print_stdout)]
+async fn fetch(
+    client: &Client,
+    json: bool,
+    kind: &str,
+    period: Option<(&str, String)>,
+    out: ReportOut,
+) -> anyhow::Result<()> {
+    let ReportOut { format, lang, output } = out;
+    let mut q: Vec<(String, String)> = Vec::new();
+    if let Some((k, v)) = period {
+        q.push((k.into(), v));
+    }
+    if let Some(l) = &lang {
+        q.push(("lang".into(), l.clone()));
+    }
+    let wire = if format == "text" { "json" } else { format.as_str() };
+    if !["json", "html", "pdf", "csv", "xlsx"].contains(&wire) {
+        anyhow::bail!("--format {format:?}: expected text, json, html, pdf, csv or xlsx");
+    }
+    q.push(("format".into(), wire.to_string()));
+    let bytes = client.get_bytes(&format!("/api/v1/reports/{kind}"), &q).await?;
+    match format.as_str() {
+        "text" if !json => {
+            let data: ReportData = serde_json::from_slice(&bytes).context("the report's data")?;
+            print_report(&data, lang.as_deref().unwrap_or("zh"));
+            Ok(())
+        }
+        "csv" => {
+            let files: Vec<StoredReport> = serde_json::from_slice(&bytes).context("the stored files")?;
+            let dir = output.unwrap_or_else(|| std::path::PathBuf::from("."));
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot make {}", dir.display()))?;
+            for f in &files {
+                let body = client
+                    .get_bytes(&format!("/api/v1/reports/{}", f.id), &[])
+                    .await?;
+                let path = dir.join(&f.file);
+                std::fs::write(&path, body).with_context(|| format!("cannot write {}", path.display()))?;
+                println!("{}", path.display());
+            }
+            Ok(())
+        }
+        _ => write_out(output.as_deref(), &bytes),
+    }
+}
+
 /// `report ...`.
 #[allow(clippy::print_stdout)]
 pub async fn run(client: &Client, json: bool, command: ReportCmd) -> anyhow::Result<()> {
     match command {
-        ReportCmd::Monthly {
-            month,
-            format,
-            lang,
-            output,
-        } => {
-            let mut q: Vec<(String, String)> = Vec::new();
-            if let Some(m) = month {
-                q.push(("month".into(), m));
-            }
-            if let Some(l) = &lang {
-                q.push(("lang".into(), l.clone()));
-            }
-            let wire = if format == "text" { "json" } else { format.as_str() };
-            q.push(("format".into(), wire.to_string()));
-            let bytes = client.get_bytes("/api/v1/reports/monthly", &q).await?;
-            match format.as_str() {
-                "text" if !json => {
-                    let data: ReportData = serde_json::from_slice(&bytes).context("the report's data")?;
-                    print_report(&data, lang.as_deref().unwrap_or("zh"));
-                    Ok(())
-                }
-                "text" | "json" | "html" | "xlsx" => write_out(output.as_deref(), &bytes),
-                "csv" => {
-                    let files: Vec<StoredReport> =
-                        serde_json::from_slice(&bytes).context("the stored files")?;
-                    let dir = output.unwrap_or_else(|| std::path::PathBuf::from("."));
-                    std::fs::create_dir_all(&dir)
-                        .with_context(|| format!("cannot make {}", dir.display()))?;
-                    for f in &files {
-                        let body = client
-                            .get_bytes(&format!("/api/v1/reports/{}", f.id), &[])
-                            .await?;
-                        let path = dir.join(&f.file);
-                        std::fs::write(&path, body)
-                            .with_context(|| format!("cannot write {}", path.display()))?;
-                        println!("{}", path.display());
-                    }
-                    Ok(())
-                }
-                other => anyhow::bail!("--format {other:?}: expected text, json, html, csv or xlsx"),
-            }
+        ReportCmd::Monthly { month, out } => {
+            fetch(client, json, "monthly", month.map(|m| ("month", m)), out).await
         }
+        ReportCmd::Daily { date, out } => fetch(client, json, "daily", date.map(|d| ("date", d)), out).await,
         ReportCmd::List { period } => {
             let mut q = Vec::new();
             if let Some(p) = period {
