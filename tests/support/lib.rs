@@ -26,8 +26,16 @@ pub fn collector_config(data_dir: &Path) -> CollectorConfig {
         heartbeat: Duration::from_millis(300),
         // Most tests are about other things; tests/security.rs runs strict.
         security: watchpost_collector::config::SecurityConfig::open(),
+        // A shared machine's disk may be nearly full: keep the collector's
+        // own disk fault out of tests about other things.
+        min_free: test_min_free(),
         ..Default::default()
     }
+}
+
+/// What tests keep free on the data directory's disk (64 MiB).
+pub fn test_min_free() -> watchpost_collector::health::MinFree {
+    watchpost_collector::health::MinFree::parse("64MiB").expect("a size")
 }
 
 /// Starts a collector with the rules in `rules` (TOML text).
@@ -195,6 +203,11 @@ pub fn collector_config_from(data_dir: &Path, toml: &str) -> CollectorConfig {
             parsed.security
         } else {
             watchpost_collector::config::SecurityConfig::open()
+        },
+        min_free: if toml.contains("min_free") {
+            parsed.min_free
+        } else {
+            test_min_free()
         },
         ..parsed
     }

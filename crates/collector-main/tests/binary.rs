@@ -125,7 +125,7 @@ fn check_reports_rule_errors_with_file_and_line() {
     std::fs::create_dir(dir.path().join("rules")).expect("mkdir");
     std::fs::write(
         dir.path().join("collector.toml"),
-        "[collector]\nrules = [\"rules/*.toml\"]\n",
+        "[collector]\nmin_free = \"64MiB\"\nrules = [\"rules/*.toml\"]\n",
     )
     .expect("write");
     std::fs::write(
@@ -158,7 +158,7 @@ async fn sighup_reloads_rules_and_a_bad_reload_keeps_the_old_ones() {
     let config = dir.path().join("collector.toml");
     std::fs::write(
         &config,
-        "[collector]\nrules = [\"rules/*.toml\"]\n[security]\nagents = \"open\"\napi = \"open\"\n",
+        "[collector]\nmin_free = \"64MiB\"\nrules = [\"rules/*.toml\"]\n[security]\nagents = \"open\"\napi = \"open\"\n",
     )
     .expect("write");
     let rule = |name: &str| {
@@ -230,7 +230,7 @@ async fn pending_notifications_are_delivered_exactly_once_after_kill_9() {
     std::fs::write(
         &config,
         format!(
-            "[collector]\nrules = [\"rules/*.toml\"]\noncall = \"oncall.toml\"\n\
+            "[collector]\nmin_free = \"64MiB\"\nrules = [\"rules/*.toml\"]\noncall = \"oncall.toml\"\n\
              [security]\nagents = \"open\"\napi = \"open\"\n\
              [notify]\ngroup_window = \"1s\"\nretry_first = \"500ms\"\nretry_max = \"1s\"\n\
              [[channel]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{}\"\n\

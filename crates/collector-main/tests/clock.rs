@@ -116,7 +116,7 @@ async fn agents_with_wrong_clocks_are_measured_corrected_and_told() {
     std::fs::write(
         &config,
         format!(
-            "[collector]\ndata_dir = {:?}\nheartbeat = \"1s\"\nmax_clock_offset = \"5m\"\n[security]\nagents = \"open\"\napi = \"open\"\n",
+            "[collector]\nmin_free = \"64MiB\"\ndata_dir = {:?}\nheartbeat = \"1s\"\nmax_clock_offset = \"5m\"\n[security]\nagents = \"open\"\napi = \"open\"\n",
             dir.path().join("data").to_string_lossy()
         ),
     )

@@ -108,7 +108,7 @@ async fn no_minute_is_lost_or_counted_twice_across_kill_9() {
     std::fs::write(
         &config,
         format!(
-            "[collector]\ndata_dir = {:?}\n[history]\nflush = \"1s\"\n[security]\nagents = \"open\"\napi = \"open\"\n",
+            "[collector]\nmin_free = \"64MiB\"\ndata_dir = {:?}\n[history]\nflush = \"1s\"\n[security]\nagents = \"open\"\napi = \"open\"\n",
             dir.path().join("data").to_string_lossy()
         ),
     )
