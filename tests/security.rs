@@ -233,6 +233,8 @@ async fn the_api_needs_users_and_roles_and_audits_every_write() {
         ("GET", "/api/v1/audit", None),
         ("GET", "/api/v1/users", None),
         ("GET", "/api/v1/agent-credentials", None),
+        ("GET", "/api/v1/backups", None),
+        ("POST", "/api/v1/backups", Some(r#"{"dir":"/tmp/elsewhere"}"#)),
     ] {
         let (s, text) = call(&c, &wang_token, method, path, body).await;
         assert_eq!(s, StatusCode::FORBIDDEN, "{method} {path}: {text}");

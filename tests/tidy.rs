@@ -113,6 +113,7 @@ fn allowed_crates() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("model", &[][..]),
         ("segment", &[][..]),
         ("pdf", &[][..]),
+        ("backup", &[][..]),
         ("calendar", &["watchpost-model"][..]),
         (
             "agent",
@@ -126,9 +127,13 @@ fn allowed_crates() -> BTreeMap<&'static str, &'static [&'static str]> {
                 "watchpost-segment",
                 "watchpost-calendar",
                 "watchpost-pdf",
+                "watchpost-backup",
             ][..],
         ),
-        ("ctl", &["watchpost-model", "watchpost-calendar"][..]),
+        (
+            "ctl",
+            &["watchpost-model", "watchpost-calendar", "watchpost-backup"][..],
+        ),
     ])
 }
 

@@ -135,7 +135,7 @@ fn check_reports_rule_errors_with_file_and_line() {
     .expect("write");
     let ok = check(&dir.path().join("collector.toml"));
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
-    assert!(String::from_utf8_lossy(&ok.stdout).contains("config OK; 1 rules from 1 file(s), and 5 built-in: agent_silent, collector_disk_low, collector_writes_failing, notification_channel_failing, agent_clock_skew"));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("config OK; 1 rules from 1 file(s), and 6 built-in: agent_silent, collector_disk_low, collector_writes_failing, notification_channel_failing, agent_clock_skew, collector_backup_failing"));
 
     std::fs::write(
         dir.path().join("rules/b.toml"),
@@ -183,14 +183,14 @@ async fn sighup_reloads_rules_and_a_bad_reload_keeps_the_old_ones() {
     };
     let n = wait_for("the collector", Duration::from_secs(15), || count(http.clone())).await;
     assert_eq!(
-        n, "6",
-        "one rule plus the built-in agent silence and four collector rules"
+        n, "7",
+        "one rule plus the built-in agent silence and five collector rules"
     );
 
     std::fs::write(dir.path().join("rules/b.toml"), rule("b")).expect("write");
     c.signal("HUP");
     wait_for("the reload", Duration::from_secs(15), || async {
-        (count(http.clone()).await? == "7").then_some(())
+        (count(http.clone()).await? == "8").then_some(())
     })
     .await;
 
@@ -199,7 +199,7 @@ async fn sighup_reloads_rules_and_a_bad_reload_keeps_the_old_ones() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(
         count(http.clone()).await.as_deref(),
-        Some("7"),
+        Some("8"),
         "a bad reload keeps the rules in force"
     );
 }

@@ -69,6 +69,8 @@ struct RawFile {
     history: RawHistory,
     #[serde(default)]
     reports: RawReports,
+    #[serde(default)]
+    backup: crate::backup::RawBackup,
 }
 
 #[derive(Deserialize, Default)]
@@ -390,6 +392,11 @@ pub struct CollectorConfig {
     pub reports: ReportsConfig,
     /// The manual inspection checklist (`collector.inspections`).
     pub checklist: Checklist,
+    /// `[backup]`.
+    pub backup: crate::backup::BackupConfig,
+    /// The files this config was read from (itself, calendar, roster,
+    /// checklist, TLS), for backups.
+    pub sources: Vec<PathBuf>,
 }
 
 /// A fault whose state changed more than `threshold` times within
@@ -508,10 +515,12 @@ impl CollectorConfig {
             source,
         })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Self::parse(&text, &base).map_err(|message| ConfigError::Invalid {
+        let mut c = Self::parse(&text, &base).map_err(|message| ConfigError::Invalid {
             path: path.to_path_buf(),
             message,
-        })
+        })?;
+        c.sources.insert(0, path.to_path_buf());
+        Ok(c)
     }
 
     /// Checks config text.
@@ -555,6 +564,21 @@ impl CollectorConfig {
             None => Checklist::default(),
         };
         let reports = ReportsConfig::check(raw.reports, &roster)?;
+        let sources: Vec<PathBuf> = [c.calendar.as_ref(), c.oncall.as_ref(), c.inspections.as_ref()]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .chain(raw.tls.iter().flat_map(|t| {
+                [
+                    Some(t.cert_file.clone()),
+                    Some(t.key_file.clone()),
+                    t.client_ca_file.clone(),
+                ]
+                .into_iter()
+                .flatten()
+            }))
+            .map(|f| base.join(f))
+            .collect();
         let http_listen = c.http_listen.unwrap_or_else(|| parse_addr(DEFAULT_HTTP_LISTEN));
         let notify = NotifyConfig::check(
             notify::RawParts {
@@ -573,6 +597,7 @@ impl CollectorConfig {
         } else {
             data_dir
         };
+        let backup = crate::backup::BackupConfig::check(raw.backup, base, &data_dir)?;
         Ok(CollectorConfig {
             grpc_listen: c.grpc_listen.unwrap_or_else(|| parse_addr(DEFAULT_GRPC_LISTEN)),
             http_listen,
@@ -609,6 +634,8 @@ impl CollectorConfig {
             history: HistoryConfig::check(raw.history, window)?,
             reports,
             checklist,
+            backup,
+            sources,
             change_max_window: raw
                 .changes
                 .max_window

@@ -115,6 +115,8 @@ pub struct Snapshot {
     pub writes: Vec<(Store, Failing)>,
     /// Channels failing for `notify.channel_failing_after` or longer.
     pub channels: Vec<(String, Failing)>,
+    /// The last backup failed (and none succeeded since).
+    pub backup: Option<Failing>,
     /// Agents whose clock is off by more than `collector.max_clock_offset`:
     /// (id, hostname, offset ms). The clock loop fills it from the registry.
     pub clocks_off: Vec<(String, String, i64)>,
@@ -122,6 +124,7 @@ pub struct Snapshot {
 
 #[derive(Default)]
 struct State {
+    backup: Option<Failing>,
     disk: Option<Disk>,
     writes: BTreeMap<Store, Failing>,
     channels: BTreeMap<String, Failing>,
@@ -277,8 +280,27 @@ impl Health {
                 .filter(|(_, f)| now - f.since_ms >= self.channel_failing_after_ms)
                 .map(|(k, f)| (k.clone(), f.clone()))
                 .collect(),
+            backup: s.backup.clone(),
             clocks_off: Vec::new(),
         }
+    }
+
+    /// A backup failed.
+    pub fn backup_failed(&self, error: &str) {
+        let now = self.clock.now_ms();
+        let mut s = self.state();
+        let f = s.backup.get_or_insert_with(|| Failing {
+            since_ms: now,
+            error: String::new(),
+            failures: 0,
+        });
+        f.error = error.to_string();
+        f.failures += 1;
+    }
+
+    /// A backup succeeded.
+    pub fn backup_succeeded(&self) {
+        self.state().backup = None;
     }
 }
 

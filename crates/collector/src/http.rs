@@ -6,10 +6,12 @@
 //! by the database writer; fault changes themselves come from the rule engine.
 
 mod admin;
+mod backups;
 mod changes;
 mod drills;
 pub mod guard;
 mod inspections;
+mod metrics;
 mod reported;
 mod reports;
 
@@ -18,7 +20,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -108,7 +110,7 @@ impl IntoResponse for ApiError {
 pub fn router(core: Arc<Core>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(metrics::metrics))
         .route("/api/v1/agents", get(agents))
         .route("/api/v1/series", get(series))
         .route("/api/v1/metric-names", get(metric_names))
@@ -123,6 +125,7 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/api/v1/reports", get(reports::list))
         .route("/api/v1/reports/monthly", get(reports::monthly))
         .route("/api/v1/reports/daily", get(reports::daily))
+        .route("/api/v1/backups", get(backups::list).post(backups::create))
         .route("/api/v1/inspections", get(inspections::show))
         .route("/api/v1/inspections/checks", post(inspections::check))
         .route("/api/v1/inspections/{date}/{action}", post(inspections::sign))
@@ -147,69 +150,6 @@ async fn healthz(State(core): State<Arc<Core>>) -> Json<api::Health> {
         version: crate::VERSION.into(),
         time_zone: Some(core.config.calendar.time_zone_name().to_string()),
     })
-}
-
-async fn metrics(State(core): State<Arc<Core>>) -> impl IntoResponse {
-    let mut text = core.telemetry.render(
-        core.store.len(),
-        core.agents.connected(),
-        (core.faults.open_fault_count(), core.faults.flapping_count()),
-        core.engine.rule_count(),
-    );
-    text.push_str(&core.health.render_metrics());
-    for (name, kind, help, value) in [
-        (
-            "watchpost_history_samples_dropped_total",
-            "counter",
-            "Samples missing from the rollups: they left the hot window while the history could not write and its spill was full.",
-            core.history.dropped_samples(),
-        ),
-        (
-            "watchpost_report_deliveries_sent_total",
-            "counter",
-            "Scheduled reports (daily record, monthly statistics) sent, per recipient and channel.",
-            core.telemetry
-                .report_deliveries_sent
-                .load(std::sync::atomic::Ordering::Relaxed),
-        ),
-        (
-            "watchpost_report_deliveries_failed_total",
-            "counter",
-            "Scheduled reports that could not be made, stored or sent (the log says why).",
-            core.telemetry
-                .report_deliveries_failed
-                .load(std::sync::atomic::Ordering::Relaxed),
-        ),
-        (
-            "watchpost_history_spill_bytes",
-            "gauge",
-            "Chunks that left the hot window waiting for the next history pass.",
-            core.store.spill_bytes() as u64,
-        ),
-    ] {
-        text.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-        ));
-    }
-    text.push_str(crate::listen::METRICS_HELP);
-    for gate in &core.gates {
-        gate.render_metrics(&mut text);
-    }
-    let name = "watchpost_agent_clock_offset_seconds";
-    text.push_str(&format!(
-        "# HELP {name} Each agent's clock minus the collector's, as measured from heartbeats.\n# TYPE {name} gauge\n"
-    ));
-    for (agent, offset_ms) in core.agents.clock_offsets() {
-        text.push_str(&format!(
-            "{name}{{agent=\"{}\"}} {:.3}\n",
-            agent.replace('\\', "\\\\").replace('"', "\\\""),
-            offset_ms as f64 / 1000.0
-        ));
-    }
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        text,
-    )
 }
 
 async fn agents(State(core): State<Arc<Core>>) -> Json<Vec<api::Agent>> {

@@ -9,6 +9,7 @@
 
 pub mod access;
 pub mod agents;
+pub mod backup;
 pub mod clock_offset;
 pub mod config;
 pub mod db;

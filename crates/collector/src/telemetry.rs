@@ -43,6 +43,16 @@ pub struct Telemetry {
     pub history_passes: AtomicU64,
     /// CPU time spent in them (ns, the pass's thread).
     pub history_pass_cpu_ns: AtomicU64,
+    /// Backups taken.
+    pub backups_taken: AtomicU64,
+    /// Backups that failed.
+    pub backup_failures: AtomicU64,
+    /// When the last good one was taken (ms).
+    pub backup_last_success_ms: AtomicU64,
+    /// Its size.
+    pub backup_last_bytes: AtomicU64,
+    /// How long it took (ms).
+    pub backup_last_ms: AtomicU64,
     /// Scheduled reports sent to a recipient on a channel.
     pub report_deliveries_sent: AtomicU64,
     /// Scheduled reports that could not be made or sent.

@@ -132,6 +132,12 @@ pub enum Cmd {
         #[command(subcommand)]
         command: ReportCmd,
     },
+    /// Backups (数据备份): take one on the collector (admin), list them, or
+    /// check one here without restoring it.
+    Backup {
+        #[command(subcommand)]
+        command: BackupCmd,
+    },
     /// The day's inspection checklist (日常巡检): what is due, record an
     /// item, sign the day, review it (approver or admin).
     Inspections {
@@ -415,6 +421,25 @@ pub struct ReportOut {
     /// Where to write: a file (json, html, pdf, xlsx), a directory (csv).
     #[arg(long, short)]
     pub output: Option<std::path::PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum BackupCmd {
+    /// Take a backup now: databases through SQLite's online backup, the
+    /// history, the journal, the stored reports, the config files.
+    Create {
+        /// Where to, on the collector's machine (default its [backup] dir).
+        #[arg(long)]
+        dir: Option<String>,
+    },
+    /// The backups in the collector's [backup] dir, newest first.
+    List,
+    /// Check a backup folder here (manifest, every file's SHA-256, every
+    /// database's integrity) without restoring it.
+    Verify {
+        /// The backup's folder (watchpost-backup-...).
+        dir: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]

@@ -671,3 +671,80 @@ fn deadline_reads_a_sites_policy_from_its_collector_config() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_and_the_inspection_checklist_from_the_command_line() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let offsite = tempfile::tempdir().expect("tempdir");
+    let config = watchpost_collector::CollectorConfig {
+        backup: watchpost_collector::backup::BackupConfig {
+            every: None,
+            dir: Some(offsite.path().to_path_buf()),
+            keep: 7,
+        },
+        checklist: watchpost_collector::reports::checklist::Checklist::parse(
+            "[[item]]\nid = \"ups-panel\"\nname = \"UPS 面板无告警\"\nroom = \"A-201\"\n",
+        )
+        .expect("checklist"),
+        ..collector_config(data.path())
+    };
+    let c = watchpost_collector::Collector::start(config, Default::default())
+        .await
+        .expect("collector starts");
+    let server = format!("http://{}", c.http_addr());
+
+    let (ok, out, err) = run(&server, &["backup", "create"]).await;
+    assert!(ok, "{err}");
+    assert!(out.starts_with("backup taken: "), "{out}");
+    let path = out
+        .trim_start_matches("backup taken: ")
+        .split(" (")
+        .next()
+        .expect("path")
+        .to_string();
+    let (ok, out, err) = run(&server, &["backup", "list"]).await;
+    assert!(ok && out.contains(&path), "{out}{err}");
+    let (ok, out, err) = run(&server, &["backup", "verify", &path]).await;
+    assert!(
+        ok && out.contains("good") && out.contains("2 databases pass"),
+        "{out}{err}"
+    );
+    let db = std::path::Path::new(&path).join("data/access.db");
+    let mut bytes = std::fs::read(&db).expect("db");
+    bytes[200] ^= 0x10;
+    std::fs::write(&db, bytes).expect("write");
+    let (ok, _, err) = run(&server, &["backup", "verify", &path]).await;
+    assert!(
+        !ok && err.contains("data/access.db") && err.contains("SHA-256"),
+        "{err}"
+    );
+
+    let (ok, _, err) = run(&server, &["inspections", "check", "ups-panel", "--result", "ok"]).await;
+    assert!(!ok && err.contains("expected normal or abnormal"), "{err}");
+    let (ok, out, err) = run(
+        &server,
+        &[
+            "--by",
+            "li",
+            "inspections",
+            "check",
+            "ups-panel",
+            "--result",
+            "normal",
+            "--remark",
+            "无告警",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("1 due, 1 recorded, 0 abnormal") && out.contains("ups-panel"),
+        "{out}"
+    );
+    let (ok, out, err) = run(&server, &["inspections", "today"]).await;
+    assert!(
+        ok && out.contains("无告警") && out.contains("not signed yet"),
+        "{out}{err}"
+    );
+    c.shutdown().await;
+}

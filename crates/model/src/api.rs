@@ -1018,3 +1018,29 @@ pub mod float {
         }
     }
 }
+
+/// A backup (`GET /api/v1/backups`, `POST /api/v1/backups`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backup {
+    /// Its folder.
+    pub path: String,
+    /// When it was taken (RFC 3339), from its manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// Files in it.
+    pub files: usize,
+    /// Bytes in all.
+    pub bytes: u64,
+    /// Why its manifest cannot be read (an incomplete or damaged backup).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// `POST /api/v1/backups`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupBody {
+    /// Where to (default `[backup] dir`), on the collector's machine.
+    #[serde(default)]
+    pub dir: Option<String>,
+}

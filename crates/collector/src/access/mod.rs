@@ -15,7 +15,7 @@
 
 mod agents;
 mod audit;
-mod schema;
+pub mod schema;
 #[cfg(test)]
 mod tests;
 mod tokens;

@@ -4,7 +4,8 @@
 use rusqlite::Connection;
 
 /// Migrations; index + 1 is the schema version they produce.
-const MIGRATIONS: &[&str] = &[
+/// Migrations, as released; index + 1 is the version (public for the upgrade test).
+pub const MIGRATIONS: &[&str] = &[
     // 1: users, API tokens, agent enrolments and credentials, the
     // append-only audit log. `IF NOT EXISTS`: databases made before the
     // schema was versioned (user_version 0) already hold these tables.

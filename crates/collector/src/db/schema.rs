@@ -4,8 +4,9 @@
 
 use rusqlite::Connection;
 
-/// Migrations; index + 1 is the schema version they produce.
-const MIGRATIONS: &[&str] = &[
+/// Migrations; index + 1 is the schema version they produce. Public so the
+/// upgrade test can build a database as an older release did.
+pub const MIGRATIONS: &[&str] = &[
     // 1: agents, fault records and their append-only timelines.
     r#"
 CREATE TABLE agents (

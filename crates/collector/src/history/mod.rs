@@ -549,6 +549,13 @@ impl History {
         Ok((out, missing))
     }
 
+    /// Runs `f` on the history's folder while no pass can write, rename
+    /// or delete a file in it (a backup links its files).
+    pub fn hold<R>(&self, f: impl FnOnce(&Path) -> R) -> R {
+        let _st = self.lock();
+        f(&self.dir)
+    }
+
     /// The hash of a store series' key.
     pub fn hash_of(&self, id: SeriesId) -> Option<u64> {
         let mut st = self.lock();

@@ -32,7 +32,11 @@ pub fn required_role(method: &Method, path: &str) -> Option<Role> {
     }
     let under = |p: &str| path == p || path.strip_prefix(p).is_some_and(|r| r.starts_with('/'));
     if method == Method::GET || method == Method::HEAD {
-        if under("/api/v1/audit") || under("/api/v1/users") || under("/api/v1/agent-credentials") {
+        if under("/api/v1/audit")
+            || under("/api/v1/users")
+            || under("/api/v1/agent-credentials")
+            || under("/api/v1/backups")
+        {
             return Some(Role::Admin);
         }
         return Some(Role::Viewer);

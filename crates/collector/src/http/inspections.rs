@@ -60,12 +60,6 @@ pub(super) async fn check(
 ) -> Result<(StatusCode, Json<InspectionDay>), ApiError> {
     let b: CheckBody =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("request body: {e}")))?;
-    let by = actor(
-        &core,
-        &caller,
-        b.by.clone().unwrap_or_default(),
-        "an inspection check",
-    )?;
     let checklist = &core.config.checklist;
     let Some(item) = checklist.get(b.item.trim()) else {
         let known: Vec<&str> = checklist.items.iter().map(|i| i.item.id.as_str()).collect();
@@ -86,6 +80,12 @@ pub(super) async fn check(
         ApiError::bad_request(format!("result={:?}: expected normal or abnormal", b.result))
     })?;
     let day = day_of(&core, b.date.as_deref())?;
+    let by = actor(
+        &core,
+        &caller,
+        b.by.clone().unwrap_or_default(),
+        "an inspection check",
+    )?;
     let calendar = &core.config.calendar;
     if !item.due.on(day.date, calendar) {
         return Err(ApiError::bad_request(format!(

@@ -219,6 +219,13 @@ fn holding_now(check: CollectorCheck, severity: Severity, h: &Snapshot) -> Vec<H
                 x
             })
             .collect(),
+        CollectorCheck::BackupFailing => {
+            let Some(f) = &h.backup else { return Vec::new() };
+            let mut x = base("collector:backup".to_string(), f.failures as f64);
+            x.vars.insert("error", f.error.clone());
+            x.vars.insert("since", since(f.since_ms));
+            vec![x]
+        }
         CollectorCheck::ChannelFailing => h
             .channels
             .iter()
@@ -263,8 +270,37 @@ mod tests {
                 .iter()
                 .map(|c| (c.to_string(), failing.clone()))
                 .collect(),
+            backup: None,
             clocks_off: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_failed_backup_is_a_fault_until_one_succeeds() {
+        let set = RuleSet::parse("", "r.toml").expect("built-ins");
+        let c = CollectorRules::default();
+        let mut h = health(50 << 30, false, &[]);
+        assert!(run(&set, &c, 0, &h).is_empty());
+        h.backup = Some(Failing {
+            since_ms: 1_000,
+            error: "/mnt/offsite: Permission denied (os error 13)".into(),
+            failures: 1,
+        });
+        let t = run(&set, &c, 1_000, &h);
+        let [Transition::Open(f)] = t.as_slice() else {
+            panic!("{t:?}")
+        };
+        assert_eq!(&*f.key.rule, "collector_backup_failing");
+        assert_eq!(f.severity, Severity::General);
+        assert!(
+            f.summary.contains("backup of the collector on col1 failed")
+                && f.summary.contains("Permission denied"),
+            "{}",
+            f.summary
+        );
+        h.backup = None;
+        let t = run(&set, &c, 2_000, &h);
+        assert!(matches!(t.as_slice(), [Transition::Resolve { .. }]), "{t:?}");
     }
 
     fn run(set: &RuleSet, c: &CollectorRules, at: i64, h: &Snapshot) -> Vec<Transition> {

@@ -43,15 +43,18 @@ pub enum CollectorCheck {
     /// `agent_clock_skew`: an agent's clock is off the collector's by more
     /// than `collector.max_clock_offset`.
     AgentClock,
+    /// `collector_backup_failing`: the last backup failed.
+    BackupFailing,
 }
 
 impl CollectorCheck {
     /// Every check, in the order the built-ins are added.
-    pub const ALL: [CollectorCheck; 4] = [
+    pub const ALL: [CollectorCheck; 5] = [
         CollectorCheck::DiskLow,
         CollectorCheck::WritesFailing,
         CollectorCheck::ChannelFailing,
         CollectorCheck::AgentClock,
+        CollectorCheck::BackupFailing,
     ];
 
     /// Its `kind` in a rule file, and the name of its built-in rule.
@@ -61,15 +64,17 @@ impl CollectorCheck {
             CollectorCheck::WritesFailing => "collector_writes_failing",
             CollectorCheck::ChannelFailing => "notification_channel_failing",
             CollectorCheck::AgentClock => "agent_clock_skew",
+            CollectorCheck::BackupFailing => "collector_backup_failing",
         }
     }
 
     fn default_severity(self) -> Severity {
         match self {
             CollectorCheck::WritesFailing => Severity::Urgent,
-            CollectorCheck::DiskLow | CollectorCheck::ChannelFailing | CollectorCheck::AgentClock => {
-                Severity::General
-            }
+            CollectorCheck::DiskLow
+            | CollectorCheck::ChannelFailing
+            | CollectorCheck::AgentClock
+            | CollectorCheck::BackupFailing => Severity::General,
         }
     }
 
@@ -83,6 +88,9 @@ impl CollectorCheck {
                 "notification channel {channel} has failed since {since}: {error}"
             }
             CollectorCheck::AgentClock => "clock of {agent} on {host} is off by {offset}",
+            CollectorCheck::BackupFailing => {
+                "the backup of the collector on {host} failed since {since}: {error}"
+            }
         }
     }
 }
@@ -227,6 +235,7 @@ enum RawKind {
     CollectorWritesFailing,
     NotificationChannelFailing,
     AgentClockSkew,
+    CollectorBackupFailing,
 }
 
 impl RawKind {
@@ -236,6 +245,7 @@ impl RawKind {
             RawKind::CollectorWritesFailing => Some(CollectorCheck::WritesFailing),
             RawKind::NotificationChannelFailing => Some(CollectorCheck::ChannelFailing),
             RawKind::AgentClockSkew => Some(CollectorCheck::AgentClock),
+            RawKind::CollectorBackupFailing => Some(CollectorCheck::BackupFailing),
             RawKind::Threshold | RawKind::Absent | RawKind::AgentSilent => None,
         }
     }
@@ -581,7 +591,8 @@ fn check_rule(r: RawRule, location: &str) -> Result<Rule, String> {
         RawKind::CollectorDiskLow
         | RawKind::CollectorWritesFailing
         | RawKind::NotificationChannelFailing
-        | RawKind::AgentClockSkew => {
+        | RawKind::AgentClockSkew
+        | RawKind::CollectorBackupFailing => {
             let check = kind.collector().expect("a collector kind");
             for (what, set) in [
                 ("when", r.when.is_some()),
@@ -693,8 +704,8 @@ severity = "general"
         let set = RuleSet::parse(ISSUE_EXAMPLE, "x.toml").expect("valid");
         assert_eq!(
             set.rules.len(),
-            8,
-            "three rules plus the built-in agent silence and the four collector rules"
+            9,
+            "three rules plus the built-in agent silence and the five collector rules"
         );
         let fs = set.get("filesystem_full").expect("rule");
         let RuleKind::Threshold(t) = &fs.kind else {

@@ -2,6 +2,7 @@
 
 mod access;
 mod agents;
+mod backup;
 mod changes;
 mod deadline;
 mod drills;
@@ -45,6 +46,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Cmd::Changes { command } => changes::run(&client, json, args.by, command).await,
         Cmd::Report { command } => reports::run(&client, json, command).await,
         Cmd::Drill { command } => drills::run(&client, json, args.by, command).await,
+        Cmd::Backup { command } => backup::run(&client, json, command).await,
         Cmd::Inspections { command } => inspections::run(&client, json, args.by, command).await,
         Cmd::Notifications { fault, status, limit } => {
             notify::notifications(&client, json, fault, status, limit).await
