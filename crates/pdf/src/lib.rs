@@ -48,6 +48,11 @@ impl Fonts {
             Some(p) => vec![PathBuf::from(p)],
             None => CJK_FONTS.iter().map(PathBuf::from).collect(),
         };
+        Fonts::find_in(&candidates)
+    }
+
+    /// The first of `candidates` that exists (with its bold sibling).
+    pub fn find_in(candidates: &[PathBuf]) -> Result<Fonts, String> {
         let Some(regular) = candidates.iter().find(|p| p.is_file()) else {
             return Err(format!(
                 "no CJK font for PDF reports: looked for {}; install fonts-noto-cjk or fonts-wqy-microhei, or set {FONT_ENV} to a .ttf/.ttc/.otf file (HTML, CSV and XLSX reports do not need it)",
@@ -179,4 +184,33 @@ pub fn typeset(
         .map_err(|e| format!("typesetting the PDF: {}", messages(&e)))?;
     typst_pdf::pdf(&document, &typst_pdf::PdfOptions::default())
         .map_err(|e| format!("writing the PDF: {}", messages(&e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_cjk_font_is_a_clear_error_naming_the_packages() {
+        let Err(e) = Fonts::find_in(&[PathBuf::from("/nonexistent/NotoSansCJK-Regular.ttc")]) else {
+            panic!("found a font that is not there")
+        };
+        assert!(e.contains("no CJK font for PDF reports"), "{e}");
+        assert!(e.contains("/nonexistent/NotoSansCJK-Regular.ttc"), "{e}");
+        assert!(e.contains("fonts-noto-cjk or fonts-wqy-microhei"), "{e}");
+        assert!(e.contains("HTML, CSV and XLSX reports do not need it"), "{e}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_font_is_named() {
+        let dir = std::env::temp_dir().join(format!("watchpost-pdf-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let f = dir.join("not-a-font.ttc");
+        std::fs::write(&f, b"hello").expect("write");
+        let Err(e) = Fonts::find_in(std::slice::from_ref(&f)) else {
+            panic!("read a font from text")
+        };
+        assert!(e.contains("not a font file"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
