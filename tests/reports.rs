@@ -546,8 +546,17 @@ async fn the_daily_record_is_computed_from_the_rollups_and_signed_and_reviewed()
     let defs = [
         (1, "host_cpu_usage_percent", labels(&[("cpu", "total")])),
         (2, "host_memory_used_percent", vec![]),
-        (3, "host_filesystem_used_percent", labels(&[("mount", "/")])),
-        (4, "host_filesystem_used_percent", labels(&[("mount", "/data")])),
+        // As the agent names them: the block device and the mount point.
+        (
+            3,
+            "host_filesystem_used_percent",
+            labels(&[("device", "/dev/vda1"), ("mountpoint", "/")]),
+        ),
+        (
+            4,
+            "host_filesystem_used_percent",
+            labels(&[("device", "/dev/vdb1"), ("mountpoint", "/data")]),
+        ),
         (
             5,
             "room_temperature_celsius",

@@ -230,7 +230,7 @@ pub(super) async fn sign(
         .await
         .map_err(|e| refused("inspection", e))?;
     // Keep the record as signed (or reviewed) among the stored reports.
-    match reports::daily_report(&core, &day.date.to_string()).await {
+    match reports::daily_report(&core, &day.date.to_string(), &core.config.reports.language).await {
         Ok(data) => {
             if let Err(e) = reports::store(
                 &core,

@@ -78,7 +78,9 @@ pub(super) async fn daily(
         .get("date")
         .cloned()
         .unwrap_or_else(|| reports::today(core.config.calendar.time_zone(), now, 1));
-    let data = reports::daily_report(&core, &date).await.map_err(api_error)?;
+    let data = reports::daily_report(&core, &date, &lang)
+        .await
+        .map_err(api_error)?;
     respond(&core, &caller, &params, &data, format, &lang).await
 }
 

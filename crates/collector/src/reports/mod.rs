@@ -336,8 +336,8 @@ async fn first_data(core: &Core) -> Result<Option<i64>, ReportError> {
     Ok(agents.iter().map(|a| a.first_seen_ms).chain(first_fault).min())
 }
 
-/// The daily inspection record of `date`.
-pub async fn daily_report(core: &Arc<Core>, date: &str) -> Result<ReportData, ReportError> {
+/// The daily inspection record of `date`, its findings written in `lang`.
+pub async fn daily_report(core: &Arc<Core>, date: &str, lang: &str) -> Result<ReportData, ReportError> {
     let now = core.clock.now_ms();
     let calendar = &core.config.calendar;
     let day = parse_day(date, calendar.time_zone(), now)?;
@@ -435,7 +435,7 @@ pub async fn daily_report(core: &Arc<Core>, date: &str) -> Result<ReportData, Re
         inspection: &inspection,
         generated_at: rfc3339(now),
         tz: calendar.time_zone().clone(),
-        lang: core.config.reports.language.clone(),
+        lang: lang.to_string(),
     }))
 }
 

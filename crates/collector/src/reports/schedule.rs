@@ -77,7 +77,7 @@ pub async fn run_due(
             }
         }
         let data = match kind {
-            "daily" => super::daily_report(core, &period).await,
+            "daily" => super::daily_report(core, &period, &core.config.reports.language).await,
             _ => super::monthly_report(core, &period).await,
         };
         let data = match data {

@@ -157,6 +157,14 @@ fn against(name: &str, hi: Option<f64>, lo: Option<f64>, limits: Option<&Limits>
     }
 }
 
+/// A fault of something the host's agent polls (an SNMP device, a Modbus
+/// sensor): counted on the device or the room, not on the host.
+fn polled(f: &Fault) -> bool {
+    ["snmp_", "modbus_", "room_"]
+        .iter()
+        .any(|p| f.metric.starts_with(p))
+}
+
 /// Every `(name, highest, lowest, metric)` against the metric's limits.
 fn checks(d: &DayInput<'_>, list: &[(&str, Option<f64>, Option<f64>, &str)], out: &mut Vec<String>) {
     for (name, hi, lo, metric) in list {
@@ -211,10 +219,10 @@ pub fn daily(d: &DayInput<'_>) -> ReportData {
     let faults: Vec<&Fault> = d.faults.iter().filter(|f| counts(f)).collect();
     let mut tables = Vec::new();
 
-    // Hosts: series with the host label and no device label.
+    // Hosts: the agents' own `host_*` series (their `device` label is a
+    // disk or an interface, not an SNMP device).
     let mut hosts: BTreeSet<String> = d.hosts.clone();
-    let host_series =
-        |metric: &'static str| by_metric(metric).filter(|(l, _)| !l.labels.contains_key("device"));
+    let host_series = |metric: &'static str| by_metric(metric);
     for m in METRICS.iter().filter(|m| m.starts_with("host_")) {
         hosts.extend(host_series(m).filter_map(|(l, _)| label(l, "host")));
     }
@@ -267,14 +275,19 @@ pub fn daily(d: &DayInput<'_>) -> ReportData {
             if let Some(max) = s.max {
                 let headroom = 100.0 - max;
                 if fs.as_ref().is_none_or(|(v, _)| headroom < *v) {
-                    fs = Some((headroom, label(l, "mount").unwrap_or_default()));
+                    fs = Some((
+                        headroom,
+                        label(l, "mountpoint")
+                            .or_else(|| label(l, "mount"))
+                            .unwrap_or_default(),
+                    ));
                 }
             }
         }
         let mine: Vec<&Fault> = faults
             .iter()
             .copied()
-            .filter(|f| &f.host == h && !f.labels.contains_key("device"))
+            .filter(|f| &f.host == h && !polled(f))
             .collect();
         let reach = reachable_pct(
             mine.iter()
