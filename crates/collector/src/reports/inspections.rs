@@ -3,16 +3,17 @@
 //! and abnormal per day with the abnormal findings (the monthly report).
 
 use watchpost_model::inspections::{InspectionDay, InspectionResult};
-use watchpost_model::reports::{Cell, ReportTable, Text};
+use watchpost_model::reports::{Cell, ReportTable};
 
 use super::cells::{col, local_of, num, table, text};
 
 /// A day's checklist as recorded, its amendments and its signatures.
 pub fn day_tables(i: &InspectionDay, tz: &jiff::tz::TimeZone) -> [ReportTable; 3] {
-    let mut items = ReportTable {
-        id: "checklist".into(),
-        title: Text::new("人工巡检项", "Checklist"),
-        columns: vec![
+    let mut items = table(
+        "checklist",
+        "人工巡检项",
+        "Checklist",
+        vec![
             col("item", "编号", "item"),
             col("name", "巡检内容", "what"),
             col("scope", "范围", "scope"),
@@ -22,8 +23,7 @@ pub fn day_tables(i: &InspectionDay, tz: &jiff::tz::TimeZone) -> [ReportTable; 3
             col("at", "时间", "at"),
             col("fault", "故障单", "fault"),
         ],
-        rows: Vec::new(),
-    };
+    );
     for s in &i.items {
         let e = s.entry.as_ref();
         items.rows.push(vec![
@@ -37,10 +37,11 @@ pub fn day_tables(i: &InspectionDay, tz: &jiff::tz::TimeZone) -> [ReportTable; 3
             e.and_then(|e| e.fault_id).map_or(Cell::None, |f| num(f as f64)),
         ]);
     }
-    let mut amendments = ReportTable {
-        id: "amendments".into(),
-        title: Text::new("签字后的更正", "Amendments after signing"),
-        columns: vec![
+    let mut amendments = table(
+        "amendments",
+        "签字后的更正",
+        "Amendments after signing",
+        vec![
             col("item", "编号", "item"),
             col("result", "结果", "result"),
             col("remark", "说明", "remark"),
@@ -48,8 +49,7 @@ pub fn day_tables(i: &InspectionDay, tz: &jiff::tz::TimeZone) -> [ReportTable; 3
             col("by", "更正人", "by"),
             col("at", "时间", "at"),
         ],
-        rows: Vec::new(),
-    };
+    );
     for e in i.entries.iter().filter(|e| e.amendment) {
         amendments.rows.push(vec![
             text(e.item.clone()),
@@ -60,17 +60,17 @@ pub fn day_tables(i: &InspectionDay, tz: &jiff::tz::TimeZone) -> [ReportTable; 3
             text(local_of(tz, &e.at)),
         ]);
     }
-    let mut signatures = ReportTable {
-        id: "signatures".into(),
-        title: Text::new("签字", "Signatures"),
-        columns: vec![
+    let mut signatures = table(
+        "signatures",
+        "签字",
+        "Signatures",
+        vec![
             col("role", "角色", "role"),
             col("by", "签字人", "by"),
             col("at", "时间", "at"),
             col("remark", "意见", "remark"),
         ],
-        rows: Vec::new(),
-    };
+    );
     for (role, s) in [("inspector", &i.signed), ("reviewer", &i.reviewed)] {
         if let Some(s) = s {
             signatures.rows.push(vec![

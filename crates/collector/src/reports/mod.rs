@@ -117,43 +117,14 @@ pub async fn monthly_report(core: &Core, month: &str) -> Result<ReportData, Repo
     let now = core.clock.now_ms();
     let calendar = &core.config.calendar;
     let m = parse_month(month, calendar.time_zone(), now)?;
-    let faults = core
-        .db
-        .faults(FaultFilter {
-            // A year back: an outage that began before the month counts in it.
-            opened_from_ms: Some(m.span.0 - 366 * 86_400_000),
-            opened_before_ms: Some(m.span.1),
-            limit: usize::MAX >> 1,
-            ..FaultFilter::default()
-        })
-        .await
-        .map_err(failed)?;
-    let agents = core.db.agents().await.map_err(failed)?;
-    let first_data = agents
-        .iter()
-        .map(|a| a.first_seen_ms)
-        .chain(faults.iter().filter_map(|f| {
-            f.opened_at
-                .parse::<jiff::Timestamp>()
-                .ok()
-                .map(|t| t.as_millisecond())
-        }))
-        .min();
-    let earlier = core
-        .db
-        .faults(FaultFilter {
-            opened_before_ms: Some(m.span.1),
-            limit: 1,
-            ..FaultFilter::default()
-        })
-        .await
-        .map_err(failed)?;
-    if first_data.is_none_or(|t| t >= m.span.1) && earlier.is_empty() {
+    let faults = faults_for(core, m.span).await?;
+    if !data_before(core, m.span.1).await? {
         return Err(ReportError::Bad(format!(
             "month={month:?}: this collector has no agents and no fault records before {}: there is nothing to report on",
             rfc3339(m.span.1)
         )));
     }
+    let agents = core.db.agents().await.map_err(failed)?;
     let notifications = core
         .db
         .notifications_between(m.span.0, m.span.1)
@@ -317,23 +288,37 @@ pub async fn inspection_day(core: &Core, day: Date) -> Result<InspectionDay, Rep
     })
 }
 
-/// Earliest data this collector has: its first agent or fault.
-async fn first_data(core: &Core) -> Result<Option<i64>, ReportError> {
+/// Whether the collector has anything from before `until`: an agent first
+/// seen or a fault opened then (one row asked for, not every fault read).
+async fn data_before(core: &Core, until: i64) -> Result<bool, ReportError> {
     let agents = core.db.agents().await.map_err(failed)?;
-    let first_fault = core
+    if agents.iter().any(|a| a.first_seen_ms < until) {
+        return Ok(true);
+    }
+    let earlier = core
         .db
         .faults(FaultFilter {
-            opened_from_ms: Some(i64::MIN),
+            opened_before_ms: Some(until),
+            limit: 1,
+            ..FaultFilter::default()
+        })
+        .await
+        .map_err(failed)?;
+    Ok(!earlier.is_empty())
+}
+
+/// The faults a period's report reads: opened before its end, from a year
+/// before its start (an outage that began earlier still counts in it).
+async fn faults_for(core: &Core, (from, until): (i64, i64)) -> Result<Vec<Fault>, ReportError> {
+    core.db
+        .faults(FaultFilter {
+            opened_from_ms: Some(from - 366 * 86_400_000),
+            opened_before_ms: Some(until),
             limit: usize::MAX >> 1,
             ..FaultFilter::default()
         })
         .await
-        .map_err(failed)?
-        .iter()
-        .filter_map(|f| f.opened_at.parse::<jiff::Timestamp>().ok())
-        .map(|t| t.as_millisecond())
-        .min();
-    Ok(agents.iter().map(|a| a.first_seen_ms).chain(first_fault).min())
+        .map_err(failed)
 }
 
 /// The daily inspection record of `date`, its findings written in `lang`.
@@ -341,23 +326,14 @@ pub async fn daily_report(core: &Arc<Core>, date: &str, lang: &str) -> Result<Re
     let now = core.clock.now_ms();
     let calendar = &core.config.calendar;
     let day = parse_day(date, calendar.time_zone(), now)?;
-    if first_data(core).await?.is_none_or(|t| t >= day.span.1) {
+    if !data_before(core, day.span.1).await? {
         return Err(ReportError::Bad(format!(
             "date={date:?}: this collector has no agents and no fault records before {}: there is nothing to record",
             rfc3339(day.span.1)
         )));
     }
     let inspection = inspection_day(core, day.date).await?;
-    let faults = core
-        .db
-        .faults(FaultFilter {
-            opened_from_ms: Some(day.span.0 - 366 * 86_400_000),
-            opened_before_ms: Some(day.span.1),
-            limit: usize::MAX >> 1,
-            ..FaultFilter::default()
-        })
-        .await
-        .map_err(failed)?;
+    let faults = faults_for(core, day.span).await?;
     let hosts: BTreeSet<String> = core
         .db
         .agents()

@@ -2,10 +2,10 @@
 //! open and overdue at the day's end, and the day's fault list.
 
 use watchpost_model::api::{Fault, FaultSource, FaultStatus};
-use watchpost_model::reports::{Cell, Column, ReportTable, Text};
+use watchpost_model::reports::{Cell, Column, ReportTable};
 
 use super::Say;
-use crate::reports::cells::{col, local_of, ms, num, text};
+use crate::reports::cells::{col, local_of, ms, num, table, text};
 
 /// Fault counts of one entity on the day.
 #[derive(Default)]
@@ -100,10 +100,11 @@ pub(super) fn fault_findings(say: Say, fc: &FaultCounts, out: &mut Vec<String>) 
 }
 
 pub(super) fn fault_list(faults: &[&Fault], (from, end): (i64, i64), tz: &jiff::tz::TimeZone) -> ReportTable {
-    let mut t = ReportTable {
-        id: "faults".into(),
-        title: Text::new("当日故障", "Faults of the day"),
-        columns: vec![
+    let mut t = table(
+        "faults",
+        "当日故障",
+        "Faults of the day",
+        vec![
             col("id", "编号", "id"),
             col("severity", "级别", "severity"),
             col("host", "主机", "host"),
@@ -113,8 +114,7 @@ pub(super) fn fault_list(faults: &[&Fault], (from, end): (i64, i64), tz: &jiff::
             col("resolved_at", "解决时间", "resolved at"),
             col("overdue", "超时", "overdue"),
         ],
-        rows: Vec::new(),
-    };
+    );
     for f in faults {
         let opened = ms(&f.opened_at).unwrap_or(i64::MAX);
         let resolved = f.resolved_at.as_deref().and_then(ms).unwrap_or(i64::MAX);

@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use watchpost_model::api::Fault;
 use watchpost_model::inspections::{InspectionDay, InspectionResult};
-use watchpost_model::reports::{Cell, ReportData, ReportTable, Text};
+use watchpost_model::reports::{Cell, ReportData, Text};
 
-use crate::reports::cells::{col, local, local_of, ms, num, opt, text};
+use crate::reports::cells::{col, local, local_of, ms, num, opt, table, text};
 use crate::reports::monthly::merge;
 use faults::{
     counts, fault_cells, fault_columns, fault_counts, fault_findings, fault_list, status_cells,
@@ -226,10 +226,11 @@ pub fn daily(d: &DayInput<'_>) -> ReportData {
     for m in METRICS.iter().filter(|m| m.starts_with("host_")) {
         hosts.extend(host_series(m).filter_map(|(l, _)| label(l, "host")));
     }
-    let mut t = ReportTable {
-        id: "hosts".into(),
-        title: Text::new("主机", "Hosts"),
-        columns: [
+    let mut t = table(
+        "hosts",
+        "主机",
+        "Hosts",
+        [
             col("host", "主机", "host"),
             col("reachable_pct", "可达 %", "reachable %"),
             col("cpu_peak_pct", "CPU 峰值 %", "CPU peak %"),
@@ -247,8 +248,7 @@ pub fn daily(d: &DayInput<'_>) -> ReportData {
         .chain(fault_columns())
         .chain(status_columns())
         .collect(),
-        rows: Vec::new(),
-    };
+    );
     for h in &hosts {
         let of = |metric: &'static str| {
             let mut s = Stat::default();
@@ -354,10 +354,11 @@ pub fn daily(d: &DayInput<'_>) -> ReportData {
     let devices: BTreeMap<String, String> = by_metric("snmp_up")
         .filter_map(|(l, _)| Some((label(l, "device")?, label(l, "host").unwrap_or_default())))
         .collect();
-    let mut t = ReportTable {
-        id: "devices".into(),
-        title: Text::new("网络与 SNMP 设备", "Network and SNMP devices"),
-        columns: [
+    let mut t = table(
+        "devices",
+        "网络与 SNMP 设备",
+        "Network and SNMP devices",
+        [
             col("device", "设备", "device"),
             col("poller", "采集主机", "polled by"),
             col("reachable_pct", "可达 %", "reachable %"),
@@ -372,8 +373,7 @@ pub fn daily(d: &DayInput<'_>) -> ReportData {
         .chain(fault_columns())
         .chain(status_columns())
         .collect(),
-        rows: Vec::new(),
-    };
+    );
     for (dev, poller) in &devices {
         let of = |metrics: &[&'static str]| {
             let mut s = Stat::default();
@@ -483,10 +483,11 @@ pub fn daily(d: &DayInput<'_>) -> ReportData {
             .iter()
             .filter_map(|i| i.item.scope.strip_prefix("room:").map(str::to_string)),
     );
-    let mut t = ReportTable {
-        id: "rooms".into(),
-        title: Text::new("机房环境", "Machine rooms"),
-        columns: [
+    let mut t = table(
+        "rooms",
+        "机房环境",
+        "Machine rooms",
+        [
             col("room", "机房", "room"),
             col("temperature_min", "温度最低 °C", "temperature min °C"),
             col("temperature_max", "温度最高 °C", "temperature max °C"),
@@ -502,8 +503,7 @@ pub fn daily(d: &DayInput<'_>) -> ReportData {
         .chain(fault_columns())
         .chain(status_columns())
         .collect(),
-        rows: Vec::new(),
-    };
+    );
     let range = |l: Option<&Limits>| {
         let l = l.copied().unwrap_or_default();
         match (l.low, l.high) {
