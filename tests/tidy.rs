@@ -220,7 +220,18 @@ fn snmp_library_named(files: &[(PathBuf, String)], allowed: &Path) -> Vec<String
 /// The hot store sits below the rules although samples reach it first: the
 /// rules read its windows.
 const PIPELINE: &[&str] = &[
-    "http", "reports", "ingest", "agents", "journal", "history", "rules", "store", "faults", "db", "notify",
+    "http",
+    "reports",
+    "ingest",
+    "agents",
+    "remote_write",
+    "journal",
+    "history",
+    "rules",
+    "store",
+    "faults",
+    "db",
+    "notify",
 ];
 
 /// Imports of a stage above it, in the collector's sources.

@@ -8,7 +8,11 @@
 # - pymodbus (PyPI): the Modbus TCP device of the sensor tests;
 # - faketime (Debian packages faketime, libfaketime): agents whose clock is wrong;
 # - fonts-wqy-microhei (the CJK font PDF reports are set in) and poppler-utils
-#   (pdftotext, pdftoppm: the PDF tests read the text back).
+#   (pdftotext, pdftoppm: the PDF tests read the text back);
+# - victoria-metrics and prometheus (Debian packages): the remote_write
+#   receivers, and a Prometheus scraping /federate;
+# - lintian and rpm (rpmbuild): the package test builds, checks and
+#   installs the .deb packages and builds the RPMs.
 # Called by .ci/run and, when target/peers is missing, by the test harness.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -17,10 +21,12 @@ mkdir -p "$peers"
 exec 9>"$peers/.lock"
 flock 9
 if [ ! -x /usr/sbin/snmpd ] || ! command -v snmptrap >/dev/null || ! command -v faketime >/dev/null \
-    || ! command -v pdftotext >/dev/null || [ ! -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then
+    || ! command -v pdftotext >/dev/null || [ ! -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] \
+    || [ ! -x /usr/bin/prometheus ] || [ ! -x /usr/bin/victoria-metrics ] \
+    || ! command -v lintian >/dev/null || ! command -v rpmbuild >/dev/null; then
     apt_get() { if [ "$(id -u)" = 0 ]; then apt-get "$@"; else sudo apt-get "$@"; fi; }
     export DEBIAN_FRONTEND=noninteractive
-    debs="snmpd snmp faketime fonts-wqy-microhei poppler-utils"
+    debs="snmpd snmp faketime fonts-wqy-microhei poppler-utils victoria-metrics prometheus lintian rpm"
     apt_get install -y -q --no-install-recommends $debs >/dev/null \
         || { apt_get update -q >/dev/null && apt_get install -y -q --no-install-recommends $debs >/dev/null; }
 fi

@@ -5,6 +5,7 @@
 pub mod process;
 pub mod raw_agent;
 mod small_disk;
+pub mod tsdb;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -330,7 +331,9 @@ pub fn peers_dir() -> PathBuf {
     .iter()
     .all(|f| dir.join(f).exists())
         && Path::new("/usr/sbin/snmpd").exists()
-        && Path::new("/usr/bin/faketime").exists();
+        && Path::new("/usr/bin/faketime").exists()
+        && Path::new("/usr/bin/prometheus").exists()
+        && Path::new("/usr/bin/victoria-metrics").exists();
     if !ready {
         let out = std::process::Command::new("bash")
             .arg(root.join("tests/peers/setup.sh"))

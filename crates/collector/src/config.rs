@@ -71,6 +71,8 @@ struct RawFile {
     reports: RawReports,
     #[serde(default)]
     backup: crate::backup::RawBackup,
+    #[serde(default)]
+    remote_write: Vec<crate::remote_write::RawRemoteWrite>,
 }
 
 #[derive(Deserialize, Default)]
@@ -394,6 +396,8 @@ pub struct CollectorConfig {
     pub checklist: Checklist,
     /// `[backup]`.
     pub backup: crate::backup::BackupConfig,
+    /// `[[remote_write]]`: where applied samples are shipped.
+    pub remote_write: Vec<crate::remote_write::RemoteWriteConfig>,
     /// The files this config was read from (itself, calendar, roster,
     /// checklist, TLS), for backups.
     pub sources: Vec<PathBuf>,
@@ -598,6 +602,7 @@ impl CollectorConfig {
             data_dir
         };
         let backup = crate::backup::BackupConfig::check(raw.backup, base, &data_dir)?;
+        let remote_write = crate::remote_write::RemoteWriteConfig::check_all(raw.remote_write, base)?;
         Ok(CollectorConfig {
             grpc_listen: c.grpc_listen.unwrap_or_else(|| parse_addr(DEFAULT_GRPC_LISTEN)),
             http_listen,
@@ -635,6 +640,7 @@ impl CollectorConfig {
             reports,
             checklist,
             backup,
+            remote_write,
             sources,
             change_max_window: raw
                 .changes

@@ -9,6 +9,7 @@ mod admin;
 mod backups;
 mod changes;
 mod drills;
+mod federate;
 pub mod guard;
 mod inspections;
 mod metrics;
@@ -111,6 +112,7 @@ pub fn router(core: Arc<Core>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::metrics))
+        .route("/federate", get(federate::federate))
         .route("/api/v1/agents", get(agents))
         .route("/api/v1/series", get(series))
         .route("/api/v1/metric-names", get(metric_names))

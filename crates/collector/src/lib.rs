@@ -24,6 +24,7 @@ pub mod maintenance;
 pub mod matchers;
 pub mod notify;
 pub mod oncall;
+pub mod remote_write;
 pub mod reports;
 pub mod rules;
 pub mod store;
@@ -71,6 +72,9 @@ pub enum StartError {
     /// The samples journal could not be opened.
     #[error(transparent)]
     Journal(#[from] journal::JournalError),
+    /// A `[[remote_write]]` destination could not be set up.
+    #[error("{0}")]
+    RemoteWrite(String),
     /// Another collector holds the data directory.
     #[error(
         "data directory {dir} is in use by another watchpost-collector ({holder}); stop it, or give this one another collector.data_dir"
@@ -131,6 +135,8 @@ pub struct Core {
     pub gates: [Arc<listen::Gate>; 2],
     /// Time source.
     pub clock: Arc<dyn Clock>,
+    /// Each `[[remote_write]]` destination's counters.
+    pub remote_write: Vec<Arc<remote_write::Stats>>,
 }
 
 /// A running collector.
@@ -224,6 +230,14 @@ impl Collector {
                 "hot store restored from the journal"
             );
         }
+        // Before any sample is accepted: each destination holds the journal
+        // segments it has not sent.
+        let remote_write = config
+            .remote_write
+            .iter()
+            .map(|c| remote_write::Destination::prepare(c.clone(), &journal, &config.data_dir))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StartError::RemoteWrite(e.to_string()))?;
         let marked = history.restore_marks().map_err(StartError::History)?;
         if marked > 0 {
             tracing::info!(series = marked, "history marks restored");
@@ -276,6 +290,10 @@ impl Collector {
             health,
             direct,
             gates: [grpc_gate.clone(), http_gate.clone()],
+            remote_write: remote_write
+                .iter()
+                .map(remote_write::Destination::stats)
+                .collect(),
         });
         core.telemetry
             .journal_damaged_spans
@@ -341,6 +359,9 @@ impl Collector {
             .map_err(StartError::Notify)?
             .with_health(core.health.clone(), direct_rx);
             tasks.push(tokio::spawn(dispatcher.run(shutdown_rx.clone())));
+        }
+        for d in remote_write {
+            tasks.push(tokio::spawn(d.run(shutdown_rx.clone())));
         }
         tasks.push(tokio::spawn(history_loop(core.clone(), shutdown_rx.clone())));
         tasks.push(tokio::spawn(reports::schedule::run(

@@ -108,8 +108,76 @@ pub(super) async fn metrics(State(core): State<Arc<Core>>) -> impl IntoResponse 
             offset_ms as f64 / 1000.0
         ));
     }
+    remote_write_metrics(&core.remote_write, &mut text);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         text,
     )
+}
+
+/// Each `[[remote_write]]` destination's counters, labelled by its name and URL.
+fn remote_write_metrics(destinations: &[Arc<crate::remote_write::Stats>], text: &mut String) {
+    use std::fmt::Write;
+    use std::sync::atomic::Ordering::Relaxed;
+    if destinations.is_empty() {
+        return;
+    }
+    type Read = fn(&crate::remote_write::Stats) -> f64;
+    let families: [(&str, &str, &str, Read); 7] = [
+        (
+            "watchpost_remote_write_samples_sent_total",
+            "counter",
+            "Samples the receiver accepted.",
+            |s| s.sent.load(Relaxed) as f64,
+        ),
+        (
+            "watchpost_remote_write_samples_failed_total",
+            "counter",
+            "Samples in attempts that failed and are retried (5xx, 429, no answer), once per attempt.",
+            |s| s.failed.load(Relaxed) as f64,
+        ),
+        (
+            "watchpost_remote_write_samples_dropped_total",
+            "counter",
+            "Samples the receiver refused for good (4xx other than 429).",
+            |s| s.dropped.load(Relaxed) as f64,
+        ),
+        (
+            "watchpost_remote_write_samples_pending",
+            "gauge",
+            "Journal samples after the destination's position: not yet sent.",
+            |s| s.pending() as f64,
+        ),
+        (
+            "watchpost_remote_write_lag_seconds",
+            "gauge",
+            "The newest sample on disk minus the newest sample sent (0 when caught up).",
+            |s| s.lag_ms() as f64 / 1000.0,
+        ),
+        (
+            "watchpost_remote_write_requests_total",
+            "counter",
+            "Requests the receiver accepted.",
+            |s| s.requests.load(Relaxed) as f64,
+        ),
+        (
+            "watchpost_remote_write_segments_missed_total",
+            "counter",
+            "Journal segments deleted before the destination sent them (older than its max_backlog).",
+            |s| s.segments_missed.load(Relaxed) as f64,
+        ),
+    ];
+    let esc = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"");
+    for (name, kind, help, read) in families {
+        let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for d in destinations {
+            let _ = writeln!(
+                text,
+                "{name}{{destination=\"{}\",url=\"{}\"}} {}",
+                esc(&d.name),
+                esc(&d.url),
+                read(d)
+            );
+        }
+    }
 }

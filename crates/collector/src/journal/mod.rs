@@ -26,6 +26,7 @@
 //! (quarantined) and replay goes on with the next.
 
 mod codec;
+pub mod follow;
 mod replay;
 mod writer;
 
@@ -38,7 +39,8 @@ use tokio::sync::oneshot;
 use crate::health::{Health, Store};
 use crate::store::{HotStore, SeriesId};
 use crate::time::Clock;
-use writer::Writer;
+use follow::{Durable, FollowError, Follower, Hold, Holds, Position};
+use writer::{Shared, Writer};
 
 /// Why the journal could not be opened or written.
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +98,9 @@ pub(crate) enum Job {
 pub struct Journal {
     jobs: std::sync::mpsc::Sender<Job>,
     health: Arc<Health>,
+    dir: PathBuf,
+    durable: tokio::sync::watch::Receiver<Durable>,
+    holds: Arc<Holds>,
 }
 
 impl Journal {
@@ -111,6 +116,19 @@ impl Journal {
         new_series: &dyn Fn(SeriesId),
     ) -> Result<(Journal, Replayed), JournalError> {
         let (replayed, segments) = replay::replay_dir(dir, &store, new_series)?;
+        let end = match segments.last() {
+            Some((number, path, _)) => Position {
+                segment: *number,
+                offset: std::fs::metadata(path).map_err(io_err(path))?.len(),
+            },
+            None => Position::default(),
+        };
+        let (durable_tx, durable) = tokio::sync::watch::channel(Durable {
+            end,
+            appended: 0,
+            newest_ms: segments.iter().map(|s| s.2).max().unwrap_or(i64::MIN),
+        });
+        let holds = Arc::new(Holds::default());
         let (tx, rx) = std::sync::mpsc::channel();
         let writer = Writer::new(
             dir,
@@ -119,12 +137,44 @@ impl Journal {
             health.clone(),
             replayed.sequences.clone(),
             segments,
+            Shared {
+                durable: durable_tx,
+                holds: holds.clone(),
+            },
         );
         std::thread::Builder::new()
             .name("watchpost-journal".into())
             .spawn(move || writer.run(rx))
             .map_err(io_err(dir))?;
-        Ok((Journal { jobs: tx, health }, replayed))
+        Ok((
+            Journal {
+                jobs: tx,
+                health,
+                dir: dir.to_path_buf(),
+                durable,
+                holds,
+            },
+            replayed,
+        ))
+    }
+
+    /// How far the journal is on disk, updated after every sync.
+    pub fn durable(&self) -> tokio::sync::watch::Receiver<Durable> {
+        self.durable.clone()
+    }
+
+    /// A follower for `name` from `from` (none: from what is durable now),
+    /// with a hold that keeps the segments it has not passed for up to
+    /// `max_age_ms` past their newest sample, even beyond the hot window.
+    pub fn follow(
+        &self,
+        name: &str,
+        from: Option<Position>,
+        max_age_ms: i64,
+    ) -> Result<(Follower, Hold), FollowError> {
+        let from = from.unwrap_or_else(|| self.durable.borrow().end);
+        let hold = Hold::new(self.holds.clone(), name, from.segment, max_age_ms);
+        Ok((Follower::open(&self.dir, from)?, hold))
     }
 
     /// Whether writes fail now (samples are held back, waiting for the
@@ -289,6 +339,60 @@ mod tests {
         );
         let kept = fs::read(seg.with_extension("corrupt")).expect("damaged bytes kept aside");
         assert_eq!(kept, bytes[starts[3]..starts[4]]);
+    }
+
+    #[tokio::test]
+    async fn a_follower_reads_what_is_synced_and_resumes_at_its_position() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(HotStore::new(3_600_000));
+        let (j, _) = open_journal(dir.path(), store.clone()).expect("opens");
+        let (mut f, _hold) = j.follow("t", None, 60_000).expect("follows");
+        let (a, _) = store.resolve("m", &[("host", "a")]);
+        let (b, _) = store.resolve("n", &[("host", "b")]);
+        j.append("x".into(), 1, vec![(a, 1_000, 1.0), (b, 1_000, 2.0)])
+            .await
+            .expect("append");
+        let d = *j.durable().borrow();
+        assert_eq!(d.appended, 2);
+        assert_eq!(d.newest_ms, 1_000);
+        let only_m = |s: &follow::Series| s.metric == "m";
+        let c = f.read(d.end, 100, &only_m).expect("reads");
+        assert_eq!(c.passed, 2, "both samples read past");
+        assert_eq!(c.samples.len(), 1, "only m kept");
+        assert_eq!(c.samples[0].0.labels, vec![("host".to_string(), "a".to_string())]);
+        assert_eq!(f.position(), d.end);
+        assert_eq!(
+            f.read(d.end, 100, &only_m).expect("reads").passed,
+            0,
+            "nothing past the synced end"
+        );
+        // A second batch names series a again without defining it: a
+        // follower opened at the first batch's end must know a already.
+        j.append("x".into(), 2, vec![(a, 2_000, 3.0)])
+            .await
+            .expect("append");
+        let d2 = *j.durable().borrow();
+        let mut g = follow::Follower::open(dir.path(), d.end).expect("opens at a position");
+        let c = g.read(d2.end, 100, &|_| true).expect("reads");
+        assert_eq!(c.samples.len(), 1);
+        assert_eq!(
+            (c.samples[0].0.metric.as_str(), c.samples[0].1, c.samples[0].2),
+            ("m", 2_000, 3.0)
+        );
+    }
+
+    #[test]
+    fn a_hold_keeps_segments_past_the_window_up_to_its_age() {
+        let holds = Arc::new(follow::Holds::default());
+        assert!(!holds.keeps(3, 1_000, 10_000));
+        let hold = follow::Hold::new(holds.clone(), "d", 2, 5_000);
+        assert!(holds.keeps(3, 6_000, 10_000), "held and young enough");
+        assert!(!holds.keeps(1, 6_000, 10_000), "before the hold");
+        assert!(!holds.keeps(3, 4_000, 10_000), "older than the hold's age limit");
+        hold.advance(4);
+        assert!(!holds.keeps(3, 6_000, 10_000), "passed");
+        drop(hold);
+        assert!(!holds.keeps(5, 9_000, 10_000), "released");
     }
 
     use super::small_disk::SmallDisk;

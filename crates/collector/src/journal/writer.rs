@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::codec::{KIND_BATCH, KIND_CHECKPOINT, KIND_SERIES, put_str, put_varint, zigzag};
+use super::follow::{Durable, Holds, Position};
 use super::replay::KeptSegment;
 use super::{Append, Job, JournalError, io_err};
 use crate::health::{Health, Store};
@@ -43,6 +44,18 @@ pub(super) struct Writer {
     /// Records a failed write could not put on disk, written before
     /// anything else.
     debt: Vec<u8>,
+    /// Samples encoded but not yet synced, and their newest time.
+    unsynced: (u64, i64),
+    /// How far the journal is on disk, for followers.
+    durable: tokio::sync::watch::Sender<Durable>,
+    /// Segments followers still need.
+    holds: Arc<Holds>,
+}
+
+/// What the writer shares with the journal's followers.
+pub(super) struct Shared {
+    pub(super) durable: tokio::sync::watch::Sender<Durable>,
+    pub(super) holds: Arc<Holds>,
 }
 
 impl Writer {
@@ -53,6 +66,7 @@ impl Writer {
         health: Arc<Health>,
         sequences: HashMap<String, u64>,
         closed: Vec<KeptSegment>,
+        shared: Shared,
     ) -> Writer {
         Writer {
             dir: dir.to_path_buf(),
@@ -63,7 +77,25 @@ impl Writer {
             closed,
             current: None,
             debt: Vec::new(),
+            unsynced: (0, i64::MIN),
+            durable: shared.durable,
+            holds: shared.holds,
         }
+    }
+
+    /// Tells followers that everything encoded so far is on disk.
+    fn publish(&mut self) {
+        let Some(cur) = &self.current else { return };
+        let (n, newest) = std::mem::replace(&mut self.unsynced, (0, i64::MIN));
+        let end = Position {
+            segment: cur.number,
+            offset: cur.bytes,
+        };
+        self.durable.send_modify(|d| {
+            d.end = end;
+            d.appended += n;
+            d.newest_ms = d.newest_ms.max(newest);
+        });
     }
 
     pub(super) fn run(mut self, jobs: std::sync::mpsc::Receiver<Job>) {
@@ -173,6 +205,7 @@ impl Writer {
                     self.debt.clear();
                 }
                 self.health.write_succeeded(Store::Journal);
+                self.publish();
                 Ok(())
             }
             Err(e) => {
@@ -244,13 +277,16 @@ impl Writer {
         }
         watchpost_segment::end(out, start);
         cur.newest = cur.newest.max(newest);
+        self.unsynced.0 += a.samples.len() as u64;
+        self.unsynced.1 = self.unsynced.1.max(newest);
         let e = self.sequences.entry(a.agent.to_string()).or_insert(0);
         *e = (*e).max(a.sequence);
         Ok(())
     }
 
     /// Closes the current segment, deletes segments past the store's
-    /// window, and starts a new one with a checkpoint.
+    /// window that no follower holds, and starts a new one with a
+    /// checkpoint.
     fn roll(&mut self, now_ms: i64) -> Result<(), JournalError> {
         let number = match self.current.take() {
             Some(c) => {
@@ -260,8 +296,9 @@ impl Writer {
             None => self.closed.last().map_or(1, |c| c.0 + 1),
         };
         let horizon = now_ms.saturating_sub(self.store.window_ms());
-        self.closed.retain(|(_, path, newest)| {
-            if *newest >= horizon {
+        let holds = self.holds.clone();
+        self.closed.retain(|(number, path, newest)| {
+            if *newest >= horizon || holds.keeps(*number, *newest, now_ms) {
                 return true;
             }
             if let Err(e) = fs::remove_file(path) {
@@ -303,6 +340,7 @@ impl Writer {
             newest: i64::MIN,
             defined: HashSet::new(),
         });
+        self.publish();
         Ok(())
     }
 }
