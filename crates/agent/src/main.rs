@@ -1,5 +1,7 @@
 //! `watchpost-agent --config agent.toml`: collects this host's metrics and
-//! streams them to a collector.
+//! streams them to a collector. SIGHUP re-reads the config: a valid one
+//! replaces the running agent (stopped cleanly, its spool kept on disk),
+//! an invalid one is logged and the agent goes on as it was.
 
 use std::path::PathBuf;
 use watchpost_agent::sources::snmp::session;
@@ -63,15 +65,38 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    // A spool that cannot be opened (held by another agent, unwritable)
-    // stops the agent here, naming the directory.
-    let spool = watchpost_agent::spool::Spool::open(&config.spool)?;
     runtime.block_on(async {
-        let agent = watchpost_agent::start_with(config, spool);
-        tracing::info!(id = %agent.id, hostname = %agent.hostname, "agent started");
-        watchpost_agent::shutdown_signal().await;
-        tracing::info!("stopping");
-        agent.stop().await;
-    });
-    Ok(())
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("cannot watch SIGHUP")?;
+        let mut config = config;
+        loop {
+            // A spool that cannot be opened (held by another agent,
+            // unwritable) stops the agent here, naming the directory.
+            let spool = watchpost_agent::spool::Spool::open(&config.spool)?;
+            let agent = watchpost_agent::start_with(config, spool);
+            tracing::info!(id = %agent.id, hostname = %agent.hostname, "agent started");
+            let next = loop {
+                tokio::select! {
+                    _ = watchpost_agent::shutdown_signal() => break None,
+                    _ = hup.recv() => match watchpost_agent::AgentConfig::load(&args.config) {
+                        Ok(c) => break Some(c),
+                        Err(e) => tracing::error!(config = %args.config.display(), error = %e,
+                            "SIGHUP: the config is not valid; the agent goes on with the one it has"),
+                    },
+                }
+            };
+            match next {
+                None => {
+                    tracing::info!("stopping");
+                    agent.stop().await;
+                    return Ok(());
+                }
+                Some(c) => {
+                    tracing::info!(config = %args.config.display(), "SIGHUP: restarting with the new config");
+                    agent.stop().await;
+                    config = c;
+                }
+            }
+        }
+    })
 }
