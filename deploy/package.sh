@@ -18,6 +18,8 @@
 # they were built against, and the check is skipped. WATCHPOST_PACKAGE_OUT
 # names another output folder.
 set -euo pipefail
+# Failures inside $(...) stop the script too.
+shopt -s inherit_errexit
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
@@ -72,7 +74,7 @@ build() {
     local triple="$arch-unknown-linux-gnu"
     PATH="$tools/bin:$tools/venv/bin:$PATH" CARGO_ZIGBUILD_PYTHON_PATH="$tools/venv/bin/python" \
         cargo zigbuild --locked --profile dist --target "$triple.$GLIBC_BASELINE" \
-        -p watchpost-collector-main -p watchpost-agent -p watchpost-ctl >&2
+        -p watchpost-collector-main -p watchpost-agent -p watchpostctl >&2
     local dir="$root/target/$triple/dist"
     for b in watchpost-collector watchpost-agent watchpostctl; do
         check_glibc "$dir/$b" >&2
@@ -84,6 +86,10 @@ build() {
 check_glibc() {
     local newest
     newest="$(objdump -T "$1" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -1)"
+    if [ -z "$newest" ]; then
+        echo "package.sh: $1 names no glibc symbol version: not a glibc binary?" >&2
+        exit 1
+    fi
     if [ "$(printf '%s\n%s\n' "$newest" "$GLIBC_BASELINE" | sort -V | tail -1)" != "$GLIBC_BASELINE" ]; then
         echo "package.sh: $1 needs glibc $newest, newer than the baseline $GLIBC_BASELINE" >&2
         exit 1

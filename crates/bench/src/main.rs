@@ -15,6 +15,9 @@
 //! - `spool`: an hour of a 1 s interval in an agent's disk spool (disk,
 //!   memory), then replayed by the real agent to a real collector.
 //!
+//! - `remote-write`: a 10-minute backlog drained into VictoriaMetrics:
+//!   samples/s, collector CPU per sample sent, drain time.
+//!
 //! - `store`, `snmp`, `tls`, `history`: see their modules.
 //!
 //! One module per benchmark; `harness` starts what they share.
@@ -28,6 +31,7 @@ mod history;
 mod ingest;
 mod notify;
 mod proc;
+mod remote_write;
 mod snmp;
 mod spool;
 mod store;
@@ -104,6 +108,21 @@ enum What {
         #[arg(long, default_value_t = 1_000)]
         read_series: usize,
     },
+    /// remote_write to VictoriaMetrics: a backlog drained, CPU per sample sent.
+    RemoteWrite {
+        /// Simulated agents.
+        #[arg(long, default_value_t = 10)]
+        agents: usize,
+        /// Series per agent.
+        #[arg(long, default_value_t = 10_000)]
+        series: usize,
+        /// Minutes of backlog.
+        #[arg(long, default_value_t = 10)]
+        minutes: usize,
+        /// Seconds between samples of a series.
+        #[arg(long, default_value_t = 10)]
+        interval: usize,
+    },
     /// Agent, ingest and notify, with defaults.
     All,
 }
@@ -177,6 +196,12 @@ async fn main() -> anyhow::Result<()> {
             series,
             rounds,
         } => tls::run(agents, series, rounds).await,
+        What::RemoteWrite {
+            agents,
+            series,
+            minutes,
+            interval,
+        } => remote_write::run(agents, series, minutes, interval).await,
         What::All => {
             agent::run(AgentArgs {
                 rounds_1s: 30,
