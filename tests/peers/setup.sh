@@ -12,7 +12,9 @@
 # - victoria-metrics and prometheus (Debian packages): the remote_write
 #   receivers, and a Prometheus scraping /federate;
 # - lintian and rpm (rpmbuild): the package test builds, checks and
-#   installs the .deb packages and builds the RPMs.
+#   installs the .deb packages and builds the RPMs;
+# - chromium and chromium-driver (Debian packages): the real browser the
+#   console tests drive over WebDriver (headless, off the network).
 # Called by .ci/run and, when target/peers is missing, by the test harness.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -23,10 +25,11 @@ flock 9
 if [ ! -x /usr/sbin/snmpd ] || ! command -v snmptrap >/dev/null || ! command -v faketime >/dev/null \
     || ! command -v pdftotext >/dev/null || [ ! -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] \
     || [ ! -x /usr/bin/prometheus ] || [ ! -x /usr/bin/victoria-metrics ] \
-    || ! command -v lintian >/dev/null || ! command -v rpmbuild >/dev/null; then
+    || ! command -v lintian >/dev/null || ! command -v rpmbuild >/dev/null \
+    || [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
     apt_get() { if [ "$(id -u)" = 0 ]; then apt-get "$@"; else sudo apt-get "$@"; fi; }
     export DEBIAN_FRONTEND=noninteractive
-    debs="snmpd snmp faketime fonts-wqy-microhei poppler-utils victoria-metrics prometheus lintian rpm"
+    debs="snmpd snmp faketime fonts-wqy-microhei poppler-utils victoria-metrics prometheus lintian rpm chromium chromium-driver"
     apt_get install -y -q --no-install-recommends $debs >/dev/null \
         || { apt_get update -q >/dev/null && apt_get install -y -q --no-install-recommends $debs >/dev/null; }
 fi

@@ -2,6 +2,7 @@
 //! this process, on loopback ports the OS picks, with temporary data
 //! directories. Waiting is always on a condition with a deadline.
 
+pub mod browser;
 pub mod process;
 pub mod raw_agent;
 mod small_disk;
@@ -333,7 +334,9 @@ pub fn peers_dir() -> PathBuf {
         && Path::new("/usr/sbin/snmpd").exists()
         && Path::new("/usr/bin/faketime").exists()
         && Path::new("/usr/bin/prometheus").exists()
-        && Path::new("/usr/bin/victoria-metrics").exists();
+        && Path::new("/usr/bin/victoria-metrics").exists()
+        && Path::new("/usr/bin/chromium").exists()
+        && Path::new("/usr/bin/chromedriver").exists();
     if !ready {
         let out = std::process::Command::new("bash")
             .arg(root.join("tests/peers/setup.sh"))

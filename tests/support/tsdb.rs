@@ -15,7 +15,7 @@ pub fn free_tcp_port() -> u16 {
         .port()
 }
 
-fn need(binary: &str) -> PathBuf {
+pub(crate) fn need(binary: &str) -> PathBuf {
     let _ = super::peers_dir();
     let path = PathBuf::from(binary);
     assert!(

@@ -73,6 +73,41 @@ struct RawFile {
     backup: crate::backup::RawBackup,
     #[serde(default)]
     remote_write: Vec<crate::remote_write::RawRemoteWrite>,
+    #[serde(default)]
+    console: RawConsole,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConsole {
+    session_idle: Option<HumanDuration>,
+}
+
+/// `[console]`, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsoleConfig {
+    /// A console session unused this long is signed out (`console.session_idle`).
+    pub session_idle_ms: i64,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            session_idle_ms: 30 * 60_000,
+        }
+    }
+}
+
+impl ConsoleConfig {
+    fn check(raw: RawConsole) -> Result<ConsoleConfig, String> {
+        let session_idle_ms = raw
+            .session_idle
+            .map_or(ConsoleConfig::default().session_idle_ms, |d| time::millis(d.0));
+        if !(1000..=7 * 86_400_000).contains(&session_idle_ms) {
+            return Err("key console.session_idle: expected 1s to 7d".into());
+        }
+        Ok(ConsoleConfig { session_idle_ms })
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -398,6 +433,8 @@ pub struct CollectorConfig {
     pub backup: crate::backup::BackupConfig,
     /// `[[remote_write]]`: where applied samples are shipped.
     pub remote_write: Vec<crate::remote_write::RemoteWriteConfig>,
+    /// `[console]`: the web console's sessions.
+    pub console: ConsoleConfig,
     /// The files this config was read from (itself, calendar, roster,
     /// checklist, TLS), for backups.
     pub sources: Vec<PathBuf>,
@@ -641,6 +678,7 @@ impl CollectorConfig {
             checklist,
             backup,
             remote_write,
+            console: ConsoleConfig::check(raw.console)?,
             sources,
             change_max_window: raw
                 .changes

@@ -1,4 +1,5 @@
-//! The HTTP side: JSON API under `/api/v1/`, `/metrics`, `/healthz`.
+//! The HTTP side: JSON API under `/api/v1/`, `/metrics`, `/healthz`, and
+//! the web console everywhere else (`crate::console`, its own guard).
 //! Errors are `{"error": {"code", "message"}}` with a fitting status.
 //! Every request but `/healthz` passes [`guard`] (who, which role, the audit
 //! log); [`admin`] holds users, tokens, agent enrolment and the audit log.
@@ -14,7 +15,7 @@ pub mod guard;
 mod inspections;
 mod metrics;
 mod reported;
-mod reports;
+pub(crate) mod reports;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -138,11 +139,16 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/api/v1/changes/{id}", get(changes::show))
         .route("/api/v1/changes/{id}/{action}", post(changes::act))
         .merge(admin::routes())
-        .fallback(|| async {
-            ApiError::not_found("no such endpoint; see /api/v1/agents, /series, /query, /faults")
+        .merge(crate::console::routes())
+        .fallback(|req: axum::extract::Request| async move {
+            if crate::console::is_console_path(req.uri().path()) {
+                return (StatusCode::NOT_FOUND, "no such console page; start at /").into_response();
+            }
+            ApiError::not_found("no such endpoint; see /api/v1/agents, /series, /query, /faults").into_response()
         })
         .layer(axum::extract::DefaultBodyLimit::max(guard::MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(core.clone(), guard::guard))
+        .layer(tower_http::compression::CompressionLayer::new())
         .with_state(core)
 }
 
@@ -263,7 +269,7 @@ pub(crate) fn parse_when(core: &Core, name: &str, s: &str, now_ms: i64) -> Resul
     })
 }
 
-async fn query(
+pub(crate) async fn query(
     State(core): State<Arc<Core>>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Vec<api::SeriesPoints>>, ApiError> {
@@ -680,7 +686,7 @@ async fn windows(State(core): State<Arc<Core>>) -> Result<Json<Vec<api::Maintena
     Ok(Json(all.iter().rev().map(|w| window_view(w, now)).collect()))
 }
 
-async fn add_window(
+pub(crate) async fn add_window(
     State(core): State<Arc<Core>>,
     Extension(caller): Extension<guard::Caller>,
     body: Bytes,

@@ -12,6 +12,7 @@ pub mod agents;
 pub mod backup;
 pub mod clock_offset;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod faults;
 pub mod health;
@@ -137,6 +138,8 @@ pub struct Core {
     pub clock: Arc<dyn Clock>,
     /// Each `[[remote_write]]` destination's counters.
     pub remote_write: Vec<Arc<remote_write::Stats>>,
+    /// The web console's signed-in browsers.
+    pub console: console::session::Sessions,
 }
 
 /// A running collector.
@@ -275,7 +278,9 @@ impl Collector {
         let limits = config.limits;
         let grpc_gate = listen::Gate::new("grpc", limits.per_address, limits.total, clock.clone());
         let http_gate = listen::Gate::new("http", limits.per_address, limits.total, clock.clone());
+        let console = console::session::Sessions::new(config.console.session_idle_ms);
         let core = Arc::new(Core {
+            console,
             config,
             store,
             engine,

@@ -76,6 +76,13 @@ INSERT INTO users_v2 (name, role, password_hash, created_ms, disabled)
 DROP TABLE users;
 ALTER TABLE users_v2 RENAME TO users;
 "#,
+    // 3: the web console's language, remembered per user.
+    r#"
+CREATE TABLE user_prefs (
+    name TEXT PRIMARY KEY,
+    lang TEXT NOT NULL CHECK (lang IN ('zh', 'en'))
+);
+"#,
 ];
 
 /// Brings `access.db` to the newest version; a newer one is refused.

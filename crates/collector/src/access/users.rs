@@ -140,6 +140,50 @@ impl Access {
         .await
     }
 
+    /// A user's role now, `None` if unknown or disabled (a console session
+    /// asks on every request, so a disabled user or a changed role counts at once).
+    pub async fn role_of(&self, name: &str) -> Result<Option<Role>, AccessError> {
+        let (name, db) = (name.to_string(), self.db_err());
+        self.run(move |c| {
+            let row: Option<(String, bool)> = c
+                .query_row("SELECT role, disabled FROM users WHERE name = ?1", [&name], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+                .map_err(db)?;
+            Ok(row.and_then(|(role, disabled)| if disabled { None } else { Role::parse(&role) }))
+        })
+        .await
+    }
+
+    /// The console language a user chose (`zh` or `en`), if any.
+    pub async fn lang_of(&self, name: &str) -> Result<Option<String>, AccessError> {
+        let (name, db) = (name.to_string(), self.db_err());
+        self.run(move |c| {
+            c.query_row("SELECT lang FROM user_prefs WHERE name = ?1", [&name], |r| r.get(0))
+                .optional()
+                .map_err(db)
+        })
+        .await
+    }
+
+    /// Remembers a user's console language (`zh` or `en`).
+    pub async fn set_lang(&self, name: &str, lang: &str) -> Result<(), AccessError> {
+        if !matches!(lang, "zh" | "en") {
+            return Err(AccessError::Invalid(format!("language {lang:?}: expected zh or en")));
+        }
+        let (name, lang, db) = (name.to_string(), lang.to_string(), self.db_err());
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO user_prefs (name, lang) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET lang = excluded.lang",
+                params![name, lang],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Disables (or enables) a user; a disabled user's tokens stop working.
     pub async fn set_disabled(&self, name: &str, disabled: bool) -> Result<(), AccessError> {
         let (name, db) = (name.to_string(), self.db_err());

@@ -148,6 +148,9 @@ async fn identify(core: &Core, headers: &HeaderMap) -> Result<Identity, Response
 pub async fn guard(State(core): State<Arc<Core>>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    if crate::console::is_console_path(&path) {
+        return crate::console::guard(core, req, next).await;
+    }
     let Some(need) = required_role(&method, &path) else {
         return next.run(req).await;
     };
@@ -220,7 +223,7 @@ pub async fn guard(State(core): State<Arc<Core>>, req: Request, next: Next) -> R
     response
 }
 
-async fn audit(
+pub(crate) async fn audit(
     core: &Core,
     identity: Option<Identity>,
     address: String,

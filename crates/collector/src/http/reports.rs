@@ -50,7 +50,7 @@ fn file_response(r: &StoredReport, bytes: Vec<u8>) -> Response {
 }
 
 /// Generates the month's statistics, stores them, answers in `format`.
-pub(super) async fn monthly(
+pub(crate) async fn monthly(
     State(core): State<Arc<Core>>,
     Extension(caller): Extension<guard::Caller>,
     Query(params): Query<HashMap<String, String>>,
@@ -67,7 +67,7 @@ pub(super) async fn monthly(
 
 /// Generates a day's inspection record (default: yesterday), stores it,
 /// answers in `format`.
-pub(super) async fn daily(
+pub(crate) async fn daily(
     State(core): State<Arc<Core>>,
     Extension(caller): Extension<guard::Caller>,
     Query(params): Query<HashMap<String, String>>,
@@ -191,7 +191,7 @@ pub(super) async fn list(
 }
 
 /// One stored report's file.
-pub(super) async fn get(State(core): State<Arc<Core>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn get(State(core): State<Arc<Core>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let id = super::fault_id(&id)?;
     let all = core
         .db

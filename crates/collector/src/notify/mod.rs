@@ -252,7 +252,7 @@ pub struct NotifyConfig {
     pub language: Language,
     /// Templates.
     pub templates: Templates,
-    /// Fault links are `{link_base}/api/v1/faults/{id}`.
+    /// Fault links are `{link_base}/faults/{id}`, the console's fault page.
     pub link_base: String,
     /// After a message to a recipient, later ones within this time are
     /// grouped into the next message.

@@ -172,7 +172,7 @@ fn reporter_templates(language: Language, kind: Kind) -> (Template, Template) {
 
 /// The link to a fault.
 pub fn fault_link(config: &NotifyConfig, id: i64) -> String {
-    format!("{}/api/v1/faults/{id}", config.link_base)
+    format!("{}/faults/{id}", config.link_base)
 }
 
 fn fill(t: &Template, item: &Item, config: &NotifyConfig, tz: &TimeZone, count: usize) -> String {
@@ -259,7 +259,7 @@ pub fn render(message: &Message, config: &NotifyConfig, tz: &TimeZone) -> Render
         .collect();
     if count > MAX_ITEMS {
         let more = count - MAX_ITEMS;
-        let all = format!("{}/api/v1/faults?status=open", config.link_base);
+        let all = format!("{}/faults?status=open,acknowledged", config.link_base);
         blocks.push(match lang {
             Language::Zh => format!("……另有 {more} 条未列出，全部故障：{all}"),
             Language::En => format!("... and {more} more not listed; all faults: {all}"),
@@ -409,7 +409,7 @@ mod tests {
         assert!(r.text.contains("发生时间：2026-11-23 14:05 +08:00"), "{}", r.text);
         assert!(r.text.contains("响应时限：2026-11-23 18:05 +08:00"), "{}", r.text);
         assert!(
-            r.text.contains("详情：http://wp:9811/api/v1/faults/1"),
+            r.text.contains("详情：http://wp:9811/faults/1"),
             "{}",
             r.text
         );
