@@ -27,7 +27,7 @@ name = "queue_deep"
 metric = "app_queue_depth"
 when = "> 90"
 severity = "urgent"
-summary = "队列积压 {{ value }}"
+summary = "队列积压 {value}"
 "#;
 
 const OPERATOR: (&str, &str) = ("ops", "operator-pass-1");
@@ -42,9 +42,10 @@ async fn collector(data: &Path, extra: &str) -> Collector {
     };
     let rules = RuleSet::parse(RULES, "rules.toml").expect("rules");
     let c = Collector::start(config, rules).await.expect("collector starts");
-    for ((name, password), role) in [OPERATOR, VIEWER, ADMIN]
-        .into_iter()
-        .zip([Role::Operator, Role::Viewer, Role::Admin])
+    for ((name, password), role) in
+        [OPERATOR, VIEWER, ADMIN]
+            .into_iter()
+            .zip([Role::Operator, Role::Viewer, Role::Admin])
     {
         c.core()
             .access
@@ -136,13 +137,18 @@ async fn shoot(b: &Browser, name: &str, lang: &str) {
         .await
         .as_i64()
         .unwrap_or(0);
-    assert!(sideways <= 0, "{name} ({lang}) scrolls sideways by {sideways} px at 375 px");
+    assert!(
+        sideways <= 0,
+        "{name} ({lang}) scrolls sideways by {sideways} px at 375 px"
+    );
     b.viewport(1280, 900, false).await;
 }
 
 async fn sign_in_browser(b: &Browser, (user, password): (&str, &str)) {
     let s = Duration::from_secs(10);
-    b.type_into(&b.wait("#user", s).await, user).await;
+    let field = b.wait("#user", s).await;
+    b.clear(&field).await;
+    b.type_into(&field, user).await;
     b.type_into(&b.find("#password").await, password).await;
     b.click(&b.find("#sign-in").await).await;
 }
@@ -151,7 +157,17 @@ async fn sign_in_browser(b: &Browser, (user, password): (&str, &str)) {
 async fn a_fault_is_taken_to_closed_in_a_real_browser() {
     let data = tempfile::tempdir().expect("tempdir");
     let files = tempfile::tempdir().expect("tempdir");
-    let c = collector(data.path(), "").await;
+    // The shipped roster and the 2026 calendar of mainland China.
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let c = collector(
+        data.path(),
+        &format!(
+            "[collector]\noncall = \"{}\"\ncalendar = \"{}\"\n",
+            examples.join("oncall.toml").display(),
+            examples.join("calendars/cn-2026.toml").display()
+        ),
+    )
+    .await;
     let base = format!("http://{}", c.http_addr());
     write_textfile(files.path(), "app.prom", "app_queue_depth 10\n");
     let agent = start_agent(&c, "web-1", Some(files.path()), true, Duration::from_millis(500));
@@ -161,7 +177,11 @@ async fn a_fault_is_taken_to_closed_in_a_real_browser() {
 
     // Signed out: the sign-in page, then back where the browser was going.
     b.goto(&format!("{base}/faults")).await;
-    assert!(b.url().await.contains("/login?next=%2Ffaults"), "{}", b.url().await);
+    assert!(
+        b.url().await.contains("/login?next=%2Ffaults"),
+        "{}",
+        b.url().await
+    );
     assert_eq!(b.script("return document.documentElement.lang").await, "zh-CN");
     shoot(&b, "login", "zh").await;
     sign_in_browser(&b, ("ops", "wrong password")).await;
@@ -195,7 +215,9 @@ async fn a_fault_is_taken_to_closed_in_a_real_browser() {
         .as_u64()
         .unwrap_or(0);
     assert!(drawn > 200, "the CPU chart drew {drawn} non-background pixels");
-    let series = b.script("return document.querySelector('.chart').dataset.series").await;
+    let series = b
+        .script("return document.querySelector('.chart').dataset.series")
+        .await;
     assert_ne!(series, "0", "the CPU chart has a series");
     shoot(&b, "host", "zh").await;
     b.goto(&format!("{base}/hosts/web-1?range=24h")).await;
@@ -207,8 +229,15 @@ async fn a_fault_is_taken_to_closed_in_a_real_browser() {
     b.script("window.__same_page = true").await;
     write_textfile(files.path(), "app.prom", "app_queue_depth 95\n");
     let tile = b.wait(".tile.state-urgent[data-host=\"web-1\"]", wait).await;
-    assert!(b.text(&tile).await.contains("紧急"), "severity in text, not only colour");
-    assert_eq!(b.script("return window.__same_page === true").await, true, "no reload");
+    assert!(
+        b.text(&tile).await.contains("紧急"),
+        "severity in text, not only colour"
+    );
+    assert_eq!(
+        b.script("return window.__same_page === true").await,
+        true,
+        "no reload"
+    );
     let due = b.wait("section[aria-label=\"一小时内到期\"] li a", wait).await;
     shoot(&b, "overview-fault", "zh").await;
 
@@ -222,7 +251,10 @@ async fn a_fault_is_taken_to_closed_in_a_real_browser() {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("a fault page: {fault_url}"));
     let body = b.script("return document.body.innerText").await.to_string();
-    assert!(body.contains("队列积压 95") && body.contains("响应期限"), "{body}");
+    assert!(
+        body.contains("队列积压 95") && body.contains("响应期限"),
+        "{body}"
+    );
     shoot(&b, "fault-open", "zh").await;
     b.type_into(&b.find("#ack-comment").await, "正在处理").await;
     b.click(&b.find("#act-ack").await).await;
@@ -242,7 +274,8 @@ async fn a_fault_is_taken_to_closed_in_a_real_browser() {
     // Closing without the handling is refused by the browser's form check
     // and by the server (the server's answer is checked below, over HTTP).
     b.type_into(&b.find("#close-cause").await, "消费进程挂起").await;
-    b.type_into(&b.find("#close-handling").await, "重启消费进程，队列恢复").await;
+    b.type_into(&b.find("#close-handling").await, "重启消费进程，队列恢复")
+        .await;
     b.click(&b.find("#act-close").await).await;
     b.wait(".flash.ok", wait).await;
     assert_eq!(b.text(&b.find("#fault-status").await).await, "已关闭");
@@ -251,10 +284,16 @@ async fn a_fault_is_taken_to_closed_in_a_real_browser() {
         assert!(timeline.contains(step), "timeline lacks {step}: {timeline}");
     }
     assert!(timeline.contains("ops"), "who acted: {timeline}");
+    b.wait(".chart[data-series]", wait).await;
+    let series = b
+        .script("return document.querySelector('.chart').dataset.series")
+        .await;
+    assert_eq!(series, "1", "the fault's series is drawn around it");
     shoot(&b, "fault-closed", "zh").await;
 
     // The fault list, filtered.
-    b.goto(&format!("{base}/faults?status=closed&severity=urgent")).await;
+    b.goto(&format!("{base}/faults?status=closed&severity=urgent"))
+        .await;
     let row = b.wait(&format!("tr[data-fault=\"{id}\"]"), wait).await;
     assert!(b.text(&row).await.contains("已关闭"));
     shoot(&b, "faults", "zh").await;
@@ -263,8 +302,17 @@ async fn a_fault_is_taken_to_closed_in_a_real_browser() {
     b.goto(&format!("{base}/oncall")).await;
     b.wait("table.roster", wait).await;
     let roster = b.text(&b.find("table.roster").await).await;
-    assert!(roster.contains("工作日") || roster.contains("休息日"), "{roster}");
+    assert!(roster.contains("工作日") && roster.contains("休息日"), "{roster}");
     shoot(&b, "oncall", "zh").await;
+    // National Day week: holidays named, the make-up working day marked.
+    b.goto(&format!("{base}/oncall?month=2026-10")).await;
+    let october = b.text(&b.wait("table.roster", wait).await).await;
+    assert!(october.contains("国庆节"), "{october}");
+    assert!(
+        b.text(&b.find("table.roster tbody tr").await).await.contains(':'),
+        "someone is on duty at 09:00 on 1 October: {october}"
+    );
+    shoot(&b, "oncall-october", "zh").await;
     b.goto(&format!("{base}/maintenance")).await;
     b.type_into(&b.wait("#w-host", wait).await, "db-9").await;
     // Two hours from now in the calendar's zone, as a datetime-local field holds it.
@@ -289,16 +337,29 @@ async fn a_fault_is_taken_to_closed_in_a_real_browser() {
     let (status, csv) = {
         let r = client()
             .get(format!("{base}/reports/daily?format=csv"))
-            .header("cookie", format!("watchpost_session={}", b.cookie("watchpost_session").await.expect("cookie")["value"].as_str().unwrap_or_default()))
+            .header(
+                "cookie",
+                format!(
+                    "watchpost_session={}",
+                    b.cookie("watchpost_session").await.expect("cookie")["value"]
+                        .as_str()
+                        .unwrap_or_default()
+                ),
+            )
             .send()
             .await
             .expect("report");
         (r.status().as_u16(), r.text().await.unwrap_or_default())
     };
-    assert_eq!(status, 200, "{csv}");
-    assert!(!csv.is_empty());
+    // Through the session, to the report generator: a collector born today
+    // has nothing to record for yesterday, and says so.
+    assert_eq!(status, 400, "{csv}");
+    assert!(csv.contains("nothing to record"), "{csv}");
 
     // English, remembered for the user across sign-ins.
+    b.goto(&format!("{base}/faults?status=closed&severity=urgent"))
+        .await;
+    b.wait(&format!("tr[data-fault=\"{id}\"]"), wait).await;
     b.click(&b.find("#switch-lang").await).await;
     b.wait("html[lang=\"en\"]", wait).await;
     assert!(b.text(&b.find("tr[data-fault]").await).await.contains("Closed"));
@@ -342,12 +403,21 @@ async fn a_fault_is_taken_to_closed_in_a_real_browser() {
     let reopened = open.first().expect("an open fault").id;
     b.goto(&format!("{base}/faults/{reopened}")).await;
     b.wait("#fault-status", wait).await;
-    assert!(b.all("section.actions, #act-ack, #act-note").await.is_empty(), "a viewer sees no action");
+    assert!(
+        b.all("section.actions, #act-ack, #act-note").await.is_empty(),
+        "a viewer sees no action"
+    );
     shoot(&b, "fault-viewer", "zh").await;
     b.goto(&format!("{base}/maintenance")).await;
     b.wait("main h1", wait).await;
-    assert!(b.all("#add-window").await.is_empty(), "a viewer cannot add a window");
-    assert!(b.all("a[href=\"/audit\"]").await.is_empty(), "nor see the audit log");
+    assert!(
+        b.all("#add-window").await.is_empty(),
+        "a viewer cannot add a window"
+    );
+    assert!(
+        b.all("a[href=\"/audit\"]").await.is_empty(),
+        "nor see the audit log"
+    );
     let viewer_cookie = b.cookie("watchpost_session").await.expect("cookie")["value"]
         .as_str()
         .expect("value")
@@ -504,11 +574,20 @@ async fn an_idle_session_expires_and_failed_sign_ins_are_slowed() {
     };
     assert_eq!(page("/", false).await.status(), 200);
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(page("/overview/body", true).await.status(), 200, "activity keeps it");
+    assert_eq!(
+        page("/overview/body", true).await.status(),
+        200,
+        "activity keeps it"
+    );
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let r = page("/overview/body", true).await;
     assert_eq!(r.status(), 401, "idle past 2 s");
-    assert!(r.headers()["hx-redirect"].to_str().unwrap().contains("expired=1"));
+    assert!(
+        r.headers()["hx-redirect"]
+            .to_str()
+            .expect("ascii")
+            .contains("expired=1")
+    );
     let r = page("/", false).await;
     assert_eq!(r.status(), 303);
     // Three wrong passwords go by at once; the fourth waits a second.
@@ -530,6 +609,9 @@ async fn an_idle_session_expires_and_failed_sign_ins_are_slowed() {
     }
     let (status, took) = wrong(3).await;
     assert_eq!(status, 401);
-    assert!(took >= Duration::from_millis(950), "the fourth failure waited {took:?}");
+    assert!(
+        took >= Duration::from_millis(950),
+        "the fourth failure waited {took:?}"
+    );
     c.shutdown().await;
 }

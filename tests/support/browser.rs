@@ -51,7 +51,10 @@ impl Browser {
             {
                 break;
             }
-            assert!(Instant::now() < deadline, "chromedriver did not answer within 30 s");
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not answer within 30 s"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let caps = json!({ "capabilities": { "alwaysMatch": {
@@ -166,7 +169,8 @@ impl Browser {
                 Instant::now() < deadline,
                 "no {css:?} on {} within {limit:?}; the page says: {}",
                 self.url().await,
-                self.script("return document.body ? document.body.innerText : ''").await
+                self.script("return document.body ? document.body.innerText : ''")
+                    .await
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -180,6 +184,11 @@ impl Browser {
     /// Clicks an element.
     pub async fn click(&self, e: &Element) {
         self.post(&format!("/element/{}/click", e.0), json!({})).await;
+    }
+
+    /// Empties an input.
+    pub async fn clear(&self, e: &Element) {
+        self.post(&format!("/element/{}/clear", e.0), json!({})).await;
     }
 
     /// Types into an element.

@@ -144,7 +144,8 @@ pub fn router(core: Arc<Core>) -> Router {
             if crate::console::is_console_path(req.uri().path()) {
                 return (StatusCode::NOT_FOUND, "no such console page; start at /").into_response();
             }
-            ApiError::not_found("no such endpoint; see /api/v1/agents, /series, /query, /faults").into_response()
+            ApiError::not_found("no such endpoint; see /api/v1/agents, /series, /query, /faults")
+                .into_response()
         })
         .layer(axum::extract::DefaultBodyLimit::max(guard::MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(core.clone(), guard::guard))

@@ -278,7 +278,8 @@ impl Collector {
         let limits = config.limits;
         let grpc_gate = listen::Gate::new("grpc", limits.per_address, limits.total, clock.clone());
         let http_gate = listen::Gate::new("http", limits.per_address, limits.total, clock.clone());
-        let console = console::session::Sessions::new(config.console.session_idle_ms);
+        let console =
+            console::session::Sessions::new(config.console.session_idle_ms, config.calendar.time_zone_name());
         let core = Arc::new(Core {
             console,
             config,

@@ -160,9 +160,11 @@ impl Access {
     pub async fn lang_of(&self, name: &str) -> Result<Option<String>, AccessError> {
         let (name, db) = (name.to_string(), self.db_err());
         self.run(move |c| {
-            c.query_row("SELECT lang FROM user_prefs WHERE name = ?1", [&name], |r| r.get(0))
-                .optional()
-                .map_err(db)
+            c.query_row("SELECT lang FROM user_prefs WHERE name = ?1", [&name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(db)
         })
         .await
     }
@@ -170,7 +172,9 @@ impl Access {
     /// Remembers a user's console language (`zh` or `en`).
     pub async fn set_lang(&self, name: &str, lang: &str) -> Result<(), AccessError> {
         if !matches!(lang, "zh" | "en") {
-            return Err(AccessError::Invalid(format!("language {lang:?}: expected zh or en")));
+            return Err(AccessError::Invalid(format!(
+                "language {lang:?}: expected zh or en"
+            )));
         }
         let (name, lang, db) = (name.to_string(), lang.to_string(), self.db_err());
         self.run(move |c| {

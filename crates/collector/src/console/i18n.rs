@@ -53,7 +53,12 @@ impl Lang {
             Lang::Zh => (&ZH, 0),
             Lang::En => (&EN, 1),
         };
-        cell.get_or_init(|| WORDS.iter().map(|(k, zh, en)| (*k, if col == 0 { *zh } else { *en })).collect())
+        cell.get_or_init(|| {
+            WORDS
+                .iter()
+                .map(|(k, zh, en)| (*k, if col == 0 { *zh } else { *en }))
+                .collect()
+        })
     }
 
     /// A word by key (the key itself if missing).
@@ -92,8 +97,16 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("sign_out", "退出", "Sign out"),
     ("user", "用户名", "User name"),
     ("password", "密码", "Password"),
-    ("sign_in_failed", "用户名或密码错误，或账号已停用。", "Wrong user name or password, or the user is disabled."),
-    ("session_expired", "会话已过期，请重新登录。", "Your session expired; please sign in again."),
+    (
+        "sign_in_failed",
+        "用户名或密码错误，或账号已停用。",
+        "Wrong user name or password, or the user is disabled.",
+    ),
+    (
+        "session_expired",
+        "会话已过期，请重新登录。",
+        "Your session expired; please sign in again.",
+    ),
     ("signed_in_as", "当前用户", "Signed in as"),
     ("switch_lang", "English", "中文"),
     ("hosts", "主机与设备", "Hosts and devices"),
@@ -156,7 +169,11 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("add_note", "添加备注", "Add note"),
     ("resolve", "标记恢复", "Resolve"),
     ("close", "关闭故障", "Close"),
-    ("close_needs", "关闭需填写故障原因和处理过程。", "Closing needs the cause and the handling."),
+    (
+        "close_needs",
+        "关闭需填写故障原因和处理过程。",
+        "Closing needs the cause and the handling.",
+    ),
     ("maintenance", "维护窗口", "Maintenance window"),
     ("change", "变更", "Change"),
     ("no_faults", "没有符合条件的故障。", "No faults match."),
@@ -194,6 +211,8 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("ch_if_in", "端口入流量", "Interface traffic in"),
     ("ch_if_out", "端口出流量", "Interface traffic out"),
     ("ch_sensors", "传感器", "Sensors"),
+    ("memory", "内存", "memory"),
+    ("swap", "交换区", "swap"),
     ("nav_maintenance", "维护", "Maintenance"),
     ("nav_reports", "报表", "Reports"),
     ("nav_audit", "审计", "Audit"),
@@ -202,7 +221,11 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("managers", "负责人", "Managers"),
     ("roster", "值班表", "Roster"),
     ("month", "月份", "Month"),
-    ("roster_hint", "每天 09:00 与 21:00 在岗人员；节假日与调休按工作日历。", "Who is on duty at 09:00 and 21:00 each day; holidays and make-up days from the working calendar."),
+    (
+        "roster_hint",
+        "每天 09:00 与 21:00 在岗人员；节假日与调休按工作日历。",
+        "Who is on duty at 09:00 and 21:00 each day; holidays and make-up days from the working calendar.",
+    ),
     ("date", "日期", "Date"),
     ("day_kind", "工作日/休息日", "Day"),
     ("working_day", "工作日", "Working day"),

@@ -8,9 +8,12 @@
 //! page or action needs (a page hides what the role may not do, and the
 //! action refuses it with 403 all the same), the CSRF token on every
 //! write, and an audit record for every write, as for the API.
-//! [`pages`] renders the overview, faults and hosts, [`records`] on call,
+//! [`pages`] holds sign-in, the overview and what pages share, [`faults`]
+//! the fault list and page, [`hosts`] host and device charts, [`records`] on call,
 //! maintenance, reports and the audit log; [`i18n`] holds their words.
 
+mod faults;
+mod hosts;
 pub mod i18n;
 mod pages;
 mod records;
@@ -22,7 +25,7 @@ use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::extract::{ConnectInfo, Path, Request};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -59,13 +62,16 @@ pub fn routes() -> Router<Arc<Core>> {
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))
         .route("/lang", post(pages::set_lang))
-        .route("/faults", get(pages::faults))
-        .route("/faults/{id}", get(pages::fault))
-        .route("/faults/{id}/{action}", post(pages::fault_action))
-        .route("/hosts/{name}", get(pages::host))
-        .route("/data/query", get(pages::data_query))
+        .route("/faults", get(faults::faults))
+        .route("/faults/{id}", get(faults::fault))
+        .route("/faults/{id}/{action}", post(faults::fault_action))
+        .route("/hosts/{name}", get(hosts::host))
+        .route("/data/query", get(hosts::data_query))
         .route("/oncall", get(records::oncall))
-        .route("/maintenance", get(records::maintenance).post(records::add_window))
+        .route(
+            "/maintenance",
+            get(records::maintenance).post(records::add_window),
+        )
         .route("/reports", get(records::reports))
         .route("/reports/monthly", get(records::monthly))
         .route("/reports/daily", get(records::daily))
@@ -145,7 +151,11 @@ pub async fn guard(core: Arc<Core>, req: Request, next: Next) -> Response {
         Ok(b) => b,
         Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response(),
     };
-    let fields = if write { form_fields(&bytes) } else { BTreeMap::new() };
+    let fields = if write {
+        form_fields(&bytes)
+    } else {
+        BTreeMap::new()
+    };
     let Some(need) = required_role(&method, &path) else {
         let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
         if write {
@@ -155,7 +165,16 @@ pub async fn guard(core: Arc<Core>, req: Request, next: Next) -> Response {
                 role: Role::Viewer,
             });
             let who = who.filter(|_| response.status().is_redirection());
-            audit(&core, who, address, method, target, response.status(), form_detail(&fields)).await;
+            audit(
+                &core,
+                who,
+                address,
+                method,
+                target,
+                response.status(),
+                form_detail(&fields),
+            )
+            .await;
         }
         return response;
     };
@@ -195,7 +214,16 @@ pub async fn guard(core: Arc<Core>, req: Request, next: Next) -> Response {
     let (Some(s), Some(cookie)) = (live, cookie.clone()) else {
         let response = to_sign_in(&parts.headers, &target, cookie.is_some());
         if write {
-            audit(&core, None, address, method, target, StatusCode::UNAUTHORIZED, form_detail(&fields)).await;
+            audit(
+                &core,
+                None,
+                address,
+                method,
+                target,
+                StatusCode::UNAUTHORIZED,
+                form_detail(&fields),
+            )
+            .await;
         }
         return response;
     };
@@ -235,7 +263,16 @@ pub async fn guard(core: Arc<Core>, req: Request, next: Next) -> Response {
         next.run(Request::from_parts(parts, Body::from(bytes))).await
     };
     if write {
-        audit(&core, Some(identity), address, method, target, response.status(), form_detail(&fields)).await;
+        audit(
+            &core,
+            Some(identity),
+            address,
+            method,
+            target,
+            response.status(),
+            form_detail(&fields),
+        )
+        .await;
     }
     response
 }
@@ -287,7 +324,8 @@ fn etag(bytes: &[u8]) -> &'static str {
             })
             .collect()
     });
-    tags.get(&(bytes.as_ptr() as usize)).map_or("\"0\"", String::as_str)
+    tags.get(&(bytes.as_ptr() as usize))
+        .map_or("\"0\"", String::as_str)
 }
 
 async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {

@@ -36,7 +36,13 @@ pub async fn oncall(
         None => today.first_of_month(),
         Some(m) => match format!("{m}-01").parse::<Date>() {
             Ok(d) => d,
-            Err(_) => return error_page(s, StatusCode::BAD_REQUEST, &format!("month={m:?}: expected YYYY-MM")),
+            Err(_) => {
+                return error_page(
+                    s,
+                    StatusCode::BAD_REQUEST,
+                    &format!("month={m:?}: expected YYYY-MM"),
+                );
+            }
         },
     };
     let people = |d: &watchpost_model::api::OnCall| {
@@ -102,8 +108,8 @@ pub async fn oncall(
         }
     }
     let month = |d: Date| d.strftime("%Y-%m").to_string();
-    let prev = first.yesterday().map(|d| month(d)).unwrap_or_default();
-    let next = first.last_of_month().tomorrow().map(|d| month(d)).unwrap_or_default();
+    let prev = first.yesterday().map(month).unwrap_or_default();
+    let next = first.last_of_month().tomorrow().map(month).unwrap_or_default();
     render(
         "oncall.html",
         context! {
@@ -121,7 +127,12 @@ pub async fn maintenance(State(core): State<Arc<Core>>, Extension(me): Extension
     maintenance_page(&core, &me, None, StatusCode::OK).await
 }
 
-async fn maintenance_page(core: &Core, me: &Signed, flash: Option<(String, &str)>, status: StatusCode) -> Response {
+async fn maintenance_page(
+    core: &Core,
+    me: &Signed,
+    flash: Option<(String, &str)>,
+    status: StatusCode,
+) -> Response {
     let s = &me.session;
     let now = core.clock.now_ms();
     let all = match core.db.windows().await {
@@ -187,9 +198,17 @@ pub async fn add_window(
     let (starts, ends) = match (time("starts_at"), time("ends_at")) {
         (Ok(s), Ok(Some(e))) => (s, e),
         (Ok(_), Ok(None)) => {
-            return maintenance_page(&core, &me, Some(("a maintenance window needs ends_at".into(), "error")), StatusCode::BAD_REQUEST).await;
+            return maintenance_page(
+                &core,
+                &me,
+                Some(("a maintenance window needs ends_at".into(), "error")),
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
         }
-        (Err(e), _) | (_, Err(e)) => return maintenance_page(&core, &me, Some((e, "error")), StatusCode::BAD_REQUEST).await,
+        (Err(e), _) | (_, Err(e)) => {
+            return maintenance_page(&core, &me, Some((e, "error")), StatusCode::BAD_REQUEST).await;
+        }
     };
     let body = watchpost_model::api::MaintenanceBody {
         by: String::new(),
@@ -252,13 +271,25 @@ pub async fn stored_report(state: State<Arc<Core>>, id: Path<String>) -> Respons
 }
 
 /// `GET /reports/monthly?month=&format=&lang=`.
-pub async fn monthly(state: State<Arc<Core>>, caller: Extension<Caller>, q: Query<HashMap<String, String>>) -> Response {
-    crate::http::reports::monthly(state, caller, q).await.into_response()
+pub async fn monthly(
+    state: State<Arc<Core>>,
+    caller: Extension<Caller>,
+    q: Query<HashMap<String, String>>,
+) -> Response {
+    crate::http::reports::monthly(state, caller, q)
+        .await
+        .into_response()
 }
 
 /// `GET /reports/daily?date=&format=&lang=`.
-pub async fn daily(state: State<Arc<Core>>, caller: Extension<Caller>, q: Query<HashMap<String, String>>) -> Response {
-    crate::http::reports::daily(state, caller, q).await.into_response()
+pub async fn daily(
+    state: State<Arc<Core>>,
+    caller: Extension<Caller>,
+    q: Query<HashMap<String, String>>,
+) -> Response {
+    crate::http::reports::daily(state, caller, q)
+        .await
+        .into_response()
 }
 
 /// `GET /audit?actor=`: the newest 500 entries (admins only).
@@ -267,7 +298,10 @@ pub async fn audit(
     Extension(me): Extension<Signed>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let actor = q.get("actor").map(|a| a.trim().to_string()).filter(|a| !a.is_empty());
+    let actor = q
+        .get("actor")
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty());
     let entries = match core.access.audit_log(actor.clone(), 500).await {
         Ok(e) => e,
         Err(e) => return internal(e),

@@ -39,6 +39,8 @@ pub struct Session {
     pub csrf: String,
     /// The language the pages are in.
     pub lang: Lang,
+    /// The calendar's zone, which charts show times in.
+    pub time_zone: String,
     last_ms: i64,
 }
 
@@ -57,14 +59,17 @@ struct Inner {
 /// Every console session.
 pub struct Sessions {
     idle_ms: i64,
+    time_zone: String,
     inner: Mutex<Inner>,
 }
 
 impl Sessions {
-    /// No sessions; `idle_ms` from `console.session_idle`.
-    pub fn new(idle_ms: i64) -> Sessions {
+    /// No sessions; `idle_ms` from `console.session_idle`, `time_zone`
+    /// the calendar's.
+    pub fn new(idle_ms: i64, time_zone: &str) -> Sessions {
         Sessions {
             idle_ms,
+            time_zone: time_zone.to_string(),
             inner: Mutex::default(),
         }
     }
@@ -81,6 +86,7 @@ impl Sessions {
             role,
             csrf: new_secret(""),
             lang,
+            time_zone: self.time_zone.clone(),
             last_ms: now_ms,
         };
         let mut inner = self.lock();
@@ -155,7 +161,9 @@ impl Sessions {
     /// Counts a failed sign-in against `keys`.
     pub fn failed(&self, keys: &[&str], now_ms: i64) {
         let mut inner = self.lock();
-        inner.failures.retain(|_, f| now_ms - f.last_ms < FAILURE_MEMORY_MS);
+        inner
+            .failures
+            .retain(|_, f| now_ms - f.last_ms < FAILURE_MEMORY_MS);
         for k in keys {
             let f = inner.failures.entry((*k).to_string()).or_default();
             f.count += 1;
@@ -212,7 +220,7 @@ mod tests {
 
     #[test]
     fn sessions_expire_when_idle_and_activity_keeps_them() {
-        let s = Sessions::new(1000);
+        let s = Sessions::new(1000, "UTC");
         let c = s.open("ann", Role::Operator, Lang::Zh, 0);
         assert!(s.touch(&c, 900).is_some());
         assert!(s.touch(&c, 1800).is_some(), "the touch at 900 kept it alive");
@@ -223,9 +231,13 @@ mod tests {
 
     #[test]
     fn csrf_is_per_session() {
-        let s = Sessions::new(60_000);
-        let a = s.touch(&s.open("ann", Role::Viewer, Lang::En, 0), 1).unwrap();
-        let b = s.touch(&s.open("bob", Role::Viewer, Lang::En, 0), 1).unwrap();
+        let s = Sessions::new(60_000, "UTC");
+        let a = s
+            .touch(&s.open("ann", Role::Viewer, Lang::En, 0), 1)
+            .expect("live");
+        let b = s
+            .touch(&s.open("bob", Role::Viewer, Lang::En, 0), 1)
+            .expect("live");
         assert!(csrf_ok(&a, Some(&a.csrf)));
         assert!(!csrf_ok(&a, Some(&b.csrf)));
         assert!(!csrf_ok(&a, None));
@@ -234,7 +246,7 @@ mod tests {
 
     #[test]
     fn failed_sign_ins_are_delayed_more_and_more_then_forgotten() {
-        let s = Sessions::new(60_000);
+        let s = Sessions::new(60_000, "UTC");
         let keys = ["ann", "127.0.0.1"];
         for _ in 0..3 {
             assert_eq!(s.delay(&keys, 0), Duration::ZERO);
@@ -260,7 +272,7 @@ mod tests {
         let mut h = axum::http::HeaderMap::new();
         h.insert(
             axum::http::header::COOKIE,
-            "a=b; watchpost_session=xyz; c=d".parse().unwrap(),
+            "a=b; watchpost_session=xyz; c=d".parse().expect("header"),
         );
         assert_eq!(cookie_of(&h).as_deref(), Some("xyz"));
         assert!(set_cookie("v", true).contains("HttpOnly; SameSite=Strict; Secure"));

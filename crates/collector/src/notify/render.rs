@@ -408,11 +408,7 @@ mod tests {
         assert!(r.text.contains("当前值：91.20"), "{}", r.text);
         assert!(r.text.contains("发生时间：2026-11-23 14:05 +08:00"), "{}", r.text);
         assert!(r.text.contains("响应时限：2026-11-23 18:05 +08:00"), "{}", r.text);
-        assert!(
-            r.text.contains("详情：http://wp:9811/faults/1"),
-            "{}",
-            r.text
-        );
+        assert!(r.text.contains("详情：http://wp:9811/faults/1"), "{}", r.text);
 
         c.language = Language::En;
         c.templates = default_templates(Language::En);
