@@ -143,7 +143,7 @@ channels = ["hook", "ding", "wecom", "feishu"]
     set_queues(files.path(), &[("orders", 120.0)]);
     let (collector, _agent) = start(data.path(), files.path(), QUEUE_RULE, &config).await;
     let fault = first_fault(&collector, "queue_deep", "web-1", 15 * SECOND).await;
-    let link = format!("http://watchpost.test:9811/api/v1/faults/{}", fault.id);
+    let link = format!("http://watchpost.test:9811/faults/{}", fault.id);
 
     // Webhook: documented JSON, HMAC over "{timestamp}.{body}".
     let req = &wait_requests(&hook, 1, "the webhook").await[0];
@@ -300,7 +300,7 @@ escalate = [ {{ after = "0s", to = "on_call" }}, {{ after = "2s", to = "lead" }}
         "Respond by:",
         "Resolve by:",
         "Opened:",
-        &format!("/api/v1/faults/{}", fault.id),
+        &format!("/faults/{}", fault.id),
     ] {
         assert!(body.contains(part), "mail body lacks {part:?}: {body}");
     }

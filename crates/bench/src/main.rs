@@ -18,6 +18,9 @@
 //! - `remote-write`: a 10-minute backlog drained into VictoriaMetrics:
 //!   samples/s, collector CPU per sample sent, drain time.
 //!
+//! - `console`: the web console's pages with 5,000 hosts and 1,000 open
+//!   faults: time to the last byte and bytes with gzip.
+//!
 //! - `store`, `snmp`, `tls`, `history`: see their modules.
 //!
 //! One module per benchmark; `harness` starts what they share.
@@ -26,6 +29,7 @@
 #![allow(clippy::print_stdout)]
 
 mod agent;
+mod console;
 mod harness;
 mod history;
 mod ingest;
@@ -123,6 +127,18 @@ enum What {
         #[arg(long, default_value_t = 10)]
         interval: usize,
     },
+    /// The web console's pages with many hosts and open faults.
+    Console {
+        /// Hosts the collector knows.
+        #[arg(long, default_value_t = 5_000)]
+        hosts: usize,
+        /// Open faults.
+        #[arg(long, default_value_t = 1_000)]
+        faults: usize,
+        /// Fetches of each page.
+        #[arg(long, default_value_t = 50)]
+        rounds: usize,
+    },
     /// Agent, ingest and notify, with defaults.
     All,
 }
@@ -202,6 +218,11 @@ async fn main() -> anyhow::Result<()> {
             minutes,
             interval,
         } => remote_write::run(agents, series, minutes, interval).await,
+        What::Console {
+            hosts,
+            faults,
+            rounds,
+        } => console::run(hosts, faults, rounds).await,
         What::All => {
             agent::run(AgentArgs {
                 rounds_1s: 30,
