@@ -162,9 +162,10 @@ async fn a_fault_is_taken_to_closed_in_a_real_browser() {
     let c = collector(
         data.path(),
         &format!(
-            "[collector]\noncall = \"{}\"\ncalendar = \"{}\"\n",
+            "[collector]\noncall = \"{}\"\ncalendar = \"{}\"\ninspections = \"{}\"\n",
             examples.join("oncall.toml").display(),
-            examples.join("calendars/cn-2026.toml").display()
+            examples.join("calendars/cn-2026.toml").display(),
+            examples.join("inspections.toml").display()
         ),
     )
     .await;
@@ -331,6 +332,26 @@ async fn a_fault_is_taken_to_closed_in_a_real_browser() {
     let text = b.text(&w).await;
     assert!(text.contains("db-9") && text.contains("CHG-2026-118"), "{text}");
     shoot(&b, "maintenance", "zh").await;
+    // Today's inspection checklist: tick an item; signing with items
+    // missing is refused, naming them.
+    b.goto(&format!("{base}/inspections")).await;
+    let row = "table.inspections tbody tr:first-child";
+    b.click(&b.wait(&format!("{row} input[value=normal]"), wait).await)
+        .await;
+    b.type_into(&b.find(&format!("{row} input[name=remark]")).await, "温湿度正常")
+        .await;
+    b.click(&b.find(&format!("{row} button")).await).await;
+    let ticked = b
+        .text(&b.wait(&format!("{row} .result-normal"), wait).await)
+        .await;
+    assert_eq!(ticked, "正常");
+    b.click(&b.find("#sign").await).await;
+    let refused = b.text(&b.wait(".flash.error", wait).await).await;
+    assert!(
+        refused.contains("not recorded") || refused.contains("missing"),
+        "{refused}"
+    );
+    shoot(&b, "inspections", "zh").await;
     b.goto(&format!("{base}/reports")).await;
     b.wait("#r-month", wait).await;
     shoot(&b, "reports", "zh").await;
@@ -374,7 +395,7 @@ async fn a_fault_is_taken_to_closed_in_a_real_browser() {
     b.goto(&format!("{base}/hosts/web-1")).await;
     b.wait(".chart[data-series]", wait).await;
     shoot(&b, "host", "en").await;
-    for page in ["oncall", "maintenance", "reports"] {
+    for page in ["oncall", "maintenance", "reports", "inspections"] {
         b.goto(&format!("{base}/{page}")).await;
         b.wait("main h1", wait).await;
         shoot(&b, page, "en").await;

@@ -12,7 +12,7 @@ mod changes;
 mod drills;
 mod federate;
 pub mod guard;
-mod inspections;
+pub(crate) mod inspections;
 mod metrics;
 mod reported;
 pub(crate) mod reports;

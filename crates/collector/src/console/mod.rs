@@ -77,6 +77,9 @@ pub fn routes() -> Router<Arc<Core>> {
         .route("/reports/daily", get(records::daily))
         .route("/reports/stored/{id}", get(records::stored_report))
         .route("/audit", get(records::audit))
+        .route("/inspections", get(records::inspections))
+        .route("/inspections/check", post(records::inspection_check))
+        .route("/inspections/{date}/{action}", post(records::inspection_sign))
         .route("/assets/{file}", get(asset))
 }
 
@@ -91,7 +94,10 @@ pub fn required_role(method: &Method, path: &str) -> Option<Role> {
     if method == Method::GET || method == Method::HEAD || path == "/logout" || path == "/lang" {
         return Some(Role::Viewer);
     }
-    if path.starts_with("/faults/") || path == "/maintenance" {
+    if path.starts_with("/inspections/") && path.ends_with("/review") {
+        return Some(Role::Approver);
+    }
+    if path.starts_with("/faults/") || path == "/maintenance" || path.starts_with("/inspections/") {
         return Some(Role::Operator);
     }
     Some(Role::Admin)
@@ -371,6 +377,11 @@ mod tests {
         assert_eq!(required_role(&post, "/anything"), Some(Role::Admin));
         assert_eq!(required_role(&get, "/audit"), Some(Role::Admin));
         assert_eq!(required_role(&post, "/maintenance"), Some(Role::Operator));
+        assert_eq!(required_role(&post, "/inspections/check"), Some(Role::Operator));
+        assert_eq!(
+            required_role(&post, "/inspections/2026-12-03/review"),
+            Some(Role::Approver)
+        );
     }
 
     #[test]

@@ -52,6 +52,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../console/templates/reports.html"),
     ),
     ("audit.html", include_str!("../../console/templates/audit.html")),
+    (
+        "inspections.html",
+        include_str!("../../console/templates/inspections.html"),
+    ),
 ];
 
 fn env() -> &'static Environment<'static> {

@@ -324,3 +324,133 @@ pub async fn audit(
         },
     )
 }
+
+/// `GET /inspections?date=`: the day's checklist to tick, sign and review.
+pub async fn inspections(
+    State(core): State<Arc<Core>>,
+    Extension(me): Extension<Signed>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let date = q.get("date").cloned().filter(|d| !d.is_empty());
+    inspections_page(&core, &me, date, None, StatusCode::OK).await
+}
+
+async fn inspections_page(
+    core: &Arc<Core>,
+    me: &Signed,
+    date: Option<String>,
+    flash: Option<(String, &str)>,
+    status: StatusCode,
+) -> Response {
+    let s = &me.session;
+    let lang = s.lang;
+    let mut params = HashMap::new();
+    if let Some(d) = &date {
+        params.insert("date".to_string(), d.clone());
+    }
+    let day = match crate::http::inspections::show(State(core.clone()), Query(params)).await {
+        Ok(d) => d.0,
+        Err(e) => return error_page(s, e.status, &e.message),
+    };
+    let items: Vec<Value> = day
+        .items
+        .iter()
+        .map(|i| {
+            let e = i.entry.as_ref();
+            context! {
+                id => i.item.id.clone(), name => i.item.name.clone(), scope => i.item.scope.clone(),
+                result => e.map(|e| e.result.as_str()),
+                result_name => e.map(|e| lang.word(e.result.as_str())),
+                remark => e.map(|e| e.remark.clone()), by => e.map(|e| e.by.clone()),
+                at => e.map(|e| local(core, &e.at)), fault => e.and_then(|e| e.fault_id),
+            }
+        })
+        .collect();
+    let sig = |x: &Option<watchpost_model::inspections::Signature>| {
+        x.as_ref()
+            .map(|x| context! { by => x.by.clone(), remark => x.remark.clone() })
+    };
+    let view = context! {
+        date => day.date.clone(), due => day.due, done => day.done, abnormal => day.abnormal,
+        signed => sig(&day.signed), reviewed => sig(&day.reviewed),
+        signed_at => day.signed.as_ref().map(|x| local(core, &x.at)),
+        reviewed_at => day.reviewed.as_ref().map(|x| local(core, &x.at)),
+    };
+    let (flash, kind) = flash.map_or((None, ""), |(m, k)| (Some(m), k));
+    let mut r = render(
+        "inspections.html",
+        context! {
+            ..context! { flash => flash, flash_kind => kind },
+            ..base(s, "inspections", &format!("/inspections?date={}", day.date)),
+            ..context! {
+                day => view, items => items,
+                can_review => s.role >= watchpost_model::api::Role::Approver,
+            }
+        },
+    );
+    *r.status_mut() = status;
+    r
+}
+
+/// `POST /inspections/check`: date, item, result, remark, open_fault, why;
+/// checked and recorded as `POST /api/v1/inspections/checks` does.
+pub async fn inspection_check(
+    State(core): State<Arc<Core>>,
+    Extension(me): Extension<Signed>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Response {
+    let f = super::form_fields(&body);
+    let text = |k: &str| f.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let check = watchpost_model::inspections::CheckBody {
+        item: text("item").unwrap_or_default(),
+        result: text("result").unwrap_or_default(),
+        remark: text("remark"),
+        date: text("date"),
+        why: text("why"),
+        open_fault: text("open_fault"),
+        by: None,
+    };
+    let json = match serde_json::to_vec(&check) {
+        Ok(j) => j,
+        Err(e) => return internal(e),
+    };
+    let date = text("date");
+    match crate::http::inspections::check(State(core.clone()), Extension(caller), Bytes::from(json)).await {
+        Ok(_) => Redirect::to(&format!("/inspections?date={}", date.unwrap_or_default())).into_response(),
+        Err(e) => inspections_page(&core, &me, date, Some((e.message, "error")), e.status).await,
+    }
+}
+
+/// `POST /inspections/{date}/sign|review`: remark.
+pub async fn inspection_sign(
+    State(core): State<Arc<Core>>,
+    Extension(me): Extension<Signed>,
+    Extension(caller): Extension<Caller>,
+    Path((date, action)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let f = super::form_fields(&body);
+    let sign = watchpost_model::inspections::SignBody {
+        remark: f
+            .get("remark")
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty()),
+        by: None,
+    };
+    let json = match serde_json::to_vec(&sign) {
+        Ok(j) => j,
+        Err(e) => return internal(e),
+    };
+    match crate::http::inspections::sign(
+        State(core.clone()),
+        Extension(caller),
+        Path((date.clone(), action)),
+        Bytes::from(json),
+    )
+    .await
+    {
+        Ok(_) => Redirect::to(&format!("/inspections?date={date}")).into_response(),
+        Err(e) => inspections_page(&core, &me, Some(date), Some((e.message, "error")), e.status).await,
+    }
+}

@@ -38,7 +38,7 @@ async fn answer(core: &Core, day: jiff::civil::Date) -> Result<Json<InspectionDa
 }
 
 /// `GET /api/v1/inspections?date=YYYY-MM-DD` (default today).
-pub(super) async fn show(
+pub(crate) async fn show(
     State(core): State<Arc<Core>>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<InspectionDay>, ApiError> {
@@ -53,7 +53,7 @@ pub(super) async fn show(
 
 /// `POST /api/v1/inspections/checks`: records an item's result; with
 /// `open_fault` an abnormal finding also opens a reported fault.
-pub(super) async fn check(
+pub(crate) async fn check(
     State(core): State<Arc<Core>>,
     Extension(caller): Extension<guard::Caller>,
     body: Bytes,
@@ -184,7 +184,7 @@ pub(super) async fn check(
 }
 
 /// `POST /api/v1/inspections/{date}/sign` and `/review`.
-pub(super) async fn sign(
+pub(crate) async fn sign(
     State(core): State<Arc<Core>>,
     Extension(caller): Extension<guard::Caller>,
     Path((date, action)): Path<(String, String)>,
