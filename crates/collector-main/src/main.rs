@@ -224,7 +224,7 @@ async fn run(args: Args, config: CollectorConfig, rules: RuleSet) -> anyhow::Res
         let agent = watchpost_agent::start(agent_config);
         tracing::info!(
             agent = %agent.id,
-            "dev mode: local agent streaming every 5s; try `watchpostctl --server http://{}` agents | series | faults",
+            "dev mode: local agent streaming every 5s; open the console at http://{0}/ (sign in as admin), or try `watchpostctl --server http://{0}` agents | series | faults",
             collector.http_addr()
         );
         Some(agent)
