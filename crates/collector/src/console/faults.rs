@@ -16,7 +16,7 @@ use super::Signed;
 use super::form_fields;
 use super::hosts::chart_query;
 use super::pages::{
-    MAX_LISTED, base, error_page, fault_view, internal, local, local_ms, ms_of, render, source_word,
+    MAX_LISTED, base, error_page, fault_view, internal, local, local_ms, ms_of, page, render, source_word,
 };
 use super::session::Session;
 use crate::Core;
@@ -241,23 +241,14 @@ async fn fault_page(
         chart_step => if opened >= now - core.store.window_ms() { "raw" } else { "auto" },
     } };
     let here = format!("/faults/{id}");
-    let (flash, kind) = flash.map_or((None, ""), |(m, k)| (Some(m), k));
-    let mut r = render(
-        "fault.html",
-        context! {
-            ..context! { flash => flash, flash_kind => kind },
-            ..base(s, "faults", &here),
-            ..context! {
-                f => view,
-                notes => notes.iter().map(|n| context! {
-                    at => local(core, n.sent_at.as_deref().unwrap_or(&n.created_at)),
-                    channel => n.channel.clone(), recipient => n.recipient.clone(), status => n.status.clone(), error => n.last_error.clone(),
-                }).collect::<Vec<_>>(),
-            }
-        },
-    );
-    *r.status_mut() = status;
-    r
+    let ctx = context! {
+        f => view,
+        notes => notes.iter().map(|n| context! {
+            at => local(core, n.sent_at.as_deref().unwrap_or(&n.created_at)),
+            channel => n.channel.clone(), recipient => n.recipient.clone(), status => n.status.clone(), error => n.last_error.clone(),
+        }).collect::<Vec<_>>(),
+    };
+    page("fault.html", base(s, "faults", &here), flash, ctx, status)
 }
 
 /// `POST /faults/{id}/{action}`: ack (comment), assign (assignee), notes

@@ -105,12 +105,28 @@ pub(super) fn base(s: &Session, nav: &str, here: &str) -> Value {
     }
 }
 
-/// An error page in the session's language.
-pub fn error_page(s: &Session, status: StatusCode, message: &str) -> Response {
-    let ctx = context! { ..base(s, "", "/"), ..context! { status => status.as_u16(), message => message } };
-    let mut r = render("error.html", ctx);
+/// Renders `name` in `frame` (see [`base`]) with `ctx`, a notice above it
+/// (`flash`: the message and `ok` or `error`), answered with `status`.
+pub(super) fn page(
+    name: &str,
+    frame: Value,
+    flash: Option<(String, &str)>,
+    ctx: Value,
+    status: StatusCode,
+) -> Response {
+    let (flash, kind) = flash.map_or((None, ""), |(m, k)| (Some(m), k));
+    let mut r = render(
+        name,
+        context! { ..context! { flash => flash, flash_kind => kind }, ..frame, ..ctx },
+    );
     *r.status_mut() = status;
     r
+}
+
+/// An error page in the session's language.
+pub fn error_page(s: &Session, status: StatusCode, message: &str) -> Response {
+    let ctx = context! { status => status.as_u16(), message => message };
+    page("error.html", base(s, "", "/"), None, ctx, status)
 }
 
 /// A time (RFC 3339 or ms) as the calendar's local `YYYY-MM-DD HH:MM:SS`.

@@ -14,7 +14,7 @@ use jiff::civil::Date;
 use minijinja::{Value, context};
 
 use super::Signed;
-use super::pages::{base, error_page, internal, local, local_ms, render};
+use super::pages::{base, error_page, internal, local, local_ms, page, render};
 use crate::Core;
 use crate::http::guard::Caller;
 
@@ -162,17 +162,14 @@ async fn maintenance_page(
             }
         })
         .collect();
-    let (flash, kind) = flash.map_or((None, ""), |(m, k)| (Some(m), k));
-    let mut r = render(
+    let ctx = context! { windows => windows };
+    page(
         "maintenance.html",
-        context! {
-            ..context! { flash => flash, flash_kind => kind },
-            ..base(s, "maintenance", "/maintenance"),
-            ..context! { windows => windows }
-        },
-    );
-    *r.status_mut() = status;
-    r
+        base(s, "maintenance", "/maintenance"),
+        flash,
+        ctx,
+        status,
+    )
 }
 
 /// A `datetime-local` value (`YYYY-MM-DDTHH:MM`, the calendar's zone) as RFC 3339.
@@ -376,20 +373,12 @@ async fn inspections_page(
         signed_at => day.signed.as_ref().map(|x| local(core, &x.at)),
         reviewed_at => day.reviewed.as_ref().map(|x| local(core, &x.at)),
     };
-    let (flash, kind) = flash.map_or((None, ""), |(m, k)| (Some(m), k));
-    let mut r = render(
-        "inspections.html",
-        context! {
-            ..context! { flash => flash, flash_kind => kind },
-            ..base(s, "inspections", &format!("/inspections?date={}", day.date)),
-            ..context! {
-                day => view, items => items,
-                can_review => s.role >= watchpost_model::api::Role::Approver,
-            }
-        },
-    );
-    *r.status_mut() = status;
-    r
+    let ctx = context! {
+        day => view, items => items,
+        can_review => s.role >= watchpost_model::api::Role::Approver,
+    };
+    let frame = base(s, "inspections", &format!("/inspections?date={}", day.date));
+    page("inspections.html", frame, flash, ctx, status)
 }
 
 /// `POST /inspections/check`: date, item, result, remark, open_fault, why;
