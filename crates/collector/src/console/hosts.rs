@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use minijinja::{Value, context};
 
 use super::Signed;
@@ -35,15 +35,6 @@ pub(super) fn chart_query(metric: &str, labels: &[(&str, &str)]) -> String {
         q.append_pair(k, v);
     }
     q.finish()
-}
-
-/// `GET /data/query`: what `GET /api/v1/query` answers, for the console's
-/// charts (signed in by the session, read-only).
-pub async fn data_query(state: State<Arc<Core>>, q: Query<HashMap<String, String>>) -> Response {
-    match crate::http::query(state, q).await {
-        Ok(json) => json.into_response(),
-        Err(e) => e.into_response(),
-    }
 }
 
 /// `GET /hosts/{name}?range=`: a host's charts, or an SNMP device's with

@@ -66,16 +66,18 @@ pub fn routes() -> Router<Arc<Core>> {
         .route("/faults/{id}", get(faults::fault))
         .route("/faults/{id}/{action}", post(faults::fault_action))
         .route("/hosts/{name}", get(hosts::host))
-        .route("/data/query", get(hosts::data_query))
+        // The API's own handlers, behind the console's session: the charts'
+        // data, report downloads.
+        .route("/data/query", get(crate::http::query))
         .route("/oncall", get(records::oncall))
         .route(
             "/maintenance",
             get(records::maintenance).post(records::add_window),
         )
         .route("/reports", get(records::reports))
-        .route("/reports/monthly", get(records::monthly))
-        .route("/reports/daily", get(records::daily))
-        .route("/reports/stored/{id}", get(records::stored_report))
+        .route("/reports/monthly", get(crate::http::reports::monthly))
+        .route("/reports/daily", get(crate::http::reports::daily))
+        .route("/reports/stored/{id}", get(crate::http::reports::get))
         .route("/audit", get(records::audit))
         .route("/inspections", get(records::inspections))
         .route("/inspections/check", post(records::inspection_check))

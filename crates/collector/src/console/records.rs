@@ -262,33 +262,6 @@ pub async fn reports(State(core): State<Arc<Core>>, Extension(me): Extension<Sig
     )
 }
 
-/// `GET /reports/stored/{id}`: a stored report's file.
-pub async fn stored_report(state: State<Arc<Core>>, id: Path<String>) -> Response {
-    crate::http::reports::get(state, id).await.into_response()
-}
-
-/// `GET /reports/monthly?month=&format=&lang=`.
-pub async fn monthly(
-    state: State<Arc<Core>>,
-    caller: Extension<Caller>,
-    q: Query<HashMap<String, String>>,
-) -> Response {
-    crate::http::reports::monthly(state, caller, q)
-        .await
-        .into_response()
-}
-
-/// `GET /reports/daily?date=&format=&lang=`.
-pub async fn daily(
-    state: State<Arc<Core>>,
-    caller: Extension<Caller>,
-    q: Query<HashMap<String, String>>,
-) -> Response {
-    crate::http::reports::daily(state, caller, q)
-        .await
-        .into_response()
-}
-
 /// `GET /audit?actor=`: the newest 500 entries (admins only).
 pub async fn audit(
     State(core): State<Arc<Core>>,
