@@ -395,7 +395,14 @@ async fn a_fault_is_taken_to_closed_in_a_real_browser() {
     b.goto(&format!("{base}/hosts/web-1")).await;
     b.wait(".chart[data-series]", wait).await;
     shoot(&b, "host", "en").await;
-    for page in ["oncall", "maintenance", "reports", "inspections"] {
+    for page in [
+        "oncall",
+        "maintenance",
+        "reports",
+        "inspections",
+        "changes",
+        "tokens",
+    ] {
         b.goto(&format!("{base}/{page}")).await;
         b.wait("main h1", wait).await;
         shoot(&b, page, "en").await;
@@ -469,6 +476,45 @@ async fn a_fault_is_taken_to_closed_in_a_real_browser() {
     let log = b.text(&b.wait("table.faults", wait).await).await;
     assert!(log.contains(&format!("/faults/{id}/close")), "{log}");
     shoot(&b, "audit", "zh").await;
+    // The admin pages: an enrolment's one-time token is on the page.
+    b.goto(&format!("{base}/agents")).await;
+    b.type_into(&b.wait("#a-id", wait).await, "edge-9").await;
+    b.click(&b.find("#enroll").await).await;
+    let secret = b.text(&b.wait("#secret", wait).await).await;
+    assert!(secret.starts_with("enroll_token = "), "{secret}");
+    shoot(&b, "agents-enrolled", "zh").await;
+    // A machine room, from sensor readings as a Modbus poller sends them.
+    let store = &c.core().store;
+    let now = c.core().clock.now_ms();
+    for (i, (metric, v)) in [
+        ("room_temperature_celsius", 23.5),
+        ("room_humidity_percent", 48.0),
+        ("modbus_up", 1.0),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (sid, _) = store.resolve(
+            metric,
+            &[("host", "poller-1"), ("device", "th-1"), ("room", "A-201")],
+        );
+        for k in 0..30 {
+            store
+                .append(sid, now - (30 - k) * 10_000, v + (k % 5) as f64 * 0.1 * i as f64)
+                .expect("append");
+        }
+    }
+    for lang in ["zh", "en"] {
+        if lang == "en" {
+            b.click(&b.find("#switch-lang").await).await;
+            b.wait("html[lang=\"en\"]", wait).await;
+        }
+        for page in ["agents", "users", "tokens", "changes", "rooms/A-201"] {
+            b.goto(&format!("{base}/{page}")).await;
+            b.wait("main h1", wait).await;
+            shoot(&b, &page.replace('/', "-"), lang).await;
+        }
+    }
     drop(b);
     agent.stop().await;
 
@@ -634,5 +680,229 @@ async fn an_idle_session_expires_and_failed_sign_ins_are_slowed() {
         took >= Duration::from_millis(950),
         "the fourth failure waited {took:?}"
     );
+    c.shutdown().await;
+}
+
+/// The one-time secret a page shows (`<code id="secret">`).
+fn secret_of(html: &str) -> String {
+    html.split("<code id=\"secret\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .expect("a secret on the page")
+        .to_string()
+}
+
+async fn get_page(c: &Collector, cookie: &str, path: &str) -> (u16, String) {
+    let r = client()
+        .get(format!("http://{}{path}", c.http_addr()))
+        .header("cookie", format!("watchpost_session={cookie}"))
+        .send()
+        .await
+        .expect("get");
+    (r.status().as_u16(), r.text().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn admins_make_users_tokens_and_enrolments_and_changes_are_approved_by_someone_else() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let c = collector(data.path(), "").await;
+    let root = sign_in(&c, ADMIN).await;
+    let csrf = csrf_of(&c, &root, "/users").await;
+    // A user with a generated password, shown once; she can sign in with it.
+    let (status, html) = post_form(
+        &c,
+        &root,
+        "/users",
+        &[("csrf", &csrf), ("name", "ann"), ("role", "approver")],
+    )
+    .await;
+    assert_eq!(status, 201, "{html}");
+    let password = secret_of(&html);
+    assert!(password.len() >= 12, "{password}");
+    let (status, html) = post_form(
+        &c,
+        &root,
+        "/users",
+        &[("csrf", &csrf), ("name", "bob"), ("role", "chief")],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        html.contains("expected viewer, operator, approver or admin"),
+        "{html}"
+    );
+    let ann = sign_in(&c, ("ann", &password)).await;
+    // A viewer may not see users or agents, but makes and revokes her own token.
+    let boss = sign_in(&c, VIEWER).await;
+    assert_eq!(get_page(&c, &boss, "/users").await.0, 403);
+    assert_eq!(get_page(&c, &boss, "/agents").await.0, 403);
+    let (_, html) = get_page(&c, &boss, "/").await;
+    assert!(
+        !html.contains("href=\"/users\""),
+        "a viewer's menu has no users page"
+    );
+    let boss_csrf = csrf_of(&c, &boss, "/tokens").await;
+    let (status, html) = post_form(
+        &c,
+        &boss,
+        "/tokens",
+        &[
+            ("csrf", &boss_csrf),
+            ("name", "report script"),
+            ("expires_in", "30d"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 201, "{html}");
+    let token = secret_of(&html);
+    let whoami = |t: String| {
+        let url = format!("http://{}/api/v1/whoami", c.http_addr());
+        async move {
+            client()
+                .get(url)
+                .bearer_auth(t)
+                .send()
+                .await
+                .expect("whoami")
+                .status()
+        }
+    };
+    assert_eq!(whoami(token.clone()).await, 200);
+    let tokens = c.core().access.tokens(Some("boss".into())).await.expect("tokens");
+    let id = tokens.first().map(|t| t.id).expect("her token");
+    let (status, _) = post_form(
+        &c,
+        &boss,
+        &format!("/tokens/{id}/revoke"),
+        &[("csrf", &boss_csrf)],
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(whoami(token).await, 401, "a revoked token stops working");
+    // Enrolment: a one-time token for the agent's config; revoking it shows.
+    let (status, html) = post_form(
+        &c,
+        &root,
+        "/agents/enroll",
+        &[("csrf", &csrf), ("agent", "edge-1")],
+    )
+    .await;
+    assert_eq!(status, 201, "{html}");
+    assert!(secret_of(&html).starts_with("enroll_token = "), "{html}");
+    let (status, html) = post_form(&c, &root, "/agents/enroll", &[("csrf", &csrf), ("agent", " ")]).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("enrolling needs the agent"), "{html}");
+    // Disabling a user ends her sessions at once.
+    let (status, _) = post_form(&c, &root, "/users/ann/disable", &[("csrf", &csrf)]).await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        get_page(&c, &ann, "/").await.0,
+        303,
+        "a disabled user is signed out"
+    );
+    let (status, _) = post_form(&c, &root, "/users/ann/enable", &[("csrf", &csrf)]).await;
+    assert_eq!(status, 303);
+    let ann = sign_in(&c, ("ann", &password)).await;
+    // A change request: every plan is required, and someone else approves it.
+    let ops = sign_in(&c, OPERATOR).await;
+    let ops_csrf = csrf_of(&c, &ops, "/changes").await;
+    let mut form = vec![
+        ("csrf", ops_csrf.as_str()),
+        ("title", "核心交换机升级"),
+        ("content", "升级 VRP 固件"),
+        ("reason", "厂商安全公告"),
+        ("impact", "机房 A-201 网络中断 5 分钟"),
+        ("test_plan", "升级后 ping 与业务探测"),
+        ("starts_at", "2030-01-10T22:00"),
+        ("ends_at", "2030-01-10T23:30"),
+        ("hosts", "core-sw-1"),
+    ];
+    let (status, html) = post_form(&c, &ops, "/changes", &form).await;
+    assert_eq!(status, 400, "{html}");
+    assert!(
+        html.contains("rollback_plan"),
+        "the missing plan is named: {html}"
+    );
+    assert!(html.contains("核心交换机升级"), "what was typed is kept");
+    form.push(("rollback_plan", "回退到原固件"));
+    let r = client()
+        .post(format!("http://{}/changes", c.http_addr()))
+        .header("cookie", format!("watchpost_session={ops}"))
+        .form(&form)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 303);
+    let at = r.headers()["location"].to_str().expect("location").to_string();
+    let (status, _) = post_form(&c, &ops, &format!("{at}/approve"), &[("csrf", &ops_csrf)]).await;
+    assert_eq!(status, 403, "an operator cannot approve");
+    let ann_csrf = csrf_of(&c, &ann, &at).await;
+    let (status, html) = post_form(&c, &ann, &format!("{at}/reject"), &[("csrf", &ann_csrf)]).await;
+    assert_eq!(status, 400, "rejecting needs a reason: {html}");
+    let (status, _) = post_form(&c, &ann, &format!("{at}/approve"), &[("csrf", &ann_csrf)]).await;
+    assert_eq!(status, 303);
+    let (_, html) = get_page(&c, &ann, &at).await;
+    assert!(html.contains("已批准") && html.contains("回退到原固件"), "{html}");
+    let id: i64 = at
+        .rsplit('/')
+        .next()
+        .and_then(|i| i.parse().ok())
+        .expect("change id");
+    let change = c.core().db.change(id).await.expect("db").expect("change");
+    assert!(change.window.is_some(), "its approval made a maintenance window");
+    assert_eq!(change.decided_by.as_deref(), Some("ann"));
+    c.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_machine_room_and_its_ups_have_their_pages() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let c = collector(data.path(), "").await;
+    let store = &c.core().store;
+    let now = c.core().clock.now_ms();
+    let put = |metric: &str, labels: &[(&str, &str)], v: f64| {
+        let (id, _) = store.resolve(metric, labels);
+        store.append(id, now, v).expect("append");
+    };
+    let th = [
+        ("host", "poller-1"),
+        ("device", "th-1"),
+        ("room", "A-201"),
+        ("position", "冷通道"),
+    ];
+    put("room_temperature_celsius", &th, 23.5);
+    put("room_humidity_percent", &th, 48.0);
+    put("modbus_up", &th[..3], 1.0);
+    let ups = [("host", "poller-1"), ("device", "ups-1"), ("room", "A-201")];
+    put("snmp_up", &ups, 1.0);
+    put("snmp_ups_battery_charge_percent", &ups, 97.0);
+    put("snmp_ups_on_battery", &ups, 0.0);
+    let boss = sign_in(&c, VIEWER).await;
+    let (_, html) = get_page(&c, &boss, "/overview/body").await;
+    assert!(
+        html.contains("data-host=\"A-201\"")
+            && html.contains("&#x2f;rooms&#x2f;A-201")
+            && html.contains("机房"),
+        "{html}"
+    );
+    let (status, html) = get_page(&c, &boss, "/rooms/A-201").await;
+    assert_eq!(status, 200, "{html}");
+    for want in [
+        "温度 (°C)",
+        "23.5",
+        "冷通道",
+        "UPS 电量 (%)",
+        "97",
+        "UPS 电池电量与负载",
+    ] {
+        assert!(html.contains(want), "{want} on the room page");
+    }
+    let (status, html) = get_page(&c, &boss, "/hosts/ups-1").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("UPS 剩余供电时间"),
+        "a UPS's page charts its battery"
+    );
+    assert_eq!(get_page(&c, &boss, "/rooms/B-404").await.0, 404);
     c.shutdown().await;
 }

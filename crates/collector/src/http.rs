@@ -6,9 +6,9 @@
 //! Writes are people's actions (fault actions, maintenance windows), checked
 //! by the database writer; fault changes themselves come from the rule engine.
 
-mod admin;
+pub(crate) mod admin;
 mod backups;
-mod changes;
+pub(crate) mod changes;
 mod drills;
 mod federate;
 pub mod guard;

@@ -1,5 +1,7 @@
-//! A host's page (CPU, memory, load, filesystems, disks, network) and an
-//! SNMP device's (CPU, interface traffic, sensors, the interfaces table),
+//! A host's page (CPU, memory, load, filesystems, disks, network), an
+//! SNMP device's (CPU, interface traffic, sensors, the interfaces table; a
+//! UPS's battery, voltages and load) and a machine room's (temperature,
+//! humidity, alarms, the UPSes in it, what each sensor reads now),
 //! over 1 h to 30 d: the charts read the console's query endpoint, which
 //! answers as `GET /api/v1/query` does (the hot store, then the rollups).
 
@@ -100,7 +102,50 @@ pub async fn host(
         labels.extend_from_slice(extra);
         chart_query(metric, &labels)
     };
-    let charts = if device {
+    let ups = device
+        && ["snmp_ups_on_battery", "snmp_ups_battery_charge_percent"]
+            .iter()
+            .any(|m| !core.store.select(Some(m), &[exactly("device", &name)]).is_empty());
+    let charts = if ups {
+        vec![
+            chart(
+                "ch_battery",
+                vec![
+                    (lang.word("charge"), on("snmp_ups_battery_charge_percent", &[])),
+                    (lang.word("load"), on("snmp_ups_output_load_percent", &[])),
+                ],
+                "",
+                "%",
+            ),
+            chart(
+                "ch_minutes",
+                vec![("", on("snmp_ups_battery_minutes_remaining", &[]))],
+                "",
+                "min",
+            ),
+            chart(
+                "ch_voltage",
+                vec![
+                    (lang.word("input"), on("snmp_ups_input_voltage_volts", &[])),
+                    (lang.word("output"), on("snmp_ups_output_voltage_volts", &[])),
+                ],
+                "",
+                "V",
+            ),
+            chart(
+                "ch_on_battery",
+                vec![("", on("snmp_ups_on_battery", &[]))],
+                "",
+                "",
+            ),
+            chart(
+                "ch_battery_temp",
+                vec![("", on("snmp_ups_battery_temperature_celsius", &[]))],
+                "",
+                "°C",
+            ),
+        ]
+    } else if device {
         vec![
             chart("ch_cpu", vec![("", on("snmp_cpu_usage_percent", &[]))], "", "%"),
             chart(
@@ -185,6 +230,185 @@ pub async fn host(
                 host => name, state => state, state_name => state_name,
                 ranges => RANGES.to_vec(), range => *range, since => *range,
                 charts => charts, interfaces => interfaces,
+                faults => open.iter().map(|f| fault_view(&core, lang, f, now)).collect::<Vec<_>>(),
+            }
+        },
+    )
+}
+
+/// The machine rooms: the `room` label of the `room_*` sensor series and
+/// of `modbus_up`, each with whether any of its sensor pollers answers
+/// (a room without `modbus_up` counts as reachable).
+pub(super) fn rooms(core: &Core) -> BTreeMap<String, bool> {
+    let mut rooms: BTreeMap<String, Option<bool>> = BTreeMap::new();
+    for (metric, _) in core.store.metric_names() {
+        let up = metric == "modbus_up";
+        if !(up || metric.starts_with("room_")) {
+            continue;
+        }
+        for id in core.store.select(Some(&metric), &[]) {
+            let Some(room) = core.store.labels(id).and_then(|l| l.labels.get("room").cloned()) else {
+                continue;
+            };
+            let e = rooms.entry(room).or_insert(None);
+            if up {
+                let answers = core.store.last(id).is_some_and(|p| p.1 >= 1.0);
+                *e = Some(e.unwrap_or(false) | answers);
+            }
+        }
+    }
+    rooms.into_iter().map(|(r, up)| (r, up.unwrap_or(true))).collect()
+}
+
+/// Whether a fault is a room's: its `room` label, or a fault reported
+/// against the room itself (an inspection's).
+pub(super) fn in_room(f: &watchpost_model::api::Fault, room: &str) -> bool {
+    f.labels.get("room").map(String::as_str) == Some(room) || f.host == room
+}
+
+/// What a room's sensors read now: the latest value of each series.
+fn readings(core: &Core, lang: super::i18n::Lang, room: &str) -> Vec<Value> {
+    let mut rows = Vec::new();
+    for (metric, _) in core.store.metric_names() {
+        let ups = metric.starts_with("snmp_ups_");
+        if !(metric.starts_with("room_") || ups) {
+            continue;
+        }
+        for id in core.store.select(Some(&metric), &[exactly("room", room)]) {
+            let (Some(l), Some((ts, v))) = (core.store.labels(id), core.store.last(id)) else {
+                continue;
+            };
+            let device = l.labels.get("device").cloned().unwrap_or_default();
+            let place = ["position", "sensor", "rack"]
+                .iter()
+                .find_map(|k| l.labels.get(*k).cloned())
+                .unwrap_or_default();
+            let key = format!("m_{metric}");
+            let what = match lang.words().get(key.as_str()) {
+                Some(w) => (*w).to_string(),
+                None => metric.clone(),
+            };
+            rows.push(context! {
+                device => device, place => place, what => what, metric => metric.clone(),
+                value => format!("{}", (v * 100.0).round() / 100.0), at => super::pages::local_ms(core, ts),
+            });
+        }
+    }
+    rows
+}
+
+/// `GET /rooms/{room}?range=`: a machine room's temperature, humidity,
+/// alarms and the UPSes in it, with its open faults.
+pub async fn room(
+    State(core): State<Arc<Core>>,
+    Extension(me): Extension<Signed>,
+    Path(name): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let s = &me.session;
+    let lang = s.lang;
+    let now = core.clock.now_ms();
+    let range = q.get("range").map_or("1h", String::as_str);
+    let Some(range) = RANGES.iter().find(|r| **r == range) else {
+        return error_page(
+            s,
+            StatusCode::BAD_REQUEST,
+            &format!("range={range:?}: expected 1h, 24h, 7d or 30d"),
+        );
+    };
+    let Some(reachable) = rooms(&core).get(&name).copied() else {
+        return error_page(s, StatusCode::NOT_FOUND, &format!("no machine room {name:?}"));
+    };
+    let open = match core
+        .db
+        .faults(FaultFilter {
+            status: open_statuses(),
+            limit: super::pages::MAX_LISTED,
+            ..FaultFilter::default()
+        })
+        .await
+    {
+        Ok(f) => f,
+        Err(e) => return internal(e),
+    };
+    let open: Vec<_> = open.into_iter().filter(|f| in_room(f, &name)).collect();
+    let (state, state_name) = match open.iter().map(|f| f.severity).max() {
+        Some(sev) => (sev.as_str(), lang.severity(sev)),
+        None if !reachable => ("unreachable", lang.word("state_unreachable")),
+        None => ("ok", lang.word("state_ok")),
+    };
+    let here = |metric: &str| chart_query(metric, &[("room", name.as_str())]);
+    let chart = |title: &str, queries: Vec<(&str, String)>, label: &str, unit: &str| {
+        let names: Vec<&str> = queries.iter().map(|q| q.0).collect();
+        let queries: Vec<String> = queries.into_iter().map(|q| q.1).collect();
+        context! {
+            title => lang.word(title), query => queries.join("|"), names => names.join("|"),
+            label => label, unit => unit,
+        }
+    };
+    // Only what the room has: a room without UPSes shows no battery chart.
+    let has = |metrics: &[&str]| {
+        metrics
+            .iter()
+            .any(|m| !core.store.select(Some(m), &[exactly("room", &name)]).is_empty())
+    };
+    let wanted = [
+        vec!["room_temperature_celsius"],
+        vec!["room_humidity_percent"],
+        vec!["room_water_leak", "room_smoke_detected", "room_door_open"],
+        vec!["snmp_ups_battery_charge_percent"],
+        vec!["snmp_ups_battery_minutes_remaining"],
+    ];
+    let charts = vec![
+        chart(
+            "ch_temperature",
+            vec![("", here("room_temperature_celsius"))],
+            "device",
+            "°C",
+        ),
+        chart(
+            "ch_humidity",
+            vec![("", here("room_humidity_percent"))],
+            "device",
+            "%",
+        ),
+        chart(
+            "ch_alarms",
+            vec![
+                (lang.word("water_leak"), here("room_water_leak")),
+                (lang.word("smoke"), here("room_smoke_detected")),
+                (lang.word("door_open"), here("room_door_open")),
+            ],
+            "device",
+            "",
+        ),
+        chart(
+            "ch_battery",
+            vec![("", here("snmp_ups_battery_charge_percent"))],
+            "device",
+            "%",
+        ),
+        chart(
+            "ch_minutes",
+            vec![("", here("snmp_ups_battery_minutes_remaining"))],
+            "device",
+            "min",
+        ),
+    ];
+    let charts: Vec<Value> = charts
+        .into_iter()
+        .zip(wanted.iter())
+        .filter(|(_, metrics)| has(metrics))
+        .map(|(c, _)| c)
+        .collect();
+    render(
+        "room.html",
+        context! {
+            ..base(s, "overview", &format!("/rooms/{name}?range={range}")),
+            ..context! {
+                room => name.clone(), state => state, state_name => state_name,
+                ranges => RANGES.to_vec(), range => *range, since => *range,
+                charts => charts, readings => readings(&core, lang, &name),
                 faults => open.iter().map(|f| fault_view(&core, lang, f, now)).collect::<Vec<_>>(),
             }
         },

@@ -9,9 +9,12 @@
 //! action refuses it with 403 all the same), the CSRF token on every
 //! write, and an audit record for every write, as for the API.
 //! [`pages`] holds sign-in, the overview and what pages share, [`faults`]
-//! the fault list and page, [`hosts`] host and device charts, [`records`] on call,
-//! maintenance, reports and the audit log; [`i18n`] holds their words.
+//! the fault list and page, [`hosts`] host, device and machine-room charts, [`records`] on call,
+//! maintenance, reports, inspections and the audit log, [`changes`] change
+//! requests, [`admin`] users, tokens and agents; [`i18n`] holds their words.
 
+mod admin;
+mod changes;
 mod faults;
 mod hosts;
 pub mod i18n;
@@ -82,6 +85,17 @@ pub fn routes() -> Router<Arc<Core>> {
         .route("/inspections", get(records::inspections))
         .route("/inspections/check", post(records::inspection_check))
         .route("/inspections/{date}/{action}", post(records::inspection_sign))
+        .route("/changes", get(changes::list).post(changes::request))
+        .route("/changes/{id}", get(changes::change))
+        .route("/changes/{id}/{action}", post(changes::act))
+        .route("/rooms/{room}", get(hosts::room))
+        .route("/users", get(admin::users).post(admin::add_user))
+        .route("/users/{name}/{action}", post(admin::user_action))
+        .route("/tokens", get(admin::tokens).post(admin::add_token))
+        .route("/tokens/{id}/revoke", post(admin::revoke_token))
+        .route("/agents", get(admin::agents))
+        .route("/agents/enroll", post(admin::enroll))
+        .route("/agents/{id}/revoke", post(admin::revoke_agent))
         .route("/assets/{file}", get(asset))
 }
 
@@ -90,8 +104,17 @@ pub fn required_role(method: &Method, path: &str) -> Option<Role> {
     if path == "/login" || path.starts_with("/assets/") {
         return None;
     }
-    if path == "/audit" {
+    if path == "/audit"
+        || path == "/users"
+        || path.starts_with("/users/")
+        || path == "/agents"
+        || path.starts_with("/agents/")
+    {
         return Some(Role::Admin);
+    }
+    // Anyone signed in manages their own tokens (the API checks whose).
+    if path == "/tokens" || (path.starts_with("/tokens/") && path.ends_with("/revoke")) {
+        return Some(Role::Viewer);
     }
     if method == Method::GET || method == Method::HEAD || path == "/logout" || path == "/lang" {
         return Some(Role::Viewer);
@@ -99,7 +122,15 @@ pub fn required_role(method: &Method, path: &str) -> Option<Role> {
     if path.starts_with("/inspections/") && path.ends_with("/review") {
         return Some(Role::Approver);
     }
-    if path.starts_with("/faults/") || path == "/maintenance" || path.starts_with("/inspections/") {
+    if path.starts_with("/changes/") && (path.ends_with("/approve") || path.ends_with("/reject")) {
+        return Some(Role::Approver);
+    }
+    if path.starts_with("/faults/")
+        || path == "/maintenance"
+        || path.starts_with("/inspections/")
+        || path == "/changes"
+        || path.starts_with("/changes/")
+    {
         return Some(Role::Operator);
     }
     Some(Role::Admin)
@@ -378,6 +409,17 @@ mod tests {
         assert_eq!(required_role(&post, "/faults/3/ack"), Some(Role::Operator));
         assert_eq!(required_role(&post, "/anything"), Some(Role::Admin));
         assert_eq!(required_role(&get, "/audit"), Some(Role::Admin));
+        assert_eq!(required_role(&get, "/users"), Some(Role::Admin));
+        assert_eq!(required_role(&get, "/agents"), Some(Role::Admin));
+        assert_eq!(required_role(&post, "/agents/enroll"), Some(Role::Admin));
+        assert_eq!(required_role(&get, "/tokens"), Some(Role::Viewer));
+        assert_eq!(required_role(&post, "/tokens"), Some(Role::Viewer));
+        assert_eq!(required_role(&post, "/tokens/4/revoke"), Some(Role::Viewer));
+        assert_eq!(required_role(&get, "/changes"), Some(Role::Viewer));
+        assert_eq!(required_role(&post, "/changes"), Some(Role::Operator));
+        assert_eq!(required_role(&post, "/changes/2/start"), Some(Role::Operator));
+        assert_eq!(required_role(&post, "/changes/2/approve"), Some(Role::Approver));
+        assert_eq!(required_role(&post, "/changes/2/reject"), Some(Role::Approver));
         assert_eq!(required_role(&post, "/maintenance"), Some(Role::Operator));
         assert_eq!(required_role(&post, "/inspections/check"), Some(Role::Operator));
         assert_eq!(

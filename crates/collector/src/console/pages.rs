@@ -56,6 +56,16 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "inspections.html",
         include_str!("../../console/templates/inspections.html"),
     ),
+    ("room.html", include_str!("../../console/templates/room.html")),
+    (
+        "changes.html",
+        include_str!("../../console/templates/changes.html"),
+    ),
+    ("change.html", include_str!("../../console/templates/change.html")),
+    ("secret.html", include_str!("../../console/templates/secret.html")),
+    ("users.html", include_str!("../../console/templates/users.html")),
+    ("tokens.html", include_str!("../../console/templates/tokens.html")),
+    ("agents.html", include_str!("../../console/templates/agents.html")),
 ];
 
 fn env() -> &'static Environment<'static> {
@@ -342,7 +352,9 @@ pub async fn set_lang(
 #[derive(Serialize)]
 struct Tile {
     name: String,
+    href: String,
     kind: &'static str,
+    kind_name: &'static str,
     state: &'static str,
     state_name: &'static str,
     faults: usize,
@@ -398,9 +410,23 @@ async fn overview_ctx(core: &Core, s: &Session) -> Result<Value, Response> {
         e.0 = e.0.max(f.severity);
         e.1 += 1;
     }
+    // A room's faults are those with its `room` label (or reported against it).
+    let rooms = super::hosts::rooms(core);
+    let mut by_room: HashMap<&str, (Severity, usize)> = HashMap::new();
+    for f in &open {
+        for room in rooms.keys().filter(|r| super::hosts::in_room(f, r)) {
+            let e = by_room.entry(room.as_str()).or_insert((f.severity, 0));
+            e.0 = e.0.max(f.severity);
+            e.1 += 1;
+        }
+    }
     let tile = |name: String, kind: &'static str, reachable: bool| {
-        let faults = by_host.get(name.as_str()).copied();
-        let (state, rank) = if in_maintenance(&name) {
+        let (faults, maintained) = if kind == "room" {
+            (by_room.get(name.as_str()).copied(), false)
+        } else {
+            (by_host.get(name.as_str()).copied(), in_maintenance(&name))
+        };
+        let (state, rank) = if maintained {
             ("maintenance", 5)
         } else if let Some((sev, _)) = faults {
             let rank = match sev {
@@ -420,9 +446,16 @@ async fn overview_ctx(core: &Core, s: &Session) -> Result<Value, Response> {
             "ok" => lang.word("state_ok"),
             _ => faults.map_or("", |(sev, _)| lang.severity(sev)),
         };
+        let path: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
         Tile {
+            href: if kind == "room" {
+                format!("/rooms/{path}")
+            } else {
+                format!("/hosts/{path}")
+            },
             name,
             kind,
+            kind_name: lang.word(&format!("kind_{kind}")),
             state,
             state_name,
             faults: faults.map_or(0, |f| f.1),
@@ -447,6 +480,7 @@ async fn overview_ctx(core: &Core, s: &Session) -> Result<Value, Response> {
         }
     }
     tiles.extend(devices.into_iter().map(|(d, up)| tile(d, "snmp", up)));
+    tiles.extend(rooms.iter().map(|(r, up)| tile(r.clone(), "room", *up)));
     tiles.sort_by(|a, b| a.rank.cmp(&b.rank).then_with(|| a.name.cmp(&b.name)));
     let counts: Vec<Value> = [Severity::Urgent, Severity::General, Severity::Minor]
         .into_iter()

@@ -208,7 +208,8 @@ pub async fn add_window(
         }
     };
     let body = watchpost_model::api::MaintenanceBody {
-        by: String::new(),
+        // Read only when the API is open (no users): the console's user.
+        by: me.session.user.clone(),
         host: text("host"),
         rule: text("rule"),
         matchers: Default::default(),
@@ -371,7 +372,7 @@ pub async fn inspection_check(
         date: text("date"),
         why: text("why"),
         open_fault: text("open_fault"),
-        by: None,
+        by: Some(me.session.user.clone()),
     };
     let json = match serde_json::to_vec(&check) {
         Ok(j) => j,
@@ -398,7 +399,7 @@ pub async fn inspection_sign(
             .get("remark")
             .map(|r| r.trim().to_string())
             .filter(|r| !r.is_empty()),
-        by: None,
+        by: Some(me.session.user.clone()),
     };
     let json = match serde_json::to_vec(&sign) {
         Ok(j) => j,

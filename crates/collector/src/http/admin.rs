@@ -77,11 +77,11 @@ async fn whoami(Extension(Caller(me)): Extension<Caller>) -> Json<api::Whoami> {
     })
 }
 
-async fn users(State(core): State<Arc<Core>>) -> Result<Json<Vec<api::User>>, ApiError> {
+pub(crate) async fn users(State(core): State<Arc<Core>>) -> Result<Json<Vec<api::User>>, ApiError> {
     Ok(Json(core.access.users().await?))
 }
 
-async fn add_user(
+pub(crate) async fn add_user(
     State(core): State<Arc<Core>>,
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<api::CreatedUser>), ApiError> {
@@ -99,7 +99,7 @@ async fn add_user(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-async fn user_action(
+pub(crate) async fn user_action(
     State(core): State<Arc<Core>>,
     Extension(Caller(me)): Extension<Caller>,
     Path((name, action)): Path<(String, String)>,
@@ -120,7 +120,7 @@ async fn user_action(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn tokens(
+pub(crate) async fn tokens(
     State(core): State<Arc<Core>>,
     Extension(Caller(me)): Extension<Caller>,
 ) -> Result<Json<Vec<api::ApiToken>>, ApiError> {
@@ -128,7 +128,7 @@ async fn tokens(
     Ok(Json(core.access.tokens(whose).await?))
 }
 
-async fn add_token(
+pub(crate) async fn add_token(
     State(core): State<Arc<Core>>,
     Extension(Caller(me)): Extension<Caller>,
     bytes: Bytes,
@@ -148,7 +148,7 @@ async fn add_token(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-async fn revoke_token(
+pub(crate) async fn revoke_token(
     State(core): State<Arc<Core>>,
     Extension(Caller(me)): Extension<Caller>,
     Path(id): Path<String>,
@@ -160,7 +160,7 @@ async fn revoke_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn enroll(
+pub(crate) async fn enroll(
     State(core): State<Arc<Core>>,
     Extension(Caller(me)): Extension<Caller>,
     Path(agent): Path<String>,
@@ -181,7 +181,7 @@ async fn enroll(
     Ok((StatusCode::CREATED, Json(e)))
 }
 
-async fn revoke_agent(
+pub(crate) async fn revoke_agent(
     State(core): State<Arc<Core>>,
     Extension(Caller(me)): Extension<Caller>,
     Path(agent): Path<String>,
@@ -198,7 +198,7 @@ async fn revoke_agent(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn agent_credentials(
+pub(crate) async fn agent_credentials(
     State(core): State<Arc<Core>>,
 ) -> Result<Json<Vec<api::AgentCredential>>, ApiError> {
     Ok(Json(core.access.agent_credentials().await?))

@@ -33,7 +33,7 @@ async fn load(core: &Core, id: i64) -> Result<Json<Change>, ApiError> {
 }
 
 /// `GET /api/v1/changes?limit=N`, newest first.
-pub(super) async fn list(
+pub(crate) async fn list(
     State(core): State<Arc<Core>>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Vec<Change>>, ApiError> {
@@ -51,7 +51,7 @@ pub(super) async fn list(
 }
 
 /// `GET /api/v1/changes/{id}`: with its timeline and its faults.
-pub(super) async fn show(
+pub(crate) async fn show(
     State(core): State<Arc<Core>>,
     Path(id): Path<String>,
 ) -> Result<Json<Change>, ApiError> {
@@ -59,7 +59,7 @@ pub(super) async fn show(
 }
 
 /// `POST /api/v1/changes`: a change request, checked field by field.
-pub(super) async fn request(
+pub(crate) async fn request(
     State(core): State<Arc<Core>>,
     Extension(caller): Extension<guard::Caller>,
     body: Bytes,
@@ -116,7 +116,7 @@ pub(super) async fn request(
 }
 
 /// `POST /api/v1/changes/{id}/approve|reject|start|finish|cancel`.
-pub(super) async fn act(
+pub(crate) async fn act(
     State(core): State<Arc<Core>>,
     Extension(caller): Extension<guard::Caller>,
     Path((id, action)): Path<(String, String)>,
