@@ -409,6 +409,12 @@ async fn a_fault_is_taken_to_closed_in_a_real_browser() {
     }
     b.click(&b.find("#sign-out").await).await;
     b.wait("#user", wait).await;
+    // The sign-in page in English tells a failure in English.
+    b.goto(&format!("{base}/login?lang=en")).await;
+    sign_in_browser(&b, ("ops", "wrong password")).await;
+    let err = b.wait(".flash.error", wait).await;
+    assert!(b.text(&err).await.contains("Wrong user name or password"));
+    b.wait("html[lang=\"en\"]", wait).await;
     shoot(&b, "login", "en").await;
     sign_in_browser(&b, OPERATOR).await;
     b.wait("html[lang=\"en\"]", wait).await;
@@ -515,6 +521,24 @@ async fn a_fault_is_taken_to_closed_in_a_real_browser() {
             shoot(&b, &page.replace('/', "-"), lang).await;
         }
     }
+    // A session idle past console.session_idle ends: the next page is the
+    // sign-in page saying so, and signing in goes back to that page.
+    let short = tempfile::tempdir().expect("tempdir");
+    let c2 = collector(short.path(), "[console]\nsession_idle = \"2s\"\n").await;
+    let base2 = format!("http://{}", c2.http_addr());
+    b.goto(&format!("{base2}/login?lang=zh")).await;
+    sign_in_browser(&b, OPERATOR).await;
+    b.wait(".tiles, main h2", wait).await;
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    b.goto(&format!("{base2}/oncall")).await;
+    let notice = b.wait(".flash.error", wait).await;
+    assert!(b.text(&notice).await.contains("会话已过期"), "the expiry is said");
+    shoot(&b, "login-expired", "zh").await;
+    sign_in_browser(&b, OPERATOR).await;
+    b.wait("main h1", wait).await;
+    let at = b.script("return location.pathname").await;
+    assert_eq!(at.as_str(), Some("/oncall"), "back to the page asked for");
+    c2.shutdown().await;
     drop(b);
     agent.stop().await;
 

@@ -41,6 +41,17 @@ fn json<T: serde::Serialize>(v: &T) -> Result<Bytes, serde_json::Error> {
     serde_json::to_vec(v).map(Bytes::from)
 }
 
+/// A token's or credential's state word: revoked, expired or active.
+fn secret_state(revoked_at: Option<&str>, expires_at: Option<&str>, now: i64) -> &'static str {
+    if revoked_at.is_some() {
+        "t_revoked"
+    } else if expires_at.and_then(super::pages::ms_of).is_some_and(|e| e <= now) {
+        "t_expired"
+    } else {
+        "t_active"
+    }
+}
+
 /// `GET /users`.
 pub async fn users(State(core): State<Arc<Core>>, Extension(me): Extension<Signed>) -> Response {
     users_page(&core, &me, None, None, StatusCode::OK).await
@@ -147,18 +158,7 @@ async fn tokens_page(
     let tokens: Vec<Value> = list
         .iter()
         .map(|t| {
-            let expired = t
-                .expires_at
-                .as_deref()
-                .and_then(super::pages::ms_of)
-                .is_some_and(|e| e <= now);
-            let state = if t.revoked_at.is_some() {
-                "t_revoked"
-            } else if expired {
-                "t_expired"
-            } else {
-                "t_active"
-            };
+            let state = secret_state(t.revoked_at.as_deref(), t.expires_at.as_deref(), now);
             let at = |v: &Option<String>| v.as_deref().map(|v| local(core, v)).unwrap_or_default();
             context! {
                 id => t.id, user => t.user.clone(), name => t.name.clone(),
@@ -266,13 +266,7 @@ async fn agents_page(
                 None => ("pending", "a_never"),
             };
             let credential = c.map(|c| {
-                let word = if c.revoked_at.is_some() {
-                    "t_revoked"
-                } else if c.expires_at.as_deref().and_then(super::pages::ms_of).is_some_and(|e| e <= now) {
-                    "t_expired"
-                } else {
-                    "t_active"
-                };
+                let word = secret_state(c.revoked_at.as_deref(), c.expires_at.as_deref(), now);
                 context! {
                     issued => local(core, &c.issued_at), expires => at(c.expires_at.as_deref()),
                     state => lang.word(word), live => word == "t_active", hostname => c.hostname.clone(),

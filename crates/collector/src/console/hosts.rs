@@ -39,6 +39,35 @@ pub(super) fn chart_query(metric: &str, labels: &[(&str, &str)]) -> String {
     q.finish()
 }
 
+/// The `range` a page asks for (`1h` when none); another is a 400 page.
+fn range_of(s: &super::session::Session, q: &HashMap<String, String>) -> Result<&'static str, Box<Response>> {
+    let range = q.get("range").map_or("1h", String::as_str);
+    RANGES.iter().find(|r| **r == range).copied().ok_or_else(|| {
+        Box::new(error_page(
+            s,
+            StatusCode::BAD_REQUEST,
+            &format!("range={range:?}: expected 1h, 24h, 7d or 30d"),
+        ))
+    })
+}
+
+/// A chart as the template draws it: its title, its queries (with a name
+/// for each, or blank to name lines by `label`) and its unit.
+fn chart_view(
+    lang: super::i18n::Lang,
+    title: &str,
+    queries: Vec<(&str, String)>,
+    label: &str,
+    unit: &str,
+) -> Value {
+    let names: Vec<&str> = queries.iter().map(|q| q.0).collect();
+    let queries: Vec<String> = queries.into_iter().map(|q| q.1).collect();
+    context! {
+        title => lang.word(title), query => queries.join("|"), names => names.join("|"),
+        label => label, unit => unit,
+    }
+}
+
 /// `GET /hosts/{name}?range=`: a host's charts, or an SNMP device's with
 /// its interfaces.
 pub async fn host(
@@ -50,13 +79,9 @@ pub async fn host(
     let s = &me.session;
     let lang = s.lang;
     let now = core.clock.now_ms();
-    let range = q.get("range").map_or("1h", String::as_str);
-    let Some(range) = RANGES.iter().find(|r| **r == range) else {
-        return error_page(
-            s,
-            StatusCode::BAD_REQUEST,
-            &format!("range={range:?}: expected 1h, 24h, 7d or 30d"),
-        );
+    let range = match range_of(s, &q) {
+        Ok(r) => r,
+        Err(r) => return *r,
     };
     let device = !core
         .store
@@ -86,12 +111,7 @@ pub async fn host(
         _ => ("ok", lang.word("state_ok")),
     };
     let chart = |title: &str, queries: Vec<(&str, String)>, label: &str, unit: &str| {
-        let names: Vec<&str> = queries.iter().map(|q| q.0).collect();
-        let queries: Vec<String> = queries.into_iter().map(|q| q.1).collect();
-        context! {
-            title => lang.word(title), query => queries.join("|"), names => names.join("|"),
-            label => label, unit => unit,
-        }
+        chart_view(lang, title, queries, label, unit)
     };
     let on = |metric: &str, extra: &[(&str, &str)]| {
         let mut labels = vec![if device {
@@ -227,8 +247,8 @@ pub async fn host(
         context! {
             ..base(s, "overview", &format!("/hosts/{name}?range={range}")),
             ..context! {
-                host => name, state => state, state_name => state_name,
-                ranges => RANGES.to_vec(), range => *range, since => *range,
+                host => name.clone(), subject => name, range_path => "/hosts", state => state, state_name => state_name,
+                ranges => RANGES.to_vec(), range => range, since => range,
                 charts => charts, interfaces => interfaces,
                 faults => open.iter().map(|f| fault_view(&core, lang, f, now)).collect::<Vec<_>>(),
             }
@@ -308,13 +328,9 @@ pub async fn room(
     let s = &me.session;
     let lang = s.lang;
     let now = core.clock.now_ms();
-    let range = q.get("range").map_or("1h", String::as_str);
-    let Some(range) = RANGES.iter().find(|r| **r == range) else {
-        return error_page(
-            s,
-            StatusCode::BAD_REQUEST,
-            &format!("range={range:?}: expected 1h, 24h, 7d or 30d"),
-        );
+    let range = match range_of(s, &q) {
+        Ok(r) => r,
+        Err(r) => return *r,
     };
     let Some(reachable) = rooms(&core).get(&name).copied() else {
         return error_page(s, StatusCode::NOT_FOUND, &format!("no machine room {name:?}"));
@@ -339,12 +355,7 @@ pub async fn room(
     };
     let here = |metric: &str| chart_query(metric, &[("room", name.as_str())]);
     let chart = |title: &str, queries: Vec<(&str, String)>, label: &str, unit: &str| {
-        let names: Vec<&str> = queries.iter().map(|q| q.0).collect();
-        let queries: Vec<String> = queries.into_iter().map(|q| q.1).collect();
-        context! {
-            title => lang.word(title), query => queries.join("|"), names => names.join("|"),
-            label => label, unit => unit,
-        }
+        chart_view(lang, title, queries, label, unit)
     };
     // Only what the room has: a room without UPSes shows no battery chart.
     let has = |metrics: &[&str]| {
@@ -406,8 +417,8 @@ pub async fn room(
         context! {
             ..base(s, "overview", &format!("/rooms/{name}?range={range}")),
             ..context! {
-                room => name.clone(), state => state, state_name => state_name,
-                ranges => RANGES.to_vec(), range => *range, since => *range,
+                room => name.clone(), subject => name.clone(), range_path => "/rooms", state => state, state_name => state_name,
+                ranges => RANGES.to_vec(), range => range, since => range,
                 charts => charts, readings => readings(&core, lang, &name),
                 faults => open.iter().map(|f| fault_view(&core, lang, f, now)).collect::<Vec<_>>(),
             }

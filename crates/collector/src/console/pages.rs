@@ -63,6 +63,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("change.html", include_str!("../../console/templates/change.html")),
     ("secret.html", include_str!("../../console/templates/secret.html")),
+    (
+        "ranges_faults.html",
+        include_str!("../../console/templates/ranges_faults.html"),
+    ),
     ("users.html", include_str!("../../console/templates/users.html")),
     ("tokens.html", include_str!("../../console/templates/tokens.html")),
     ("agents.html", include_str!("../../console/templates/agents.html")),
@@ -251,7 +255,8 @@ fn login_page(lang: Lang, next: &str, user: &str, message: Option<&str>, status:
     let mut r = render(
         "login.html",
         context! {
-            t => Value::from(Serde(lang.words())), html_lang => lang.html(), next => next, user => user, message => message,
+            t => Value::from(Serde(lang.words())), html_lang => lang.html(), lang => lang.as_str(),
+            next => next, user => user, message => message,
         },
     );
     *r.status_mut() = status;
@@ -279,7 +284,11 @@ pub async fn login(
         .unwrap_or_default();
     let password = fields.get("password").cloned().unwrap_or_default();
     let next = safe_next(fields.get("next")).to_string();
-    let lang_hint = Lang::Zh;
+    // A failure is told in the language the sign-in page was in.
+    let lang_hint = fields
+        .get("lang")
+        .and_then(|l| Lang::parse(l))
+        .unwrap_or(Lang::Zh);
     // Failures count per user name and per client address.
     let address = parts
         .extensions
