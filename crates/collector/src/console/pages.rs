@@ -63,6 +63,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("change.html", include_str!("../../console/templates/change.html")),
     ("secret.html", include_str!("../../console/templates/secret.html")),
+    ("charts.html", include_str!("../../console/templates/charts.html")),
     (
         "ranges_faults.html",
         include_str!("../../console/templates/ranges_faults.html"),
