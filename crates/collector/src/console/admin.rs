@@ -32,6 +32,28 @@ fn no_store(mut r: Response) -> Response {
     r
 }
 
+/// An admin page: `name`'s template at `/name`, with the secret to show
+/// once (if any), never kept by the browser.
+fn admin_page(
+    core: &Core,
+    s: &super::session::Session,
+    name: &str,
+    ctx: Value,
+    flash: Option<(String, &str)>,
+    secret: Secret,
+    status: StatusCode,
+) -> Response {
+    let ctx = context! {
+        ..ctx,
+        ..context! {
+            secret => secret.map(|(k, v)| context! { what => s.lang.word(k), value => v }),
+            open_api => !core.config.security.api_users,
+        }
+    };
+    let frame = base(s, name, &format!("/{name}"));
+    no_store(page(&format!("{name}.html"), frame, flash, ctx, status))
+}
+
 /// A form field, trimmed; `None` when blank.
 fn field(f: &BTreeMap<String, String>, k: &str) -> Option<String> {
     f.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
@@ -80,12 +102,8 @@ async fn users_page(
             }
         })
         .collect();
-    let ctx = context! {
-        users => users, roles => ["viewer", "operator", "approver", "admin"],
-        secret => secret.map(|(k, v)| context! { what => s.lang.word(k), value => v }),
-        open_api => !core.config.security.api_users,
-    };
-    no_store(page("users.html", base(s, "users", "/users"), flash, ctx, status))
+    let ctx = context! { users => users, roles => ["viewer", "operator", "approver", "admin"] };
+    admin_page(core, s, "users", ctx, flash, secret, status)
 }
 
 /// `POST /users`: name, role, password (blank: generated and shown once).
@@ -168,18 +186,15 @@ async fn tokens_page(
             }
         })
         .collect();
-    let ctx = context! {
-        tokens => tokens,
-        secret => secret.map(|(k, v)| context! { what => s.lang.word(k), value => v }),
-        open_api => !core.config.security.api_users,
-    };
-    no_store(page(
-        "tokens.html",
-        base(s, "tokens", "/tokens"),
+    admin_page(
+        core,
+        s,
+        "tokens",
+        context! { tokens => tokens },
         flash,
-        ctx,
+        secret,
         status,
-    ))
+    )
 }
 
 /// `POST /tokens`: name, expires_in (blank: never).
@@ -286,18 +301,15 @@ async fn agents_page(
             }
         })
         .collect();
-    let ctx = context! {
-        agents => rows,
-        secret => secret.map(|(k, v)| context! { what => lang.word(k), value => v }),
-        open_api => !core.config.security.api_users,
-    };
-    no_store(page(
-        "agents.html",
-        base(s, "agents", "/agents"),
+    admin_page(
+        core,
+        s,
+        "agents",
+        context! { agents => rows },
         flash,
-        ctx,
+        secret,
         status,
-    ))
+    )
 }
 
 /// `POST /agents/enroll`: agent, valid_for (the enrolment token's life),
