@@ -14,7 +14,11 @@
 # - lintian and rpm (rpmbuild): the package test builds, checks and
 #   installs the .deb packages and builds the RPMs;
 # - chromium and chromium-driver (Debian packages): the real browser the
-#   console tests drive over WebDriver (headless, off the network).
+#   console tests drive over WebDriver (headless, off the network);
+# - mariadb-server, postgresql, redis-server and nginx-light (Debian
+#   packages): the databases and middleware the agent watches; the tests
+#   start them on loopback ports under temporary directories, not as
+#   system services.
 # Called by .ci/run and, when target/peers is missing, by the test harness.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -26,10 +30,12 @@ if [ ! -x /usr/sbin/snmpd ] || ! command -v snmptrap >/dev/null || ! command -v 
     || ! command -v pdftotext >/dev/null || [ ! -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] \
     || [ ! -x /usr/bin/prometheus ] || [ ! -x /usr/bin/victoria-metrics ] \
     || ! command -v lintian >/dev/null || ! command -v rpmbuild >/dev/null \
-    || [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    || [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] \
+    || [ ! -x /usr/sbin/mariadbd ] || [ ! -d /usr/lib/postgresql ] \
+    || [ ! -x /usr/bin/redis-server ] || [ ! -x /usr/sbin/nginx ]; then
     apt_get() { if [ "$(id -u)" = 0 ]; then apt-get "$@"; else sudo apt-get "$@"; fi; }
     export DEBIAN_FRONTEND=noninteractive
-    debs="snmpd snmp faketime fonts-wqy-microhei poppler-utils victoria-metrics prometheus lintian rpm chromium chromium-driver"
+    debs="snmpd snmp faketime fonts-wqy-microhei poppler-utils victoria-metrics prometheus lintian rpm chromium chromium-driver mariadb-server postgresql redis-server nginx-light"
     apt_get install -y -q --no-install-recommends $debs >/dev/null \
         || { apt_get update -q >/dev/null && apt_get install -y -q --no-install-recommends $debs >/dev/null; }
 fi

@@ -3,6 +3,7 @@
 //! directories. Waiting is always on a condition with a deadline.
 
 pub mod browser;
+pub mod databases;
 pub mod process;
 pub mod raw_agent;
 mod small_disk;
@@ -336,7 +337,11 @@ pub fn peers_dir() -> PathBuf {
         && Path::new("/usr/bin/prometheus").exists()
         && Path::new("/usr/bin/victoria-metrics").exists()
         && Path::new("/usr/bin/chromium").exists()
-        && Path::new("/usr/bin/chromedriver").exists();
+        && Path::new("/usr/bin/chromedriver").exists()
+        && Path::new("/usr/sbin/mariadbd").exists()
+        && Path::new("/usr/lib/postgresql").exists()
+        && Path::new("/usr/bin/redis-server").exists()
+        && Path::new("/usr/sbin/nginx").exists();
     if !ready {
         let out = std::process::Command::new("bash")
             .arg(root.join("tests/peers/setup.sh"))

@@ -75,6 +75,14 @@ struct RawFile {
     snmp: crate::sources::snmp::RawSnmp,
     #[serde(default)]
     modbus: crate::sources::modbus::RawModbus,
+    #[serde(default)]
+    mysql: Vec<crate::sources::apps::RawApp>,
+    #[serde(default)]
+    postgres: Vec<crate::sources::apps::RawApp>,
+    #[serde(default)]
+    redis: Vec<crate::sources::apps::RawApp>,
+    #[serde(default)]
+    nginx: Vec<crate::sources::apps::RawApp>,
 }
 
 #[derive(Deserialize)]
@@ -229,6 +237,8 @@ pub struct AgentConfig {
     pub snmp: crate::sources::snmp::SnmpConfig,
     /// Modbus TCP sensors.
     pub modbus: crate::sources::modbus::ModbusConfig,
+    /// Databases and middleware (`[[mysql]]`, `[[postgres]]`, `[[redis]]`, `[[nginx]]`).
+    pub apps: crate::sources::apps::AppsConfig,
 }
 
 /// What the host collector reads.
@@ -287,6 +297,10 @@ impl AgentConfig {
                 probe: Vec::new(),
                 snmp: Default::default(),
                 modbus: Default::default(),
+                mysql: Vec::new(),
+                postgres: Vec::new(),
+                redis: Vec::new(),
+                nginx: Vec::new(),
             },
             None,
         )
@@ -441,6 +455,18 @@ impl AgentConfig {
                 .collect::<Result<_, _>>()?,
             snmp: crate::sources::snmp::SnmpConfig::check(raw.snmp, a.interval.0, base)?,
             modbus: crate::sources::modbus::ModbusConfig::check(raw.modbus, a.interval.0)?,
+            apps: {
+                use crate::sources::apps::{AppsConfig, Kind};
+                AppsConfig::check(
+                    [
+                        (Kind::Mysql, raw.mysql),
+                        (Kind::Postgres, raw.postgres),
+                        (Kind::Redis, raw.redis),
+                        (Kind::Nginx, raw.nginx),
+                    ],
+                    a.interval.0,
+                )?
+            },
         })
     }
 }

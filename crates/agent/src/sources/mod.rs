@@ -3,10 +3,11 @@
 //! Two kinds of source: those read on the collection thread each round
 //! (`host`, `textfile`), and those that run on their own threads with their
 //! own runtimes and schedules and publish what they measured, with its
-//! time, into [`Published`] (`probe`, `snmp`, `modbus`). [`Sources`] starts
+//! time, into [`Published`] (`probe`, `snmp`, `modbus`, `apps`). [`Sources`] starts
 //! what a config asks for, the same way for the streaming agent and for
 //! `--once`. Sources never talk to the collector; the link does.
 
+pub mod apps;
 pub mod host;
 pub mod modbus;
 pub mod probe;
@@ -74,6 +75,7 @@ impl Sources {
         if !config.modbus.devices.is_empty() {
             modbus::start(config.modbus.clone(), out.clone(), stop.clone());
         }
+        apps::start(config.apps.clone(), out.clone(), stop.clone());
         Sources {
             host,
             textfile,
@@ -90,6 +92,25 @@ impl Sources {
         if let Some(t) = self.textfile.as_mut() {
             t.collect(registry, round);
         }
+    }
+}
+
+/// A password given inline or through an environment variable (`*_env`),
+/// read at load; `what` names the config entry in the error.
+pub(crate) fn secret(
+    value: Option<String>,
+    env: Option<String>,
+    what: &str,
+) -> Result<Option<String>, String> {
+    match (value, env) {
+        (Some(_), Some(_)) => Err(format!(
+            "{what}: give the password or its `_env` variable, not both"
+        )),
+        (Some(v), None) => Ok(Some(v)),
+        (None, Some(var)) => std::env::var(&var)
+            .map(Some)
+            .map_err(|_| format!("{what}: environment variable {var} is not set")),
+        (None, None) => Ok(None),
     }
 }
 

@@ -139,19 +139,6 @@ pub struct Device {
     pub reboot_hold: Duration,
 }
 
-fn secret(value: Option<String>, env: Option<String>, what: &str) -> Result<Option<String>, String> {
-    match (value, env) {
-        (Some(_), Some(_)) => Err(format!(
-            "{what}: give the password or its `_env` variable, not both"
-        )),
-        (Some(v), None) => Ok(Some(v)),
-        (None, Some(var)) => std::env::var(&var)
-            .map(Some)
-            .map_err(|_| format!("{what}: environment variable {var} is not set")),
-        (None, None) => Ok(None),
-    }
-}
-
 impl SnmpConfig {
     /// Checks `[snmp]`; `base` is the directory relative profile paths start from.
     pub(crate) fn check(
@@ -226,12 +213,12 @@ impl SnmpConfig {
                     let user = d
                         .user
                         .ok_or_else(|| format!("{what}: version \"v3\" needs `user`"))?;
-                    let auth_pw = secret(
+                    let auth_pw = super::secret(
                         d.auth_password,
                         d.auth_password_env,
                         &format!("{what}: auth_password"),
                     )?;
-                    let priv_pw = secret(
+                    let priv_pw = super::secret(
                         d.privacy_password,
                         d.privacy_password_env,
                         &format!("{what}: privacy_password"),
