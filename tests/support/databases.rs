@@ -2,12 +2,13 @@
 //! its Debian package's binaries on a loopback port under a temporary
 //! directory (never as a system service), and stopped when dropped:
 //! MariaDB, PostgreSQL (with a streaming standby), Redis and nginx.
+//! Each is stopped with SIGTERM, as an operator would, when `stop`ped or dropped.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::process::free_port;
+use crate::process::{ChildProcess, free_port};
 
 /// Waits until `ready` holds, up to `limit`; panics naming `what` otherwise.
 fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
@@ -34,17 +35,28 @@ fn is_root() -> bool {
         || run(Command::new("id").arg("-u")).trim() == "0"
 }
 
-fn kill(child: &mut Child) {
-    let _ = Command::new("kill").arg(child.id().to_string()).status();
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(10) {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
+/// A server process and the signal that stops it as an operator would
+/// (SIGTERM; PostgreSQL's fast shutdown is SIGINT, as SIGTERM waits for
+/// every client to leave). Stopped when `stop`ped or dropped; killed if it
+/// has not exited 30 s later.
+struct Server(Option<ChildProcess>, &'static str);
+
+impl Server {
+    fn stop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            c.signal(self.1);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline && !matches!(c.0.try_wait(), Ok(Some(_))) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
-        std::thread::sleep(Duration::from_millis(50));
     }
-    let _ = child.kill();
-    let _ = child.wait();
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 /// A MariaDB server with a `watchpost` user (password `wp-secret`).
@@ -54,7 +66,7 @@ pub struct MariaDb {
     /// Its Unix socket.
     pub socket: PathBuf,
     dir: tempfile::TempDir,
-    child: Option<Child>,
+    child: Server,
 }
 
 impl MariaDb {
@@ -73,7 +85,7 @@ impl MariaDb {
             port: free_port(),
             socket: dir.path().join("sock"),
             dir,
-            child: None,
+            child: Server(None, "TERM"),
         };
         db.launch();
         db.sql(
@@ -102,7 +114,7 @@ impl MariaDb {
             .stderr(Stdio::null())
             .spawn()
             .expect("start mariadbd");
-        self.child = Some(child);
+        self.child = Server(Some(ChildProcess(child)), "TERM");
         let socket = self.socket.clone();
         wait_until("mariadbd", Duration::from_secs(60), || {
             Command::new("mariadb-admin")
@@ -137,21 +149,13 @@ impl MariaDb {
 
     /// Stops the server (its port then refuses).
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            kill(&mut c);
-        }
+        self.child.stop();
     }
 
     /// Starts it again on the same port and data.
     pub fn restart(&mut self) {
         self.stop();
         self.launch();
-    }
-}
-
-impl Drop for MariaDb {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 
@@ -188,7 +192,7 @@ pub struct Postgres {
     /// TCP port on 127.0.0.1.
     pub port: u16,
     dir: tempfile::TempDir,
-    child: Option<Child>,
+    child: Server,
 }
 
 impl Postgres {
@@ -220,7 +224,7 @@ impl Postgres {
         let mut pg = Postgres {
             port: free_port(),
             dir,
-            child: None,
+            child: Server(None, "INT"),
         };
         pg.launch(&data);
         pg.sql("CREATE ROLE watchpost LOGIN PASSWORD 'wp-secret' IN ROLE pg_monitor");
@@ -257,7 +261,7 @@ impl Postgres {
         let mut pg = Postgres {
             port: free_port(),
             dir,
-            child: None,
+            child: Server(None, "INT"),
         };
         pg.launch(&data);
         pg
@@ -282,7 +286,7 @@ impl Postgres {
             .stderr(Stdio::null())
             .spawn()
             .expect("start postgres");
-        self.child = Some(child);
+        self.child = Server(Some(ChildProcess(child)), "INT");
         let port = self.port;
         wait_until("postgres", Duration::from_secs(60), || {
             Command::new(pg_bin("pg_isready"))
@@ -344,7 +348,7 @@ impl Postgres {
 
     /// `psql` left running with `sql` (a transaction held open, a lock
     /// waited on); killed when dropped.
-    pub fn session(&self, sql: &str) -> Background {
+    pub fn session(&self, sql: &str) -> ChildProcess {
         let child = Command::new(pg_bin("psql"))
             .args(["-X", "-q", "-h"])
             .arg(self.dir.path())
@@ -362,30 +366,12 @@ impl Postgres {
             .stderr(Stdio::null())
             .spawn()
             .expect("start psql");
-        Background(child)
+        ChildProcess(child)
     }
 
     /// Stops the server.
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            kill(&mut c);
-        }
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// A client process left running; killed when dropped.
-pub struct Background(Child);
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        self.child.stop();
     }
 }
 
@@ -394,7 +380,7 @@ pub struct Redis {
     /// TCP port on 127.0.0.1.
     pub port: u16,
     _dir: tempfile::TempDir,
-    child: Option<Child>,
+    child: Server,
 }
 
 impl Redis {
@@ -433,7 +419,7 @@ impl Redis {
         let r = Redis {
             port,
             _dir: dir,
-            child: Some(child),
+            child: Server(Some(ChildProcess(child)), "TERM"),
         };
         wait_until("redis-server", Duration::from_secs(30), || {
             r.try_cli(&["PING"]).is_some_and(|o| o.trim() == "PONG")
@@ -480,15 +466,7 @@ impl Redis {
 
     /// Stops the server.
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            kill(&mut c);
-        }
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.stop();
+        self.child.stop();
     }
 }
 
@@ -497,7 +475,7 @@ pub struct Nginx {
     /// TCP port on 127.0.0.1.
     pub port: u16,
     _dir: tempfile::TempDir,
-    child: Option<Child>,
+    child: Server,
 }
 
 impl Nginx {
@@ -529,7 +507,7 @@ impl Nginx {
         let n = Nginx {
             port,
             _dir: dir,
-            child: Some(child),
+            child: Server(Some(ChildProcess(child)), "TERM"),
         };
         wait_until("nginx", Duration::from_secs(30), || {
             std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
@@ -539,14 +517,6 @@ impl Nginx {
 
     /// Stops it.
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            kill(&mut c);
-        }
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        self.stop();
+        self.child.stop();
     }
 }
