@@ -297,42 +297,32 @@ impl Postgres {
         });
     }
 
+    /// `psql` as the superuser on the `postgres` database, through the socket.
+    fn psql(&self) -> Command {
+        let mut c = Command::new(pg_bin("psql"));
+        c.args(["-X", "-q", "-h"]).arg(self.dir.path()).args([
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+        ]);
+        c
+    }
+
     /// `psql` as the superuser: the unaligned, tuples-only output.
     pub fn sql(&self, sql: &str) -> String {
-        run(Command::new(pg_bin("psql"))
-            .args(["-X", "-q", "-A", "-t", "-h"])
-            .arg(self.dir.path())
-            .args([
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-c",
-                sql,
-            ]))
-        .trim()
-        .to_string()
+        run(self.psql().args(["-A", "-t", "-c", sql])).trim().to_string()
     }
 
     /// `psql` reading `script` from its input: each statement its own
     /// transaction (`-c` would run them all in one).
     pub fn script(&self, script: &str) {
         use std::io::Write;
-        let mut child = Command::new(pg_bin("psql"))
-            .args(["-X", "-q", "-h"])
-            .arg(self.dir.path())
-            .args([
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-v",
-                "ON_ERROR_STOP=1",
-            ])
+        let mut child = self
+            .psql()
+            .args(["-v", "ON_ERROR_STOP=1"])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -349,19 +339,9 @@ impl Postgres {
     /// `psql` left running with `sql` (a transaction held open, a lock
     /// waited on); killed when dropped.
     pub fn session(&self, sql: &str) -> ChildProcess {
-        let child = Command::new(pg_bin("psql"))
-            .args(["-X", "-q", "-h"])
-            .arg(self.dir.path())
-            .args([
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-c",
-                sql,
-            ])
+        let child = self
+            .psql()
+            .args(["-c", sql])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

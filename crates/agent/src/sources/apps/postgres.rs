@@ -243,11 +243,7 @@ pub(super) async fn read(c: &mut Connection, r: &mut Reading<'_>) -> Result<(), 
         }
         match lag {
             Ok(row) => {
-                if let Some(v) = row
-                    .first()
-                    .and_then(|v| v.as_deref())
-                    .and_then(|v| v.parse().ok())
-                {
+                if let Some(v) = first_number(&row) {
                     r.gauge("postgres_replication_lag_seconds", v);
                 }
             }
@@ -256,11 +252,7 @@ pub(super) async fn read(c: &mut Connection, r: &mut Reading<'_>) -> Result<(), 
     } else {
         match c.row("SELECT count(*) FROM pg_stat_replication").await? {
             Ok(row) => {
-                if let Some(v) = row
-                    .first()
-                    .and_then(|v| v.as_deref())
-                    .and_then(|v| v.parse().ok())
-                {
+                if let Some(v) = first_number(&row) {
                     r.gauge("postgres_replicas", v);
                 }
             }
@@ -268,6 +260,11 @@ pub(super) async fn read(c: &mut Connection, r: &mut Reading<'_>) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// The first column of a row, as a number.
+fn first_number(row: &[Option<String>]) -> Option<f64> {
+    row.first()?.as_deref()?.parse().ok()
 }
 
 async fn read_message(s: &mut Stream) -> Result<(u8, Vec<u8>), String> {
