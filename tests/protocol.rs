@@ -36,6 +36,7 @@ fn batch(sequence: u64, ts: i64, ids: &[u32], values: &[f64]) -> agent_message::
         timestamp_offsets_ms: Vec::new(),
         late: false,
         clock_offset: None,
+        texts: Vec::new(),
     })
 }
 
@@ -275,6 +276,7 @@ async fn odd_values_are_stored_and_shown_and_refused_samples_get_one_notice_nami
         timestamp_offsets_ms: vec![1, 2, 3],
         late: false,
         clock_offset: None,
+        texts: Vec::new(),
     }))
     .await;
     let first = a.next().await;
@@ -309,6 +311,7 @@ async fn odd_values_are_stored_and_shown_and_refused_samples_get_one_notice_nami
         timestamp_offsets_ms: vec![-5_400_000, 1_200_000, -60_000, 0],
         late: true,
         clock_offset: None,
+        texts: Vec::new(),
     }))
     .await;
     let mut notice = None;

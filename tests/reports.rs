@@ -619,6 +619,7 @@ async fn the_daily_record_is_computed_from_the_rollups_and_signed_and_reviewed()
             timestamp_offsets_ms: vec![0; 9],
             late: false,
             clock_offset: None,
+            texts: Vec::new(),
         }))
         .await;
         desk.at_ms(t + 1_000);

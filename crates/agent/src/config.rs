@@ -83,6 +83,12 @@ struct RawFile {
     redis: Vec<crate::sources::apps::RawApp>,
     #[serde(default)]
     nginx: Vec<crate::sources::apps::RawApp>,
+    #[serde(default)]
+    process: Vec<crate::sources::system::RawProcess>,
+    service: Option<crate::sources::system::RawService>,
+    #[serde(default)]
+    log: Vec<crate::sources::system::RawLog>,
+    storage: Option<crate::sources::system::RawStorage>,
 }
 
 #[derive(Deserialize)]
@@ -239,6 +245,9 @@ pub struct AgentConfig {
     pub modbus: crate::sources::modbus::ModbusConfig,
     /// Databases and middleware (`[[mysql]]`, `[[postgres]]`, `[[redis]]`, `[[nginx]]`).
     pub apps: crate::sources::apps::AppsConfig,
+    /// Processes, services, logs and disk health (`[[process]]`,
+    /// `[service]`, `[[log]]`, `[storage]`).
+    pub system: crate::sources::system::SystemConfig,
 }
 
 /// What the host collector reads.
@@ -301,6 +310,10 @@ impl AgentConfig {
                 postgres: Vec::new(),
                 redis: Vec::new(),
                 nginx: Vec::new(),
+                process: Vec::new(),
+                service: None,
+                log: Vec::new(),
+                storage: None,
             },
             None,
         )
@@ -467,6 +480,13 @@ impl AgentConfig {
                     a.interval.0,
                 )?
             },
+            system: crate::sources::system::SystemConfig::check(
+                raw.process,
+                raw.service,
+                raw.log,
+                raw.storage,
+                a.interval.0,
+            )?,
         })
     }
 }

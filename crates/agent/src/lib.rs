@@ -147,6 +147,7 @@ fn spawn_collection(config: AgentConfig, rounds: mpsc::Sender<Round>, spool: Arc
                     definitions: Vec::new(),
                     samples: Vec::with_capacity(capacity),
                     offsets_ms: Vec::new(),
+                    texts: Vec::new(),
                 };
                 if !full_round {
                     // Woken early: send only what was published.

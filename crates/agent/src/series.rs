@@ -73,6 +73,8 @@ pub struct Round {
     /// their own time (SNMP, Modbus); empty when every sample is at
     /// `timestamp_ms`. Filled by [`Round::push_at`].
     pub offsets_ms: Vec<i32>,
+    /// Texts that go with samples of this round: (local series id, text).
+    pub texts: Vec<(u32, std::sync::Arc<str>)>,
 }
 
 impl Round {
@@ -100,6 +102,10 @@ pub struct Measured {
     pub value: f64,
     /// When it was measured (ms since the Unix epoch).
     pub at_ms: i64,
+    /// A short text that goes with this value (a log's last matching
+    /// line), for the collector to show in the fault it opens; not stored
+    /// as a label, so it does not make a new series.
+    pub text: Option<std::sync::Arc<str>>,
 }
 
 /// Samples handed from a source's own thread to the collection thread: the
@@ -177,6 +183,9 @@ impl PublishedReader {
                 }
             };
             round.push_at(id, m.value, m.at_ms);
+            if let Some(text) = m.text {
+                round.texts.push((id, text));
+            }
         }
     }
 }

@@ -38,6 +38,7 @@ async fn one_host(grpc: String, i: usize) -> anyhow::Result<()> {
         timestamp_offsets_ms: Vec::new(),
         late: false,
         clock_offset: None,
+        texts: Vec::new(),
     })
     .await?;
     a.wait_acked(seq).await

@@ -101,6 +101,7 @@ async fn fill_agent(
                 timestamp_offsets_ms: Vec::new(),
                 late: false,
                 clock_offset: None,
+                texts: Vec::new(),
             })
             .await?;
         if seq >= first_sequence + BATCHES_IN_FLIGHT {
@@ -145,6 +146,7 @@ async fn probe(grpc: &str, n: usize, pause: Duration) -> anyhow::Result<Histogra
                     timestamp_offsets_ms: vec![],
                     late: false,
                     clock_offset: None,
+                    texts: Vec::new(),
                 })
                 .await?;
             agent.wait_acked(seq).await?;

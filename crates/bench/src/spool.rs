@@ -103,6 +103,7 @@ pub async fn run(series: usize, rounds: usize) -> anyhow::Result<()> {
                     .map(|i| (i as u32, ((r * 7 + i * 13) % 10_000) as f64 / 100.0))
                     .collect(),
                 offsets_ms: Vec::new(),
+                texts: Vec::new(),
             });
         }
         spool.save_state(true);

@@ -62,6 +62,7 @@ async fn send(a: &mut RawAgent, all: &[(i64, f64)], from: usize, to: usize, seq:
             timestamp_offsets_ms: chunk.iter().map(|s| (s.0 - base) as i32).collect(),
             late: true,
             clock_offset: None,
+            texts: Vec::new(),
         }))
         .await;
         loop {

@@ -574,6 +574,12 @@ async fn apply_batch(
         state.clock.offset()
     };
     let shift = core.config.clock.shift(offset);
+    // Texts first: a fault the samples open shows the text they came with.
+    for t in &b.texts {
+        if let Some(Some(id)) = state.map.get(t.series_id as usize).copied() {
+            core.engine.set_text(id, &t.text);
+        }
+    }
     let mut journaled: Vec<(SeriesId, i64, f64)> = Vec::with_capacity(n);
     // Large batches are applied in slices with a yield between them, so one
     // agent's big batch does not hold up a small one that opens a fault.

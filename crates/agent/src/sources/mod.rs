@@ -3,7 +3,7 @@
 //! Two kinds of source: those read on the collection thread each round
 //! (`host`, `textfile`), and those that run on their own threads with their
 //! own runtimes and schedules and publish what they measured, with its
-//! time, into [`Published`] (`probe`, `snmp`, `modbus`, `apps`). [`Sources`] starts
+//! time, into [`Published`] (`probe`, `snmp`, `modbus`, `apps`, `system`). [`Sources`] starts
 //! what a config asks for, the same way for the streaming agent and for
 //! `--once`. Sources never talk to the collector; the link does.
 
@@ -12,6 +12,7 @@ pub mod host;
 pub mod modbus;
 pub mod probe;
 pub mod snmp;
+pub mod system;
 pub mod textfile;
 pub mod x509;
 
@@ -76,6 +77,7 @@ impl Sources {
             modbus::start(config.modbus.clone(), out.clone(), stop.clone());
         }
         apps::start(config.apps.clone(), out.clone(), stop.clone());
+        system::start(config.system.clone(), out.clone(), stop.clone());
         Sources {
             host,
             textfile,

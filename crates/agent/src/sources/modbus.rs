@@ -355,6 +355,7 @@ async fn poll_device(device: ModbusDevice, out: Published, stop: Arc<AtomicBool>
             labels: device.labels.clone().into(),
             value: if up { 1.0 } else { 0.0 },
             at_ms,
+            text: None,
         });
         out.publish(measured);
     }
@@ -410,6 +411,7 @@ async fn poll(
                         labels: r.labels.clone().into(),
                         value: v,
                         at_ms,
+                        text: None,
                     });
                 }
             }

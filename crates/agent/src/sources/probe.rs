@@ -306,6 +306,7 @@ async fn run(
                     labels: labels.into(),
                     value,
                     at_ms,
+                    text: None,
                 });
             }
         }

@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use watchpost_proto::v1::{Batch, ClockOffset, SeriesDefinition};
+use watchpost_proto::v1::{Batch, ClockOffset, SeriesDefinition, SeriesText};
 
 use crate::series::Round;
 use ids::WireIds;
@@ -211,6 +211,16 @@ impl Spool {
             timestamp_offsets_ms: Vec::new(),
             late: false,
             clock_offset: self.clock_offset_ms.map(|offset_ms| ClockOffset { offset_ms }),
+            texts: round
+                .texts
+                .iter()
+                .filter_map(|(local, text)| {
+                    Some(SeriesText {
+                        series_id: self.ids.wire(*local)?,
+                        text: text.to_string(),
+                    })
+                })
+                .collect(),
         };
         let with_offsets = round.offsets_ms.len() == round.samples.len();
         for (i, (local, v)) in round.samples.into_iter().enumerate() {

@@ -27,6 +27,7 @@ fn round(defs: Vec<SeriesDefinition>, samples: Vec<(u32, f64)>) -> Round {
         definitions: defs,
         samples,
         offsets_ms: Vec::new(),
+        texts: Vec::new(),
     }
 }
 

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use watchpost_model::Severity;
 
 use super::collector::CollectorRules;
+use super::threshold::{Change, ThresholdState, evaluate};
 use super::{Rule, RuleKind, RuleSet, Threshold};
 use crate::faults::{FaultKey, NewFault, Transition};
 use crate::health::Snapshot;
@@ -19,93 +20,6 @@ use crate::store::{Aggregate, HotStore, SeriesId};
 use crate::template::format_value;
 
 const SHARDS: usize = 16;
-/// A firing fault's latest value is passed on at most this often.
-const OBSERVE_EVERY_MS: i64 = 10_000;
-const NOT_HOLDING: i64 = i64::MIN;
-
-#[derive(Debug, Clone)]
-struct ThresholdState {
-    pending_since: [i64; 3],
-    firing: Option<u8>,
-    lowest_holding: bool,
-    last_observe_ts: i64,
-}
-
-impl ThresholdState {
-    /// Nothing pending, nothing firing: no need to keep it.
-    fn is_idle(&self) -> bool {
-        self.firing.is_none() && self.pending_since.iter().all(|p| *p == NOT_HOLDING)
-    }
-
-    fn new(firing: Option<u8>) -> ThresholdState {
-        ThresholdState {
-            pending_since: [NOT_HOLDING; 3],
-            firing,
-            lowest_holding: firing.is_some(),
-            last_observe_ts: i64::MIN,
-        }
-    }
-}
-
-enum Change {
-    Open(usize),
-    Raise(usize),
-    Refire,
-    Observe,
-    Resolve,
-}
-
-fn evaluate(t: &Threshold, st: &mut ThresholdState, ts: i64, x: f64) -> Option<Change> {
-    for (i, tier) in t.tiers.iter().enumerate() {
-        if tier.when.holds(x) {
-            if st.pending_since[i] == NOT_HOLDING {
-                st.pending_since[i] = ts;
-            }
-        } else {
-            st.pending_since[i] = NOT_HOLDING;
-        }
-    }
-    let ready =
-        |i: usize| st.pending_since[i] != NOT_HOLDING && ts - st.pending_since[i] >= t.tiers[i].for_ms;
-    let top_ready = (0..t.tiers.len()).rev().find(|i| ready(*i));
-    match st.firing {
-        None => {
-            let i = top_ready?;
-            st.firing = Some(i as u8);
-            st.lowest_holding = true;
-            st.last_observe_ts = ts;
-            Some(Change::Open(i))
-        }
-        Some(f) => {
-            let holding = t.tiers[0].when.holds(x);
-            let recovered = match &t.recover {
-                Some(c) => c.holds(x),
-                None => !holding,
-            };
-            if recovered {
-                *st = ThresholdState::new(None);
-                return Some(Change::Resolve);
-            }
-            if let Some(i) = top_ready
-                && i > usize::from(f)
-            {
-                st.firing = Some(i as u8);
-                st.last_observe_ts = ts;
-                return Some(Change::Raise(i));
-            }
-            let was_holding = std::mem::replace(&mut st.lowest_holding, holding);
-            if holding && !was_holding {
-                st.last_observe_ts = ts;
-                return Some(Change::Refire);
-            }
-            if ts.saturating_sub(st.last_observe_ts) >= OBSERVE_EVERY_MS {
-                st.last_observe_ts = ts;
-                return Some(Change::Observe);
-            }
-            None
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 struct AbsentState {
@@ -274,7 +188,14 @@ pub struct Engine {
     collector: CollectorRules,
     /// Open faults found in the database at start, not yet matched to a series.
     restored: Mutex<HashMap<FaultKey, Severity>>,
+    /// The latest text each series carried (a log's last matching line),
+    /// for `{text}` in summaries. Only series whose agent sends texts have
+    /// an entry, each at most [`MAX_TEXT_CHARS`] characters.
+    texts: Mutex<HashMap<u32, Arc<str>>>,
 }
+
+/// A series' text is cut to this many characters.
+pub const MAX_TEXT_CHARS: usize = 240;
 
 /// The canonical key of a series: `metric{a="1",host="h"}`.
 pub fn series_key(metric: &str, labels: &BTreeMap<String, String>) -> String {
@@ -311,6 +232,7 @@ impl Engine {
             silent: Mutex::new(HashMap::new()),
             collector: CollectorRules::default(),
             restored: Mutex::new(HashMap::new()),
+            texts: Mutex::new(HashMap::new()),
         }
     }
 
@@ -395,15 +317,36 @@ impl Engine {
         }
     }
 
+    /// Keeps `text` as the latest text of series `id`, cut to
+    /// [`MAX_TEXT_CHARS`] characters with control characters replaced: it
+    /// arrives before the samples of its batch, so a fault they open shows it.
+    pub fn set_text(&self, id: SeriesId, text: &str) {
+        let text: String = text
+            .trim()
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(MAX_TEXT_CHARS)
+            .collect();
+        lock(&self.texts).insert(id.0, text.into());
+    }
+
+    /// The latest text of series `id`, if it ever carried one.
+    pub fn text(&self, id: SeriesId) -> Option<Arc<str>> {
+        lock(&self.texts).get(&id.0).cloned()
+    }
+
     fn render(
         rule: &Rule,
         labels: &BTreeMap<String, String>,
         metric: &str,
         value: Option<f64>,
         severity: Severity,
+        text: Option<&str>,
     ) -> String {
         rule.summary.render(|name| match name {
             "value" => value.map(format_value),
+            // A series that never carried a text shows none, not "{text}".
+            "text" => Some(text.unwrap_or("").to_string()),
             "rule" => Some(rule.name.to_string()),
             "metric" => Some(metric.to_string()),
             "severity" => Some(severity.to_string()),
@@ -508,11 +451,13 @@ impl Engine {
             rule: rule.name.clone(),
             series,
         };
+        let text = self.text(id);
+        let text = text.as_deref();
         match change {
             Change::Open(i) => {
                 let severity = t.tiers[i].severity;
                 Transition::Open(NewFault {
-                    summary: Self::render(rule, &labels, &metric, Some(x), severity),
+                    summary: Self::render(rule, &labels, &metric, Some(x), severity, text),
                     key,
                     severity,
                     value: Some(x),
@@ -527,7 +472,7 @@ impl Engine {
             Change::Raise(i) => {
                 let severity = t.tiers[i].severity;
                 Transition::Raise {
-                    summary: Self::render(rule, &labels, &metric, Some(x), severity),
+                    summary: Self::render(rule, &labels, &metric, Some(x), severity, text),
                     key,
                     severity,
                     value: x,
@@ -598,7 +543,7 @@ impl Engine {
                 let (metric, labels, series) = self.describe(id);
                 let gone = gone_ms as f64 / 1000.0;
                 out.push(Transition::Open(NewFault {
-                    summary: Self::render(rule, &labels, &metric, Some(gone), severity),
+                    summary: Self::render(rule, &labels, &metric, Some(gone), severity, None),
                     key: FaultKey {
                         rule: rule.name.clone(),
                         series,

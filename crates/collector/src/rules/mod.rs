@@ -8,6 +8,7 @@
 mod collector;
 pub mod condition;
 pub mod engine;
+mod threshold;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -258,6 +259,7 @@ enum RawAggregate {
     Avg,
     Min,
     Max,
+    Increase,
     Predict,
 }
 
@@ -491,6 +493,7 @@ fn check_rule(r: RawRule, location: &str) -> Result<Rule, String> {
                 Some(RawAggregate::Avg) => Aggregate::Avg,
                 Some(RawAggregate::Min) => Aggregate::Min,
                 Some(RawAggregate::Max) => Aggregate::Max,
+                Some(RawAggregate::Increase) => Aggregate::Increase,
                 Some(RawAggregate::Predict) => match r.horizon {
                     Some(h) if !h.0.is_zero() => Aggregate::Predict { horizon_ms: ms(h.0) },
                     _ => {
@@ -507,7 +510,9 @@ fn check_rule(r: RawRule, location: &str) -> Result<Rule, String> {
             }
             let over_ms = match (aggregate, r.over) {
                 (Aggregate::Last, Some(_)) => {
-                    return Err(format!("{prefix}: `over` needs `aggregate` = avg, min or max"));
+                    return Err(format!(
+                        "{prefix}: `over` needs `aggregate` = avg, min, max, increase or predict"
+                    ));
                 }
                 (Aggregate::Last, None) => 0,
                 (_, None) => {

@@ -46,6 +46,10 @@ pub enum Aggregate {
     Min,
     /// Maximum.
     Max,
+    /// How much a counter grew over the window: the sum of its rises, a
+    /// fall counted as a reset to zero ("reallocated sectors rising",
+    /// "restarted three times in an hour").
+    Increase,
     /// The value a least-squares line through the window reaches this many
     /// milliseconds after the latest sample ("disk full within 24 h").
     Predict {
@@ -444,11 +448,16 @@ impl HotStore {
             return predict(d.samples_since(since_ts), d.last_ts, horizon_ms);
         }
         let (mut n, mut sum, mut min, mut max) = (0u64, 0.0, f64::INFINITY, f64::NEG_INFINITY);
+        let (mut rise, mut previous) = (0.0, None);
         for (_, v) in d.samples_since(since_ts) {
             n += 1;
             sum += v;
             min = min.min(v);
             max = max.max(v);
+            if let Some(p) = previous {
+                rise += if v >= p { v - p } else { v };
+            }
+            previous = Some(v);
         }
         if n == 0 {
             return None;
@@ -457,6 +466,7 @@ impl HotStore {
             Aggregate::Avg => sum / n as f64,
             Aggregate::Min => min,
             Aggregate::Max => max,
+            Aggregate::Increase => rise,
             Aggregate::Last | Aggregate::Predict { .. } => d.last_value,
         })
     }
@@ -650,6 +660,17 @@ mod tests {
         assert_eq!(store.aggregate(id, 6_000, Aggregate::Min), Some(5.0));
         assert_eq!(store.aggregate(id, 0, Aggregate::Max), Some(9.0));
         assert_eq!(store.aggregate(id, 20_000, Aggregate::Avg), None);
+        // Increase: only rises count; a fall is a counter reset.
+        let (c, _) = store.resolve("restarts", &[]);
+        for (i, v) in [3.0, 3.0, 5.0, 1.0, 2.0].into_iter().enumerate() {
+            store.append(c, i as i64 * 1000, v).expect("in order");
+        }
+        assert_eq!(
+            store.aggregate(c, 0, Aggregate::Increase),
+            Some(4.0),
+            "2, then a reset to 1 counts 1, then 1"
+        );
+        assert_eq!(store.aggregate(c, 3_000, Aggregate::Increase), Some(1.0));
         assert_eq!(
             store.points(id, 2_000, 4_000),
             vec![(2_000, 1.0), (3_000, 2.0), (4_000, 3.0)]

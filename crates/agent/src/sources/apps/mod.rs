@@ -352,6 +352,7 @@ async fn watch(app: App, out: Published, stop: Arc<AtomicBool>) {
             labels: labels.clone(),
             value: if up { 1.0 } else { 0.0 },
             at_ms,
+            text: None,
         });
         out.publish(measured);
     }
@@ -416,6 +417,7 @@ impl Reading<'_> {
                 labels: self.base.clone(),
                 value: round2(value),
                 at_ms: self.at_ms,
+                text: None,
             });
         }
     }
@@ -434,6 +436,7 @@ impl Reading<'_> {
             labels: labels.into(),
             value: round2(value),
             at_ms: self.at_ms,
+            text: None,
         });
     }
 

@@ -499,6 +499,7 @@ impl Poller {
             labels: with(&self.labels, more).into(),
             value,
             at_ms,
+            text: None,
         }
     }
 
@@ -628,6 +629,7 @@ impl Poller {
                 labels,
                 value,
                 at_ms,
+                text: None,
             }));
             self.shared.lock().unwrap_or_else(|p| p.into_inner()).interfaces = known;
         }

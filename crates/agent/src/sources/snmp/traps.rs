@@ -96,6 +96,7 @@ impl TrapHandler {
             labels: with(&device_labels, more).into(),
             value,
             at_ms,
+            text: None,
         };
         let find = |prefix: &[u32]| {
             let prefix = Oid(prefix.to_vec());
