@@ -1,5 +1,6 @@
 //! `[[log]]`: counts the lines of log files that match patterns
-//! (`ORA-\d+`, `OutOfMemoryError`, `segfault`) and keeps the last matching
+//! (`ORA-\d+`, `OutOfMemoryError`, `segfault`): `log_matches_per_second`
+//! and `log_matches_total` per pattern, and keeps the last matching
 //! line, which travels with the sample as its text and becomes part of the
 //! fault's summary on the collector.
 //!
@@ -11,7 +12,8 @@
 //! - renamed away (`app.log` → `app.log.1`): the open handle is read to its
 //!   end, then closed, and the new `app.log` is read from its start;
 //! - truncated in place (`copytruncate`): its size fell below the offset
-//!   read, so it is read again from the start.
+//!   read, or its first bytes changed (it was truncated and has already
+//!   grown past the offset), so it is read again from the start.
 //!
 //! Lines written between the last read and a `copytruncate` are lost:
 //! that rotation method copies and truncates without telling anyone, and
@@ -118,6 +120,34 @@ struct Followed {
     offset: u64,
     /// The start of a line whose end is not written yet.
     partial: Vec<u8>,
+    /// The file's first bytes (up to [`HEAD_BYTES`]) as last seen: when they
+    /// change, the file was truncated and rewritten past our offset.
+    head: Vec<u8>,
+}
+
+/// How many of a file's first bytes tell a rewritten file from a grown one.
+const HEAD_BYTES: usize = 64;
+
+impl Followed {
+    /// Truncated and written again since the last round, even if it grew
+    /// past the offset (a `copytruncate` followed by a burst of lines).
+    fn rewritten(&mut self) -> bool {
+        let want = self.offset.min(HEAD_BYTES as u64) as usize;
+        if want == 0 {
+            return false;
+        }
+        let mut buf = [0u8; HEAD_BYTES];
+        let Ok(n) = self.file.read_at(&mut buf[..want], 0) else {
+            return false;
+        };
+        if n < self.head.len() || buf[..self.head.len()] != self.head[..] {
+            return true;
+        }
+        if n > self.head.len() {
+            self.head = buf[..n].to_vec();
+        }
+        false
+    }
 }
 
 /// Matches found since the last round.
@@ -133,6 +163,8 @@ struct Follower {
     files: HashMap<(u64, u64), Followed>,
     primed: bool,
     found: Vec<Found>,
+    /// Matches per pattern since the agent started (`log_matches_total`).
+    totals: Vec<u64>,
     buffer: Vec<u8>,
 }
 
@@ -143,6 +175,7 @@ impl Follower {
             watch,
             files: HashMap::new(),
             primed: false,
+            totals: vec![0; found.len()],
             found,
             buffer: vec![0; 64 * 1024],
         }
@@ -177,10 +210,11 @@ impl Follower {
             present.push(key);
             match self.files.get_mut(&key) {
                 Some(f) => {
-                    if meta.len() < f.offset {
+                    if meta.len() < f.offset || f.rewritten() {
                         tracing::info!(log = %self.watch.name, file = %path.display(), "log truncated; reading it from the start");
                         f.offset = 0;
                         f.partial.clear();
+                        f.head.clear();
                     }
                     f.path = path;
                 }
@@ -195,6 +229,7 @@ impl Follower {
                                 path,
                                 offset,
                                 partial: Vec::new(),
+                                head: Vec::new(),
                             },
                         );
                     }
@@ -329,8 +364,22 @@ impl Job for Logs {
                 at_ms,
                 text: None,
             });
-            for ((_, labels), found) in f.watch.patterns.iter().zip(f.found.iter_mut()) {
+            let patterns = f
+                .watch
+                .patterns
+                .iter()
+                .zip(f.found.iter_mut())
+                .zip(f.totals.iter_mut());
+            for (((_, labels), found), total) in patterns {
                 let found = std::mem::take(found);
+                *total += found.count;
+                out.push(Measured {
+                    metric: "log_matches_total".into(),
+                    labels: labels.clone(),
+                    value: *total as f64,
+                    at_ms,
+                    text: None,
+                });
                 out.push(Measured {
                     metric: "log_matches_per_second".into(),
                     labels: labels.clone(),
@@ -430,6 +479,26 @@ mod tests {
         append(&log, "ORA-4 after truncate\n");
         assert_eq!(round(&mut logs), (0.0, 1.0, Some("ORA-4 after truncate".into())));
         assert_eq!(round(&mut logs).1, 0.0);
+        // Truncated and already written past the old offset before the next
+        // round: the changed first bytes tell it from a file that grew.
+        std::fs::write(&log, "").expect("truncate");
+        append(
+            &log,
+            "a longer first line than before, so the file outgrows the offset
+ORA-5 after a burst
+",
+        );
+        assert_eq!(round(&mut logs), (0.0, 1.0, Some("ORA-5 after a burst".into())));
+        append(
+            &log,
+            "ORA-6 appended
+",
+        );
+        assert_eq!(
+            round(&mut logs),
+            (0.0, 1.0, Some("ORA-6 appended".into())),
+            "a grown file is not re-read"
+        );
     }
 
     #[test]

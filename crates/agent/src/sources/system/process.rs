@@ -3,8 +3,8 @@
 //! threads and open files, and whether at least `min` of them run.
 //!
 //! One scan of `/proc` per round serves every watch: `stat` of each
-//! process (name, CPU ticks, RSS, threads) and its `cmdline`, and `fd/`
-//! only for the processes that matched.
+//! process (name, CPU ticks, threads) and its `cmdline`, and `statm`
+//! (resident pages) and `fd/` only for the processes that matched.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -203,6 +203,7 @@ impl Processes {
                 continue;
             };
             let mut fds: Option<Option<u64>> = None;
+            let mut rss: Option<u64> = None;
             for (w, sum) in self.watches.iter().zip(sums.iter_mut()) {
                 if !w.matches(&stat.comm, Some(&cmdline)) {
                     continue;
@@ -210,7 +211,14 @@ impl Processes {
                 sum.count += 1;
                 let before = self.last.get(&(pid, stat.start)).copied().unwrap_or(0);
                 sum.ticks += stat.ticks.saturating_sub(before);
-                sum.rss_pages += stat.rss_pages;
+                // `stat`'s RSS is the kernel's per-CPU estimate, off by
+                // hundreds of KiB for a small process; `statm` is exact.
+                sum.rss_pages += *rss.get_or_insert_with(|| {
+                    std::fs::read_to_string(dir.join("statm"))
+                        .ok()
+                        .and_then(|t| t.split_whitespace().nth(1)?.parse().ok())
+                        .unwrap_or(stat.rss_pages)
+                });
                 sum.threads += stat.threads;
                 let n = *fds
                     .get_or_insert_with(|| std::fs::read_dir(dir.join("fd")).ok().map(|d| d.count() as u64));

@@ -266,10 +266,10 @@ impl Job for Smart {
                 .entry(format!("{device}\0{}\0{}", health.model, health.serial))
                 .or_insert_with(|| {
                     let mut l = vec![("device".to_string(), device.clone())];
+                    // Always both labels, so a summary's {model} and {serial} read.
                     for (k, v) in [("model", &health.model), ("serial", &health.serial)] {
-                        if !v.is_empty() && watchpost_model::names::check_label_value(v).is_ok() {
-                            l.push((k.to_string(), v.clone()));
-                        }
+                        let ok = !v.is_empty() && watchpost_model::names::check_label_value(v).is_ok();
+                        l.push((k.to_string(), if ok { v.clone() } else { "unknown".into() }));
                     }
                     l.sort();
                     Arc::from(l)
