@@ -788,3 +788,157 @@ reboot_hold = "3s"
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn domestic_switches_firewalls_and_ups_variants_follow_their_profiles() {
+    let sim = Snmpsim::start(&[
+        "zte-5950",
+        "maipu-s4320",
+        "huawei-usg6555",
+        "h3c-f1080",
+        "ups-unknown",
+        "huawei-ups2000",
+    ]);
+    let data = tempfile::tempdir().expect("tempdir");
+    let collector = start_collector(data.path(), &shipped()).await;
+    let mut config = String::new();
+    for (name, community, profiles) in [
+        ("zte-agg-1", "zte-5950", "\"zte-zxr10\""),
+        ("mp-access-1", "maipu-s4320", "\"maipu-mypower\""),
+        ("fw-dmz-1", "huawei-usg6555", "\"huawei-vrp\", \"huawei-usg\""),
+        ("fw-core-1", "h3c-f1080", "\"h3c-comware\", \"h3c-secpath\""),
+        ("ups-room-b", "ups-unknown", "\"ups-rfc1628\""),
+        ("ups-room-c", "huawei-ups2000", "\"huawei-ups2000\""),
+    ] {
+        config += &format!(
+            "[[snmp.device]]\nname = \"{name}\"\naddress = \"127.0.0.1:{}\"\nversion = \"v2c\"\ncommunity = \"{community}\"\ninterval = \"2s\"\ntimeout = \"1500ms\"\nprofiles = [{profiles}]\n\n",
+            sim.port
+        );
+    }
+    let _agent = agent(&collector, &config);
+    let limit = 60 * SECOND;
+    let c = &collector;
+
+    // ZTE: one CPU and memory series per stack member, temperature per slot,
+    // the empty slot left out.
+    assert_eq!(
+        wait_value(c, "metric=snmp_cpu_usage_percent&device=zte-agg-1&unit=1", limit).await,
+        17.0
+    );
+    assert_eq!(
+        value(c, "metric=snmp_cpu_usage_percent&device=zte-agg-1&unit=2").await,
+        Some(9.0)
+    );
+    assert_eq!(
+        value(c, "metric=snmp_memory_usage_percent&device=zte-agg-1&unit=1").await,
+        Some(42.0)
+    );
+    assert_eq!(
+        value(c, "metric=snmp_temperature_celsius&device=zte-agg-1&slot=1.1.1").await,
+        Some(41.0)
+    );
+    assert_eq!(
+        series(c, "metric=snmp_temperature_celsius&device=zte-agg-1")
+            .await
+            .len(),
+        1
+    );
+
+    // Maipu.
+    assert_eq!(
+        wait_value(c, "metric=snmp_cpu_usage_percent&device=mp-access-1", limit).await,
+        12.0
+    );
+    assert_eq!(
+        value(c, "metric=snmp_temperature_celsius&device=mp-access-1").await,
+        Some(38.0)
+    );
+    assert_eq!(
+        value(c, "metric=snmp_memory_usage_percent&device=mp-access-1").await,
+        Some(57.0)
+    );
+    assert_eq!(
+        value(c, "metric=snmp_memory_total_bytes&device=mp-access-1").await,
+        Some(268_435_456.0)
+    );
+
+    // Firewalls: sessions per CPU (and the older global scalar), new sessions per second.
+    assert_eq!(
+        wait_value(c, "metric=snmp_firewall_sessions&device=fw-dmz-1&cpu=0.1", limit).await,
+        179_988.0
+    );
+    assert_eq!(
+        series(c, "metric=snmp_firewall_sessions&device=fw-dmz-1")
+            .await
+            .len(),
+        3
+    );
+    assert_eq!(
+        value(c, "metric=snmp_firewall_new_sessions_per_second&device=fw-dmz-1").await,
+        Some(2150.0)
+    );
+    assert_eq!(
+        wait_value(
+            c,
+            "metric=snmp_firewall_sessions&device=fw-core-1&cpu=1.0.0",
+            limit
+        )
+        .await,
+        52_011.0
+    );
+    assert_eq!(
+        value(
+            c,
+            "metric=snmp_firewall_new_sessions_per_second&device=fw-core-1&cpu=1.1.0"
+        )
+        .await,
+        Some(295.0)
+    );
+
+    // A UPS card that answers -1 for what it does not know: those readings
+    // are left out, and no battery fault opens; the voltages still come.
+    assert_eq!(
+        wait_value(
+            c,
+            "metric=snmp_ups_output_voltage_volts&device=ups-room-b&line=1",
+            limit
+        )
+        .await,
+        220.0
+    );
+    for metric in [
+        "snmp_ups_battery_charge_percent",
+        "snmp_ups_battery_minutes_remaining",
+        "snmp_ups_battery_temperature_celsius",
+    ] {
+        let s = series(c, &format!("metric={metric}&device=ups-room-b")).await;
+        assert!(s.is_empty(), "{metric}: {s:?}");
+    }
+    assert_eq!(
+        value(c, "metric=snmp_ups_battery_low&device=ups-room-b").await,
+        Some(0.0)
+    );
+    // The Huawei card's 0.1 V figures read in volts.
+    assert_eq!(
+        wait_value(
+            c,
+            "metric=snmp_ups_output_voltage_volts&device=ups-room-c&line=1",
+            limit
+        )
+        .await,
+        220.0
+    );
+    assert_eq!(
+        value(c, "metric=snmp_ups_input_voltage_volts&device=ups-room-c&line=1").await,
+        Some(230.0)
+    );
+    assert_eq!(
+        value(c, "metric=snmp_ups_battery_charge_percent&device=ups-room-c").await,
+        Some(100.0)
+    );
+    // A few more rounds: still nothing fires for the UPSes.
+    tokio::time::sleep(5 * SECOND).await;
+    let faults: Vec<watchpost_tests::api::Fault> = get(c, "/api/v1/faults?host=poller-1").await;
+    let ups: Vec<_> = faults.iter().filter(|f| f.rule.starts_with("ups_")).collect();
+    assert!(ups.is_empty(), "{ups:?}");
+}

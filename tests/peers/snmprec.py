@@ -205,6 +205,94 @@ def ups():
     return rows
 
 
+def zte():
+    rows = {}
+    system(rows, "ZXR10 ROS Version V4.08.23 ZXR10 5950-36TM-H Software", "1.3.6.1.4.1.3902.3.100.5950", "zte-agg-1",
+           3_000_000)
+    for p in range(1, 5):
+        interface(rows, p, f"xgei-0/1/1/{p}", speed_mbps=10000)
+    unit = "1.3.6.1.4.1.3902.3.3.1.1"
+    for idx, mem, cpu in ((1, 42, 17), (2, 38, 9)):     # two stack members
+        rows[f"{unit}.1.{idx}"] = ("2", str(idx))
+        rows[f"{unit}.4.{idx}"] = ("2", str(mem))
+        rows[f"{unit}.5.{idx}"] = ("2", str(cpu))
+    slot = "1.3.6.1.4.1.3902.3.2.3.1.10"
+    rows[f"{slot}.1.1.1"] = ("2", "41")
+    rows[f"{slot}.1.1.2"] = ("2", "0")                   # empty slot
+    return rows
+
+
+def maipu():
+    rows = {}
+    system(rows, "MyPower (R) Operating System Software, S4320-28TP, version 6.6.4", "1.3.6.1.4.1.5651.1.102.108",
+           "mp-access-1", 1_000_000)
+    for p in range(1, 5):
+        interface(rows, p, f"gigabitethernet0/{p}")
+    rows["1.3.6.1.4.1.5651.3.600.9.1.1.3.1"] = ("2", "12")
+    rows["1.3.6.1.4.1.5651.3.600.9.2.1.2.1"] = ("2", "38")
+    rows["1.3.6.1.4.1.5651.3.600.10.1.1.10.1"] = ("2", "57")
+    rows["1.3.6.1.4.1.5651.3.20.1.1.1.1.0"] = ("66", "115343360")     # free bytes
+    rows["1.3.6.1.4.1.5651.3.20.1.1.1.8.0"] = ("66", "268435456")     # 256 MiB
+    return rows
+
+
+def huawei_usg():
+    rows = {}
+    system(rows, "Huawei Versatile Routing Platform Software, USG6555E V600R007C20", "1.3.6.1.4.1.2011.2.239.58",
+           "fw-dmz-1", 4_000_000)
+    for p in range(0, 4):
+        interface(rows, p + 1, f"GigabitEthernet1/0/{p}")
+    # Per-CPU sessions (USG6000) and the older global scalars (a device has one or the other;
+    # this one answers both so that one recording covers the profile).
+    rows["1.3.6.1.4.1.2011.6.122.15.1.2.1.4.0.0"] = ("70", "183204")
+    rows["1.3.6.1.4.1.2011.6.122.15.1.2.1.4.0.1"] = ("70", "179988")
+    rows["1.3.6.1.4.1.2011.5.25.11.1.2.1.3.0"] = ("70", "2150")
+    rows["1.3.6.1.4.1.2011.5.25.11.1.2.1.4.0"] = ("70", "363192")
+    return rows
+
+
+def h3c_secpath():
+    rows = {}
+    system(rows, "H3C Comware Platform Software, Software Version 7.1.064, Release 9333P2401 H3C SecPath F1080",
+           "1.3.6.1.4.1.25506.1.1555", "fw-core-1", 6_000_000)
+    for p in range(1, 5):
+        interface(rows, p, f"GigabitEthernet1/0/{p}")
+    table = "1.3.6.1.4.1.25506.2.149.1.1.1"
+    for cpu, count, rate in (("1.0.0", 52011, 310), ("1.1.0", 48770, 295)):
+        rows[f"{table}.4.{cpu}"] = ("66", str(count))
+        rows[f"{table}.5.{cpu}"] = ("66", str(rate))
+    return rows
+
+
+def ups_card(voltage_scale, charge, minutes, temperature):
+    rows = {}
+    u = "1.3.6.1.2.1.33.1"
+    rows[f"{u}.2.1.0"] = ("2", "2")                        # batteryNormal
+    rows[f"{u}.2.2.0"] = ("2", "0")
+    rows[f"{u}.2.3.0"] = ("2", str(minutes))
+    rows[f"{u}.2.4.0"] = ("2", str(charge))
+    rows[f"{u}.2.7.0"] = ("2", str(temperature))
+    rows[f"{u}.3.3.1.3.1"] = ("2", str(230 * voltage_scale))
+    rows[f"{u}.4.1.0"] = ("2", "3")                        # normal
+    rows[f"{u}.4.4.1.2.1"] = ("2", str(220 * voltage_scale))
+    rows[f"{u}.4.4.1.5.1"] = ("2", "35")
+    return rows
+
+
+def ups_unknown():
+    """A card that does not know charge, minutes remaining or temperature: -1."""
+    rows = ups_card(1, -1, -1, -1)
+    system(rows, "UPS SNMP card (UPS-MIB)", "1.3.6.1.4.1.935", "ups-room-b", 9_000_000)
+    return rows
+
+
+def huawei_ups2000():
+    """Voltages in 0.1 V."""
+    rows = ups_card(10, 100, 58, 27)
+    system(rows, "Huawei UPS2000-G-10KRTL", "1.3.6.1.4.1.2011.6.174", "ups-room-c", 9_000_000)
+    return rows
+
+
 def write(path, rows):
     def key(oid):
         return tuple(int(a) for a in oid.split("."))
@@ -218,7 +306,10 @@ def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     for name, rows in (("huawei-s5735", huawei()), ("legacy-wrap", legacy()), ("cisco-n5k", cisco_many()),
-                       ("h3c-s6850", h3c()), ("ruijie-s5750", ruijie()), ("ups-room-a", ups())):
+                       ("h3c-s6850", h3c()), ("ruijie-s5750", ruijie()), ("ups-room-a", ups()),
+                       ("zte-5950", zte()), ("maipu-s4320", maipu()), ("huawei-usg6555", huawei_usg()),
+                       ("h3c-f1080", h3c_secpath()), ("ups-unknown", ups_unknown()),
+                       ("huawei-ups2000", huawei_ups2000())):
         write(os.path.join(out, f"{name}.snmprec"), rows)
 
 

@@ -328,7 +328,7 @@ pub fn peers_dir() -> PathBuf {
     let ready = [
         "venv/bin/python",
         "tls/server.pem",
-        "snmprec/huawei-s5735.snmprec",
+        "snmprec/huawei-ups2000.snmprec",
     ]
     .iter()
     .all(|f| dir.join(f).exists())
