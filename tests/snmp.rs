@@ -843,6 +843,49 @@ async fn domestic_switches_firewalls_and_ups_variants_follow_their_profiles() {
             .len(),
         1
     );
+    // Its equipment-list entry: the vendor from sysObjectID's enterprise,
+    // chassis model, serial and software from ENTITY-MIB, the line card
+    // as a part; the fan tray without a serial or model is not listed.
+    let items: Vec<watchpost_model::inventory::InventoryItem> =
+        wait_for("the ZTE switch's inventory", limit, || async {
+            let all: Vec<watchpost_model::inventory::InventoryItem> = get(c, "/api/v1/inventory").await;
+            let zte: Vec<_> = all
+                .into_iter()
+                .filter(|i| i.id.starts_with("poller-1:snmp/zte-agg-1"))
+                .collect();
+            (zte.len() >= 2).then_some(zte)
+        })
+        .await;
+    let switch = items
+        .iter()
+        .find(|i| i.id == "poller-1:snmp/zte-agg-1")
+        .expect("the switch");
+    assert_eq!(switch.kind, "network-device");
+    assert_eq!(
+        (switch.vendor.as_str(), switch.model.as_str()),
+        ("ZTE", "ZXR10 5950-36TM-H")
+    );
+    assert_eq!(
+        (switch.serial.as_str(), switch.firmware.as_str()),
+        ("ZTE5950A1234", "V4.08.23")
+    );
+    assert_eq!(
+        switch.details.get("sys_object_id").map(String::as_str),
+        Some("1.3.6.1.4.1.3902.3.100.5950")
+    );
+    let card = items
+        .iter()
+        .find(|i| i.id == "poller-1:snmp/zte-agg-1/entity/10")
+        .expect("the line card");
+    assert_eq!(
+        (card.kind.as_str(), card.parent.as_str()),
+        ("module", "poller-1:snmp/zte-agg-1")
+    );
+    assert_eq!(
+        (card.model.as_str(), card.serial.as_str()),
+        ("5950-16XS", "ZTELC00987")
+    );
+    assert_eq!(items.len(), 2, "{items:?}");
 
     // Maipu.
     assert_eq!(

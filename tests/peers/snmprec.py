@@ -216,6 +216,19 @@ def zte():
         rows[f"{unit}.1.{idx}"] = ("2", str(idx))
         rows[f"{unit}.4.{idx}"] = ("2", str(mem))
         rows[f"{unit}.5.{idx}"] = ("2", str(cpu))
+    # ENTITY-MIB, for the equipment list: the chassis and one line card.
+    for idx, descr, klass, name, software, serial, model in (
+        (1, "ZXR10 5950-36TM-H chassis", 3, "chassis", "V4.08.23", "ZTE5950A1234", "ZXR10 5950-36TM-H"),
+        (10, "10GE line card", 9, "slot 1", "V4.08.23", "ZTELC00987", "5950-16XS"),
+        (20, "fan tray", 7, "fan 1", "", "", ""),
+    ):
+        rows[f"{ENT}.2.{idx}"] = ("4", descr)
+        rows[f"{ENT}.5.{idx}"] = ("2", str(klass))
+        rows[f"{ENT}.7.{idx}"] = ("4", name)
+        rows[f"{ENT}.10.{idx}"] = ("4", software)
+        rows[f"{ENT}.11.{idx}"] = ("4", serial)
+        rows[f"{ENT}.12.{idx}"] = ("4", "ZTE" if serial else "")
+        rows[f"{ENT}.13.{idx}"] = ("4", model)
     slot = "1.3.6.1.4.1.3902.3.2.3.1.10"
     rows[f"{slot}.1.1.1"] = ("2", "41")
     rows[f"{slot}.1.1.2"] = ("2", "0")                   # empty slot
@@ -302,6 +315,11 @@ def write(path, rows):
             f.write(f"{oid}|{tag}|{value}\n")
 
 
+# Bumped whenever a recording changes; tests/support/lib.rs checks for the
+# marker file so an older peer directory is written again.
+VERSION = 2
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -311,6 +329,8 @@ def main():
                        ("h3c-f1080", h3c_secpath()), ("ups-unknown", ups_unknown()),
                        ("huawei-ups2000", huawei_ups2000())):
         write(os.path.join(out, f"{name}.snmprec"), rows)
+    with open(os.path.join(out, f".version-{VERSION}"), "w") as f:
+        f.write("written by tests/peers/snmprec.py\n")
 
 
 if __name__ == "__main__":

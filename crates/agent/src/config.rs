@@ -89,6 +89,7 @@ struct RawFile {
     #[serde(default)]
     log: Vec<crate::sources::system::RawLog>,
     storage: Option<crate::sources::system::RawStorage>,
+    inventory: Option<crate::inventory::RawInventory>,
 }
 
 #[derive(Deserialize)]
@@ -248,6 +249,8 @@ pub struct AgentConfig {
     /// Processes, services, logs and disk health (`[[process]]`,
     /// `[service]`, `[[log]]`, `[storage]`).
     pub system: crate::sources::system::SystemConfig,
+    /// The equipment list's view of this host (`[inventory]`).
+    pub inventory: crate::inventory::InventoryConfig,
 }
 
 /// What the host collector reads.
@@ -314,6 +317,7 @@ impl AgentConfig {
                 service: None,
                 log: Vec::new(),
                 storage: None,
+                inventory: None,
             },
             None,
         )
@@ -487,6 +491,7 @@ impl AgentConfig {
                 raw.storage,
                 a.interval.0,
             )?,
+            inventory: crate::inventory::InventoryConfig::check(raw.inventory)?,
         })
     }
 }

@@ -7,6 +7,7 @@
 //! numbering, the [`spool`] and acknowledgements.
 
 pub mod config;
+pub mod inventory;
 pub mod link;
 pub mod series;
 pub mod sources;
@@ -107,16 +108,18 @@ pub fn start_with(config: AgentConfig, spool: spool::Spool) -> RunningAgent {
         heartbeat_interval_ms: config.heartbeat.as_millis().min(u128::from(u32::MAX)) as u32,
         sent_at_ms: 0,
     };
+    let inventory = Arc::new(inventory::Board::default());
     let link_config = link::LinkConfig {
         collector: config.collector.clone(),
         hello,
         heartbeat: config.heartbeat,
+        inventory: inventory.clone(),
         tls: config.tls.clone(),
         credential_file: config.credential_file.clone(),
     };
     let (round_tx, round_rx) = mpsc::channel::<Round>(16);
     let (shutdown, shutdown_rx) = watch::channel(false);
-    spawn_collection(config, round_tx, spool.stats());
+    spawn_collection(config, round_tx, spool.stats(), inventory);
     let task = tokio::spawn(link::run(link_config, spool, round_rx, shutdown_rx));
     RunningAgent {
         shutdown,
@@ -126,7 +129,12 @@ pub fn start_with(config: AgentConfig, spool: spool::Spool) -> RunningAgent {
     }
 }
 
-fn spawn_collection(config: AgentConfig, rounds: mpsc::Sender<Round>, spool: Arc<spool::SpoolStats>) {
+fn spawn_collection(
+    config: AgentConfig,
+    rounds: mpsc::Sender<Round>,
+    spool: Arc<spool::SpoolStats>,
+    inventory: Arc<inventory::Board>,
+) {
     let spawned = std::thread::Builder::new()
         .name("watchpost-collect".into())
         .spawn(move || {
@@ -135,7 +143,7 @@ fn spawn_collection(config: AgentConfig, rounds: mpsc::Sender<Round>, spool: Arc
             // Sources on their own schedule (probes, SNMP, Modbus) publish
             // here and wake us.
             let (wake_tx, wake) = std::sync::mpsc::sync_channel::<()>(1);
-            let published = series::Published::new(wake_tx);
+            let published = series::Published::with_inventory(wake_tx, inventory);
             let mut reader = series::PublishedReader::default();
             let mut sources = Sources::start(&config, &mut registry, &published, Mode::Stream);
             let mut next = Instant::now();

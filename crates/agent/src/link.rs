@@ -35,6 +35,8 @@ pub struct LinkConfig {
     pub hello: Hello,
     /// Heartbeat period.
     pub heartbeat: Duration,
+    /// What equipment this agent sees, sent on each connection and on change.
+    pub inventory: std::sync::Arc<crate::inventory::Board>,
     /// TLS for an `https://` collector.
     pub tls: crate::config::ClientTls,
     /// Where the credential the collector issues at enrolment is kept.
@@ -246,6 +248,22 @@ async fn session(
     ended
 }
 
+/// Sends every inventory scope; returns the generation sent.
+async fn send_inventory<F, Fut>(board: &crate::inventory::Board, send: &F) -> Result<u64, Ended>
+where
+    F: Fn(AgentMessage) -> Fut,
+    Fut: std::future::Future<Output = Result<(), Ended>>,
+{
+    let (generation, scopes) = board.snapshot();
+    for (scope, items) in scopes {
+        send(msg(agent_message::Body::Inventory(
+            watchpost_proto::v1::Inventory { scope, items },
+        )))
+        .await?;
+    }
+    Ok(generation)
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn live(
     config: &LinkConfig,
@@ -306,6 +324,10 @@ async fn live(
                 return e;
             }
         }
+        let mut inventory_sent = match send_inventory(&config.inventory, &send).await {
+            Ok(g) => g,
+            Err(e) => return e,
+        };
         // Everything unacknowledged goes again, oldest first; batches made
         // before this connection are late. New rounds queue behind them, so
         // the collector sees every series in time order.
@@ -381,7 +403,15 @@ async fn live(
                     Some(_) => {}
                     None => return Ended::Lost("stream closed".into()),
                 },
-                _ = state_saved.tick() => outbox.save_state(false),
+                _ = state_saved.tick() => {
+                    outbox.save_state(false);
+                    if config.inventory.generation() != inventory_sent {
+                        match send_inventory(&config.inventory, &send).await {
+                            Ok(g) => inventory_sent = g,
+                            Err(e) => return e,
+                        }
+                    }
+                }
                 _ = heartbeat.tick() => {
                     let silent_ms = now_ms() - last_heard.load(Ordering::Relaxed);
                     if silent_ms > dead_after.as_millis() as i64 {

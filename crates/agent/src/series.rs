@@ -116,15 +116,30 @@ pub struct Measured {
 pub struct Published {
     pending: std::sync::Arc<std::sync::Mutex<Vec<Measured>>>,
     wake: std::sync::mpsc::SyncSender<()>,
+    inventory: std::sync::Arc<crate::inventory::Board>,
 }
 
 impl Published {
     /// A buffer that wakes `wake`'s receiver on each publication.
     pub fn new(wake: std::sync::mpsc::SyncSender<()>) -> Published {
+        Published::with_inventory(wake, Default::default())
+    }
+
+    /// The same, with the board sources put the equipment they see on.
+    pub fn with_inventory(
+        wake: std::sync::mpsc::SyncSender<()>,
+        inventory: std::sync::Arc<crate::inventory::Board>,
+    ) -> Published {
         Published {
             pending: Default::default(),
             wake,
+            inventory,
         }
+    }
+
+    /// Where the equipment a source sees goes.
+    pub fn inventory(&self) -> &crate::inventory::Board {
+        &self.inventory
     }
 
     /// Queues samples for the next round.

@@ -13,6 +13,7 @@ mod drills;
 mod federate;
 pub mod guard;
 pub(crate) mod inspections;
+mod inventory;
 mod metrics;
 mod reported;
 pub(crate) mod reports;
@@ -135,6 +136,9 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/api/v1/reports/{id}", get(reports::get))
         .route("/api/v1/drills", get(drills::list).post(drills::start))
         .route("/api/v1/drills/{id}", get(drills::report))
+        .route("/api/v1/inventory", get(inventory::list))
+        .route("/api/v1/inventory/history", get(inventory::history))
+        .route("/api/v1/inventory/import", post(inventory::import))
         .route("/api/v1/changes", get(changes::list).post(changes::request))
         .route("/api/v1/changes/{id}", get(changes::show))
         .route("/api/v1/changes/{id}/{action}", post(changes::act))

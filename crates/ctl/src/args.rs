@@ -119,6 +119,25 @@ pub enum Cmd {
         #[command(subcommand)]
         command: MaintenanceCmd,
     },
+    /// The equipment list (设备清单): hosts, disks, network devices and
+    /// their modules as agents see them, and what was imported; with
+    /// `history` what changed, with `import` a CSV of what no agent sees.
+    Inventory {
+        #[command(subcommand)]
+        command: Option<InventoryCmd>,
+        /// As CSV (for a spreadsheet), not a table.
+        #[arg(long)]
+        csv: bool,
+        /// Only items of this kind (server, disk, network-device, module, ...).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only items on this host.
+        #[arg(long)]
+        host: Option<String>,
+        /// Removed items too.
+        #[arg(long)]
+        removed: bool,
+    },
     /// Change requests: request, approve or reject, start, finish; an
     /// approved change's window suppresses the faults it covers.
     Changes {
@@ -525,6 +544,24 @@ pub enum DrillCmd {
 }
 
 // Parsed once per run: the size of the largest variant costs nothing.
+#[derive(Subcommand)]
+pub enum InventoryCmd {
+    /// What changed (added, changed, removed), oldest first.
+    History {
+        /// One item's id (as `inventory` lists it); all when left out.
+        item: Option<String>,
+    },
+    /// Imports a CSV (a header line naming name, kind, vendor, model,
+    /// serial, firmware, room, rack, host, notes; name required).
+    Import {
+        /// The CSV file (UTF-8).
+        file: std::path::PathBuf,
+        /// Imported items the file no longer lists are marked removed.
+        #[arg(long)]
+        replace: bool,
+    },
+}
+
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum ChangesCmd {

@@ -73,6 +73,24 @@ impl Client {
         self.answer(self.http.post(&url).json(body), &url).await
     }
 
+    /// A POST of a text body (a CSV), with query parameters.
+    pub async fn post_text<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+        body: String,
+        content_type: &str,
+    ) -> anyhow::Result<T> {
+        let url = self.url(path);
+        let request = self
+            .http
+            .post(&url)
+            .query(query)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body);
+        self.answer(request, &url).await
+    }
+
     /// Sends a request and reads its JSON answer, or the API's error.
     async fn answer<T: DeserializeOwned>(
         &self,

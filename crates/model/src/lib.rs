@@ -7,6 +7,7 @@ pub mod api;
 pub mod changes;
 mod duration;
 pub mod inspections;
+pub mod inventory;
 pub mod names;
 pub mod reports;
 mod severity;

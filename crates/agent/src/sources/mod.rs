@@ -43,6 +43,8 @@ pub struct Sources {
     pub textfile: Option<textfile::TextfileSource>,
     /// The probes, if any (they publish; this tells when a first round is in).
     pub probes: Option<probe::ProbeSource>,
+    /// The host's equipment-list entry, read on its own schedule.
+    inventory: Option<(crate::inventory::HostInventory, Published)>,
     stop: Arc<AtomicBool>,
 }
 
@@ -78,10 +80,18 @@ impl Sources {
         }
         apps::start(config.apps.clone(), out.clone(), stop.clone());
         system::start(config.system.clone(), out.clone(), stop.clone());
+        let inventory = (config.inventory.enabled && mode == Mode::Stream).then(|| {
+            let hostname = config.hostname.clone().unwrap_or_else(crate::os_hostname);
+            (
+                crate::inventory::HostInventory::new(config.inventory.clone(), hostname),
+                out.clone(),
+            )
+        });
         Sources {
             host,
             textfile,
             probes,
+            inventory,
             stop,
         }
     }
@@ -93,6 +103,9 @@ impl Sources {
         }
         if let Some(t) = self.textfile.as_mut() {
             t.collect(registry, round);
+        }
+        if let Some((inventory, out)) = self.inventory.as_mut() {
+            inventory.tick(out.inventory());
         }
     }
 }

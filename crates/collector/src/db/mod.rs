@@ -10,6 +10,7 @@
 //! is `crate::faults`. Invariant: fault records are never deleted and
 //! timeline events never change (enforced by triggers as well).
 
+mod inventory;
 mod outbox;
 pub mod records;
 pub mod schema;

@@ -340,6 +340,24 @@ pub trait FaultRecords {
     fn agent_hello(&mut self, hello: &AgentHello) -> Result<(), RecordError>;
     /// Agents last heard from at these times (never moves back).
     fn agents_seen(&mut self, seen: &[(String, i64)]) -> Result<(), RecordError>;
+    /// The equipment-list items of one scope (`agent` empty: the imported
+    /// ones), removed ones included.
+    fn inventory_items(
+        &mut self,
+        agent: &str,
+        scope: &str,
+    ) -> Result<Vec<watchpost_model::inventory::InventoryItem>, RecordError>;
+    /// Writes an item (by id), in `scope`.
+    fn inventory_put(
+        &mut self,
+        scope: &str,
+        item: &watchpost_model::inventory::InventoryItem,
+    ) -> Result<(), RecordError>;
+    /// Appends to an item's history.
+    fn inventory_event(
+        &mut self,
+        event: &watchpost_model::inventory::InventoryEvent,
+    ) -> Result<(), RecordError>;
 }
 
 /// A recording of an inspection item, as stored.

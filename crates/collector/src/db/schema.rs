@@ -235,6 +235,47 @@ BEGIN SELECT RAISE(ABORT, 'a signed inspection record is only ever reviewed, onc
 CREATE TRIGGER inspection_days_no_delete BEFORE DELETE ON inspection_days
 BEGIN SELECT RAISE(ABORT, 'inspection signatures are never deleted'); END;
 "#,
+    // 9: the equipment list (设备清单): what agents see and what people
+    // import, each item with an append-only history of its changes.
+    r#"
+CREATE TABLE inventory (
+    id            TEXT PRIMARY KEY,
+    agent_id      TEXT NOT NULL,
+    scope         TEXT NOT NULL,
+    host          TEXT NOT NULL,
+    parent        TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    vendor        TEXT NOT NULL,
+    model         TEXT NOT NULL,
+    serial        TEXT NOT NULL,
+    firmware      TEXT NOT NULL,
+    room          TEXT NOT NULL,
+    rack          TEXT NOT NULL,
+    details       TEXT NOT NULL,
+    source        TEXT NOT NULL CHECK (source IN ('agent', 'import')),
+    first_seen_ms INTEGER NOT NULL,
+    last_seen_ms  INTEGER NOT NULL,
+    removed_ms    INTEGER
+);
+CREATE INDEX inventory_scope ON inventory (agent_id, scope);
+CREATE TABLE inventory_events (
+    id       INTEGER PRIMARY KEY,
+    item_id  TEXT NOT NULL,
+    at_ms    INTEGER NOT NULL,
+    change   TEXT NOT NULL CHECK (change IN ('added', 'changed', 'removed', 'returned')),
+    field    TEXT NOT NULL,
+    old      TEXT NOT NULL,
+    new      TEXT NOT NULL,
+    actor    TEXT NOT NULL,
+    fault_id INTEGER
+);
+CREATE INDEX inventory_events_item ON inventory_events (item_id, id);
+CREATE TRIGGER inventory_events_no_update BEFORE UPDATE ON inventory_events
+BEGIN SELECT RAISE(ABORT, 'an equipment history is append-only'); END;
+CREATE TRIGGER inventory_events_no_delete BEFORE DELETE ON inventory_events
+BEGIN SELECT RAISE(ABORT, 'an equipment history is append-only'); END;
+"#,
 ];
 
 /// The schema version this build writes.

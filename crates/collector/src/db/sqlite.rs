@@ -626,6 +626,29 @@ impl FaultRecords for SqliteRecords<'_, '_> {
         }
         Ok(())
     }
+
+    fn inventory_items(
+        &mut self,
+        agent: &str,
+        scope: &str,
+    ) -> Result<Vec<watchpost_model::inventory::InventoryItem>, RecordError> {
+        Ok(super::inventory::items(self.tx, agent, scope)?)
+    }
+
+    fn inventory_put(
+        &mut self,
+        scope: &str,
+        item: &watchpost_model::inventory::InventoryItem,
+    ) -> Result<(), RecordError> {
+        Ok(super::inventory::put(self.tx, scope, item)?)
+    }
+
+    fn inventory_event(
+        &mut self,
+        event: &watchpost_model::inventory::InventoryEvent,
+    ) -> Result<(), RecordError> {
+        Ok(super::inventory::event(self.tx, event)?)
+    }
 }
 
 /// Records open, acknowledged or suppressed, oldest first.

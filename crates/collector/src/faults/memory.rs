@@ -40,6 +40,10 @@ pub struct MemoryRecords {
     pub inspection_entries: i64,
     /// Inspection days: (signed by, reviewed by).
     pub inspection_days: BTreeMap<String, (String, Option<String>)>,
+    /// Equipment-list items by id: (scope, item).
+    pub inventory: BTreeMap<String, (String, watchpost_model::inventory::InventoryItem)>,
+    /// Their histories.
+    pub inventory_events: Vec<watchpost_model::inventory::InventoryEvent>,
 }
 
 impl MemoryRecords {
@@ -483,6 +487,37 @@ impl FaultRecords for MemoryRecords {
     }
 
     fn agents_seen(&mut self, _seen: &[(String, i64)]) -> Result<(), RecordError> {
+        Ok(())
+    }
+
+    fn inventory_items(
+        &mut self,
+        agent: &str,
+        scope: &str,
+    ) -> Result<Vec<watchpost_model::inventory::InventoryItem>, RecordError> {
+        Ok(self
+            .inventory
+            .values()
+            .filter(|(s, i)| s == scope && i.agent == agent)
+            .map(|(_, i)| i.clone())
+            .collect())
+    }
+
+    fn inventory_put(
+        &mut self,
+        scope: &str,
+        item: &watchpost_model::inventory::InventoryItem,
+    ) -> Result<(), RecordError> {
+        self.inventory
+            .insert(item.id.clone(), (scope.to_string(), item.clone()));
+        Ok(())
+    }
+
+    fn inventory_event(
+        &mut self,
+        event: &watchpost_model::inventory::InventoryEvent,
+    ) -> Result<(), RecordError> {
+        self.inventory_events.push(event.clone());
         Ok(())
     }
 }

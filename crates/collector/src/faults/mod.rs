@@ -17,6 +17,7 @@ mod changes;
 mod event;
 mod flapping;
 mod inspections;
+mod inventory;
 mod lifecycle;
 #[cfg(test)]
 mod memory;
@@ -29,6 +30,7 @@ mod transition;
 pub use changes::{ChangeEffect, ChangeOp, ChangeRequest, window_of};
 pub use event::EventKind;
 pub use inspections::InspectionOp;
+pub use inventory::{ChangeRule, InventoryReport};
 pub use lifecycle::Lifecycle;
 pub use reported::{DRILL_RULE, REPORTED_RULE, ReportedFault};
 pub use transition::{FaultKey, NewFault, Transition};
@@ -112,6 +114,8 @@ pub enum Command {
     },
     /// The dispatcher's report on outbox rows.
     Delivery(Delivery),
+    /// An agent's (or a person's) view of one scope of the equipment list.
+    Inventory(Box<InventoryReport>),
 }
 
 /// What a person does to a fault.
@@ -238,6 +242,7 @@ impl Lifecycle {
             Command::AgentsSeen(seen) => rec.agents_seen(seen),
             Command::Tick { now_ms } => self.tick(rec, *now_ms),
             Command::Delivery(d) => self.delivery(rec, d),
+            Command::Inventory(r) => self.inventory(rec, r),
         }
     }
 }

@@ -27,8 +27,11 @@ pub const DRILL_RULE: &str = "drill";
 /// caller.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReportedFault {
-    /// `Reported` or `Drill`.
+    /// `Reported` or `Drill`; `Rule` with `rule` for a fault the collector
+    /// opens itself (an equipment change).
     pub source: FaultSource,
+    /// The rule it is filed under, instead of `reported` or `drill`.
+    pub rule: Option<Arc<str>>,
     pub severity: Severity,
     pub host: String,
     pub summary: String,
@@ -58,10 +61,10 @@ impl Lifecycle {
                 rfc3339(r.opened_at_ms)
             ))));
         }
-        let rule = if r.source == FaultSource::Drill {
-            DRILL_RULE
-        } else {
-            REPORTED_RULE
+        let rule: &str = match (&r.rule, r.source) {
+            (Some(name), _) => name,
+            (None, FaultSource::Drill) => DRILL_RULE,
+            (None, _) => REPORTED_RULE,
         };
         // One live record per (rule, series): each report is a series of its own.
         let mut n = 0;
@@ -114,7 +117,9 @@ impl Lifecycle {
         } else {
             String::new()
         };
-        let opened = if r.source == FaultSource::Drill {
+        let opened = if r.source == FaultSource::Rule {
+            format!("opened by {}", r.entered_by)
+        } else if r.source == FaultSource::Drill {
             let route = r
                 .labels
                 .get(crate::notify::DRILL_ROUTE_LABEL)

@@ -95,6 +95,7 @@ pub(super) async fn start(
         .unwrap_or_else(|| "应急演练 emergency drill".into());
     let now = core.clock.now_ms();
     let fault = ReportedFault {
+        rule: None,
         source: FaultSource::Drill,
         severity,
         host,

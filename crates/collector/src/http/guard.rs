@@ -55,7 +55,11 @@ pub fn required_role(method: &Method, path: &str) -> Option<Role> {
     if path == "/api/v1/drills" {
         return Some(Role::Approver);
     }
-    if under("/api/v1/faults") || under("/api/v1/silences") || under("/api/v1/changes") {
+    if under("/api/v1/faults")
+        || under("/api/v1/silences")
+        || under("/api/v1/changes")
+        || under("/api/v1/inventory")
+    {
         return Some(Role::Operator);
     }
     // Anyone signed in manages their own tokens (the handler checks whose).

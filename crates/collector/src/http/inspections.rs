@@ -147,6 +147,7 @@ pub(crate) async fn check(
                 labels.insert(key, value.clone());
             }
             let fault = ReportedFault {
+                rule: None,
                 source: FaultSource::Reported,
                 severity,
                 host: if value.is_empty() {

@@ -65,6 +65,7 @@ pub(super) async fn report(
         }
     }
     let fault = ReportedFault {
+        rule: None,
         source: watchpost_model::api::FaultSource::Reported,
         severity,
         host,

@@ -102,7 +102,7 @@ impl Compiled {
         for (i, r) in set.rules.iter().enumerate() {
             match r.kind {
                 RuleKind::AgentSilent { .. } => silence = silence.or(Some(i as u16)),
-                RuleKind::Collector { .. } => {}
+                RuleKind::Collector { .. } | RuleKind::InventoryChanged { .. } => {}
                 RuleKind::Threshold(_) | RuleKind::Absent { .. } => {
                     by_metric.entry(r.metric.clone()).or_default().push(i as u16)
                 }
@@ -330,6 +330,18 @@ impl Engine {
         lock(&self.texts).insert(id.0, text.into());
     }
 
+    /// The rule that opens a fault when the equipment list changes, if any.
+    pub fn inventory_rule(&self) -> Option<crate::faults::ChangeRule> {
+        self.compiled().set.rules.iter().find_map(|r| match r.kind {
+            RuleKind::InventoryChanged { severity } => Some(crate::faults::ChangeRule {
+                name: r.name.clone(),
+                severity,
+                summary: r.summary.clone(),
+            }),
+            _ => None,
+        })
+    }
+
     /// The latest text of series `id`, if it ever carried one.
     pub fn text(&self, id: SeriesId) -> Option<Arc<str>> {
         lock(&self.texts).get(&id.0).cloned()
@@ -431,7 +443,9 @@ impl Engine {
                             });
                         }
                     }
-                    RuleKind::AgentSilent { .. } | RuleKind::Collector { .. } => {}
+                    RuleKind::AgentSilent { .. }
+                    | RuleKind::Collector { .. }
+                    | RuleKind::InventoryChanged { .. } => {}
                 }
             }
         }

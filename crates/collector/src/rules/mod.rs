@@ -125,6 +125,12 @@ pub enum RuleKind {
         /// Severity of the fault.
         severity: Severity,
     },
+    /// An item of the equipment list changed its serial, model or firmware:
+    /// a fault that stays open until someone closes it.
+    InventoryChanged {
+        /// Severity of the fault.
+        severity: Severity,
+    },
     /// The collector's own health.
     Collector {
         /// What it watches.
@@ -205,6 +211,7 @@ impl Rule {
             } => Severity::Urgent,
             RuleKind::Absent { severity, .. }
             | RuleKind::AgentSilent { severity, .. }
+            | RuleKind::InventoryChanged { severity }
             | RuleKind::Collector { severity, .. } => *severity,
         }
     }
@@ -237,6 +244,7 @@ enum RawKind {
     NotificationChannelFailing,
     AgentClockSkew,
     CollectorBackupFailing,
+    InventoryChanged,
 }
 
 impl RawKind {
@@ -247,7 +255,7 @@ impl RawKind {
             RawKind::NotificationChannelFailing => Some(CollectorCheck::ChannelFailing),
             RawKind::AgentClockSkew => Some(CollectorCheck::AgentClock),
             RawKind::CollectorBackupFailing => Some(CollectorCheck::BackupFailing),
-            RawKind::Threshold | RawKind::Absent | RawKind::AgentSilent => None,
+            RawKind::Threshold | RawKind::Absent | RawKind::AgentSilent | RawKind::InventoryChanged => None,
         }
     }
 }
@@ -616,6 +624,23 @@ fn check_rule(r: RawRule, location: &str) -> Result<Rule, String> {
                 severity: r.severity.unwrap_or(check.default_severity()),
             }
         }
+        RawKind::InventoryChanged => {
+            for (what, set) in [
+                ("when", r.when.is_some()),
+                ("tiers", r.tiers.is_some()),
+                ("recover", r.recover.is_some()),
+                ("aggregate", r.aggregate.is_some()),
+                ("over", r.over.is_some()),
+                ("horizon", r.horizon.is_some()),
+                ("for", r.for_.is_some()),
+                ("match", !matchers.is_empty()),
+            ] {
+                refuse(what, set)?;
+            }
+            RuleKind::InventoryChanged {
+                severity: r.severity.unwrap_or(Severity::Minor),
+            }
+        }
         RawKind::Absent | RawKind::AgentSilent => {
             refuse("when", r.when.is_some())?;
             refuse("tiers", r.tiers.is_some())?;
@@ -646,6 +671,7 @@ fn check_rule(r: RawRule, location: &str) -> Result<Rule, String> {
         RawKind::Threshold => "{rule}: {metric} on {host} is {value}",
         RawKind::Absent => "{rule}: no {metric} from {host}",
         RawKind::AgentSilent => "agent {agent} on {host} has been silent since {last_seen}",
+        RawKind::InventoryChanged => "{host}: {kind} {item}: {field} changed from {old} to {new}",
         other => other.collector().map_or("", CollectorCheck::default_summary),
     };
     let summary = Template::parse(r.summary.as_deref().unwrap_or(default_summary))
@@ -667,6 +693,7 @@ fn kind_name(k: RawKind) -> &'static str {
         RawKind::Threshold => "threshold",
         RawKind::Absent => "absent",
         RawKind::AgentSilent => "agent_silent",
+        RawKind::InventoryChanged => "inventory_changed",
         other => other.collector().map_or("", CollectorCheck::kind_name),
     }
 }

@@ -8,6 +8,7 @@ mod deadline;
 mod drills;
 mod faults;
 mod inspections;
+mod inventory;
 mod maintenance;
 mod metrics;
 mod notify;
@@ -44,6 +45,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         } => metrics::query(&client, json, metric, (since, until), step, matchers).await,
         Cmd::Maintenance { command } => maintenance::run(&client, json, args.by, command).await,
         Cmd::Changes { command } => changes::run(&client, json, args.by, command).await,
+        Cmd::Inventory {
+            command,
+            csv,
+            kind,
+            host,
+            removed,
+        } => {
+            let filter = inventory::Filter { kind, host, removed };
+            inventory::run(&client, json, args.by, command, csv, filter).await
+        }
         Cmd::Report { command } => reports::run(&client, json, command).await,
         Cmd::Drill { command } => drills::run(&client, json, args.by, command).await,
         Cmd::Backup { command } => backup::run(&client, json, command).await,

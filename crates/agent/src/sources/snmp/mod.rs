@@ -32,6 +32,7 @@
 //! reboot_hold = "10m"             # snmp_device_rebooted stays 1 this long
 //! ```
 
+pub mod entity;
 pub mod interfaces;
 pub mod profile;
 pub mod session;
@@ -404,6 +405,7 @@ async fn poll_device(
     let mut poller = Poller::new(&device, profiles, shared);
     let mut session: Option<AsyncSnmp> = None;
     let mut was_up = false;
+    let mut inventory_due: Option<std::time::Instant> = None;
     let mut tick = tokio::time::interval(device.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -436,6 +438,21 @@ async fn poll_device(
             }
         };
         let up = measured.iter().any(|m| m.metric == "snmp_up" && m.value == 1.0);
+        // The equipment list: when it first answers, then hourly.
+        if up && inventory_due.is_none_or(|t| t <= std::time::Instant::now()) {
+            let read = tokio::time::timeout(
+                device.interval.max(Duration::from_secs(5)),
+                entity::read(s, &device.name),
+            );
+            if let Ok(Some(mut items)) = read.await {
+                // Where it stands, for the equipment list.
+                for (k, v) in device.labels.iter().filter(|(k, _)| *k == "room" || *k == "rack") {
+                    items[0].details.insert(k.clone(), v.clone());
+                }
+                out.inventory().set(&format!("snmp/{}", device.name), items);
+                inventory_due = Some(std::time::Instant::now() + Duration::from_secs(3600));
+            }
+        }
         if up != was_up {
             if up {
                 tracing::info!(device = %device.name, poll_ms = at_ms_elapsed(at_ms), "SNMP device answers");
