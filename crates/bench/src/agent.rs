@@ -28,13 +28,26 @@ pub fn spawn_agent(dir: &std::path::Path, config: &str) -> anyhow::Result<ChildP
 
 /// Runs `watchpost-agent` at `interval` for `rounds` rounds; returns (RSS, anonymous RSS, CPU ns per round).
 async fn measure_agent(grpc: &str, interval: Duration, rounds: u32) -> anyhow::Result<(u64, u64, f64)> {
+    let id = format!("bench-agent-{}", interval.as_millis());
+    let (rss, anon, cpu, _) = measure_agent_with(grpc, &id, interval, rounds, "").await?;
+    Ok((rss, anon, cpu))
+}
+
+/// Runs `watchpost-agent` with `tables` added to its config; returns (RSS,
+/// anonymous RSS, CPU ns per round, threads).
+async fn measure_agent_with(
+    grpc: &str,
+    id: &str,
+    interval: Duration,
+    rounds: u32,
+    tables: &str,
+) -> anyhow::Result<(u64, u64, f64, usize)> {
     let dir = tempfile::tempdir()?;
     let p = spawn_agent(
         dir.path(),
         &format!(
-            "[agent]\ncollector = \"{grpc}\"\ninterval = \"{}ms\"\nid = \"bench-agent-{}\"\n",
+            "[agent]\ncollector = \"{grpc}\"\ninterval = \"{}ms\"\nid = \"{id}\"\n\n{tables}",
             interval.as_millis(),
-            interval.as_millis()
         ),
     )?;
     let pid = p.0.id();
@@ -43,11 +56,78 @@ async fn measure_agent(grpc: &str, interval: Duration, rounds: u32) -> anyhow::R
     let cpu0 = proc::cpu_ns(pid);
     tokio::time::sleep(interval * rounds).await;
     let cpu = proc::cpu_ns(pid) - cpu0;
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count());
     Ok((
         proc::rss_bytes(pid),
         proc::anon_bytes(pid),
         cpu as f64 / f64::from(rounds),
+        threads,
     ))
+}
+
+/// `agent-sources`: host metrics alone, then with one of each database
+/// source (real MariaDB, PostgreSQL, Redis and nginx on loopback), then
+/// with processes, a log and RAID, at one interval, in the same run.
+pub async fn sources(interval: Duration, rounds: u32) -> anyhow::Result<()> {
+    use watchpost_tests::databases::{MariaDb, Nginx, Postgres, Redis};
+    println!(
+        "== agent with database and system sources, {}s interval, {rounds} rounds each",
+        interval.as_secs()
+    );
+    let c = start_collector("").await?;
+    let (db, pg, redis, nginx) = tokio::task::spawn_blocking(|| {
+        (
+            MariaDb::start(),
+            Postgres::start(),
+            Redis::start(None),
+            Nginx::start(),
+        )
+    })
+    .await?;
+    let databases = format!(
+        "[[mysql]]\naddress = \"127.0.0.1:{}\"\nuser = \"watchpost\"\npassword = \"wp-secret\"\n\n\
+         [[postgres]]\naddress = \"127.0.0.1:{}\"\nuser = \"watchpost\"\npassword = \"wp-secret\"\n\n\
+         [[redis]]\naddress = \"127.0.0.1:{}\"\npassword = \"wp-secret\"\n\n\
+         [[nginx]]\nurl = \"http://127.0.0.1:{}/nginx_status\"\n",
+        db.port, pg.port, redis.port, nginx.port
+    );
+    let logs = tempfile::tempdir()?;
+    let log = logs.path().join("app.log");
+    std::fs::write(&log, "started\n")?;
+    let system = format!(
+        "[[process]]\nname = \"mariadb\"\nexe = \"mariadbd\"\n\n[[process]]\nname = \"postgres\"\nexe = \"postgres\"\n\n\
+         [[log]]\nname = \"app\"\npath = \"{}\"\npatterns = {{ error = \"ERROR\", ora = 'ORA-\\d+' }}\n\n\
+         [storage]\nsmart = false\n",
+        log.display()
+    );
+    let mut host_only = None;
+    for (what, tables) in [
+        ("host only", String::new()),
+        ("host + mysql, postgres, redis, nginx", databases.clone()),
+        ("host + 2 processes, 1 log, RAID", system),
+    ] {
+        let id = format!("bench-sources-{}", what.len());
+        let (rss, anon, cpu, threads) = measure_agent_with(&c.grpc, &id, interval, rounds, &tables).await?;
+        let more = match host_only {
+            None => {
+                host_only = Some((rss, cpu));
+                String::new()
+            }
+            Some((r, c)) => format!(
+                "  (+{} RSS, {:+.3} ms CPU beside host only)",
+                proc::mib(rss.saturating_sub(r)),
+                (cpu - c) / 1e6
+            ),
+        };
+        println!(
+            "{what:<38} RSS {} (anonymous {})  CPU {:.3} ms per round  {threads} threads{more}",
+            proc::mib(rss),
+            proc::mib(anon),
+            cpu / 1e6
+        );
+    }
+    drop((db, pg, redis, nginx));
+    Ok(())
 }
 
 async fn node_exporter(scrapes: u32) -> anyhow::Result<Option<(u64, u64, f64, usize)>> {

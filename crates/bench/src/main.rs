@@ -55,6 +55,16 @@ enum What {
     Ingest(IngestArgs),
     /// Agent footprint beside node_exporter.
     Agent(AgentArgs),
+    /// Agent footprint with one of each database source (real servers on
+    /// loopback) and with process, log and RAID checks, beside host only.
+    AgentSources {
+        /// Collection interval, seconds.
+        #[arg(long, default_value_t = 10)]
+        interval: u64,
+        /// Rounds measured for each configuration.
+        #[arg(long, default_value_t = 6)]
+        rounds: u32,
+    },
     /// The hot store alone, in this process: where the bytes per series go.
     Store {
         /// Series.
@@ -195,6 +205,9 @@ async fn main() -> anyhow::Result<()> {
     match args.what {
         What::Ingest(a) => ingest::run(a).await,
         What::Agent(a) => agent::run(a).await,
+        What::AgentSources { interval, rounds } => {
+            agent::sources(std::time::Duration::from_secs(interval.max(1)), rounds).await
+        }
         What::Store { series, samples } => {
             store::run(series, samples);
             Ok(())
