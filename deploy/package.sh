@@ -74,8 +74,14 @@ build() {
     local triple="$arch-unknown-linux-gnu"
     PATH="$tools/bin:$tools/venv/bin:$PATH" CARGO_ZIGBUILD_PYTHON_PATH="$tools/venv/bin/python" \
         cargo zigbuild --locked --profile dist --target "$triple.$GLIBC_BASELINE" \
-        -p watchpost-collector-main -p watchpost-agent -p watchpostctl >&2
+        -p watchpost-collector-main -p watchpostctl >&2
+    # The agent with its own profile (whole-program LTO, no unwinding):
+    # 1.4 MiB less resident than with dist (watchpost-bench agent).
+    PATH="$tools/bin:$tools/venv/bin:$PATH" CARGO_ZIGBUILD_PYTHON_PATH="$tools/venv/bin/python" \
+        cargo zigbuild --locked --profile agent --target "$triple.$GLIBC_BASELINE" \
+        -p watchpost-agent --bin watchpost-agent >&2
     local dir="$root/target/$triple/dist"
+    install -m 0755 "$root/target/$triple/agent/watchpost-agent" "$dir/watchpost-agent"
     for b in watchpost-collector watchpost-agent watchpostctl; do
         check_glibc "$dir/$b" >&2
     done

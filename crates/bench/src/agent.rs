@@ -16,7 +16,12 @@ use crate::proc;
 pub fn spawn_agent(dir: &std::path::Path, config: &str) -> anyhow::Result<ChildProcess> {
     let cfg = dir.join("agent.toml");
     std::fs::write(&cfg, config)?;
-    let child = Command::new(sibling_binary("watchpost-agent")?)
+    // WATCHPOST_BENCH_AGENT measures another build of the agent (a profile).
+    let bin = match std::env::var_os("WATCHPOST_BENCH_AGENT") {
+        Some(p) => PathBuf::from(p),
+        None => sibling_binary("watchpost-agent")?,
+    };
+    let child = Command::new(bin)
         .arg("--config")
         .arg(&cfg)
         .env("RUST_LOG", "error")
@@ -31,6 +36,50 @@ async fn measure_agent(grpc: &str, interval: Duration, rounds: u32) -> anyhow::R
     let id = format!("bench-agent-{}", interval.as_millis());
     let (rss, anon, cpu, _) = measure_agent_with(grpc, &id, interval, rounds, "").await?;
     Ok((rss, anon, cpu))
+}
+
+/// collectd 5 with the plugin set collectd users run for host metrics
+/// (cpu, memory, df, disk, interface, load, processes), sending to a
+/// network socket nobody reads, at `interval`; (RSS, anonymous, CPU ns per
+/// interval), or `None` when it is not installed.
+async fn collectd(interval: Duration, rounds: u32) -> anyhow::Result<Option<(u64, u64, f64)>> {
+    let bin = PathBuf::from("/usr/sbin/collectd");
+    if !bin.exists() {
+        return Ok(None);
+    }
+    let dir = tempfile::tempdir()?;
+    let conf = dir.path().join("collectd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "Interval {}\nBaseDir \"{}\"\nPIDFile \"{}/collectd.pid\"\nPluginDir \"/usr/lib/collectd\"\n\
+             LoadPlugin cpu\nLoadPlugin memory\nLoadPlugin df\nLoadPlugin disk\nLoadPlugin interface\n\
+             LoadPlugin load\nLoadPlugin processes\nLoadPlugin network\n\
+             <Plugin network>\n  Server \"127.0.0.1\" \"{}\"\n</Plugin>\n",
+            interval.as_secs_f64(),
+            dir.path().display(),
+            dir.path().display(),
+            free_port()
+        ),
+    )?;
+    let child = Command::new(&bin)
+        .arg("-f")
+        .arg("-C")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let p = ChildProcess(child);
+    let pid = p.0.id();
+    tokio::time::sleep(interval * 2 + Duration::from_millis(500)).await;
+    let cpu0 = proc::cpu_ns(pid);
+    tokio::time::sleep(interval * rounds).await;
+    let cpu = proc::cpu_ns(pid) - cpu0;
+    Ok(Some((
+        proc::rss_bytes(pid),
+        proc::anon_bytes(pid),
+        cpu as f64 / f64::from(rounds),
+    )))
 }
 
 /// Runs `watchpost-agent` with `tables` added to its config; returns (RSS,
@@ -56,6 +105,14 @@ async fn measure_agent_with(
     let cpu0 = proc::cpu_ns(pid);
     tokio::time::sleep(interval * rounds).await;
     let cpu = proc::cpu_ns(pid) - cpu0;
+    if tables.is_empty() && interval == Duration::from_secs(1) {
+        let parts: Vec<String> = proc::rss_breakdown(pid)
+            .into_iter()
+            .filter(|(_, b)| *b > 0)
+            .map(|(what, b)| format!("{what} {}", proc::mib(b)))
+            .collect();
+        println!("watchpost-agent   1s    RSS by mapping: {}", parts.join(", "));
+    }
     let threads = std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count());
     Ok((
         proc::rss_bytes(pid),
@@ -169,14 +226,34 @@ async fn node_exporter(scrapes: u32) -> anyhow::Result<Option<(u64, u64, f64, us
     )))
 }
 
+/// Installs collectd and node_exporter with `tests/peers/bench.sh` when one is missing.
+fn install_anchors() {
+    if std::path::Path::new("/usr/sbin/collectd").exists()
+        && std::path::Path::new("/usr/bin/prometheus-node-exporter").exists()
+    {
+        return;
+    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/bench.sh");
+    match Command::new("bash").arg(&script).status() {
+        Ok(s) if s.success() => {}
+        other => println!(
+            "(installing the anchors with {} failed: {other:?})",
+            script.display()
+        ),
+    }
+}
+
 pub async fn run(a: AgentArgs) -> anyhow::Result<()> {
     println!("== agent footprint (this host's metrics, sent to a real collector)");
+    install_anchors();
     let c = start_collector("").await?;
+    let mut at_1s = (0, 0.0);
     for (interval, rounds) in [
         (Duration::from_secs(10), a.rounds_10s),
         (Duration::from_secs(1), a.rounds_1s),
     ] {
         let (rss, anon, cpu) = measure_agent(&c.grpc, interval, rounds).await?;
+        at_1s = (rss, cpu);
         println!(
             "watchpost-agent {:>3}s    RSS {} (anonymous {})  CPU {:.3} ms per collection round ({rounds} rounds)",
             interval.as_secs(),
@@ -195,6 +272,24 @@ pub async fn run(a: AgentArgs) -> anyhow::Result<()> {
         .and_then(|a| a.get("series"))
     {
         println!("watchpost-agent series  {n} per round");
+    }
+    match collectd(Duration::from_secs(1), a.rounds_1s).await? {
+        Some((rss, anon, cpu)) => {
+            println!(
+                "collectd            1s    RSS {} (anonymous {})  CPU {:.3} ms per interval (cpu, memory, df, disk, interface, load, processes → network)",
+                proc::mib(rss),
+                proc::mib(anon),
+                cpu / 1e6
+            );
+            println!(
+                "agent / collectd    1s    RSS {:.2} x, CPU {:.2} x (same run)",
+                at_1s.0 as f64 / rss.max(1) as f64,
+                at_1s.1 / cpu.max(1.0)
+            );
+        }
+        None => println!(
+            "collectd                  not installed here (apt-get install collectd-core), not measured"
+        ),
     }
     match node_exporter(a.rounds_1s).await? {
         Some((rss, anon, cpu, n)) => println!(
