@@ -419,8 +419,9 @@ async fn a_fault_is_taken_to_closed_in_a_real_browser() {
     sign_in_browser(&b, OPERATOR).await;
     b.wait("html[lang=\"en\"]", wait).await;
 
-    // A viewer sees no actions; its cookie's forged write gets 403.
-    b.click(&b.find("#sign-out").await).await;
+    // A viewer sees no actions; its cookie's forged write gets 403. The
+    // sign-in page is English too: wait for the signed-in page itself.
+    b.click(&b.wait("#sign-out", wait).await).await;
     write_textfile(files.path(), "app.prom", "app_queue_depth 99\n");
     sign_in_browser(&b, VIEWER).await;
     b.wait(".tile.state-urgent[data-host=\"web-1\"]", wait).await;
