@@ -15,25 +15,7 @@ use watchpost_tests::*;
 const SECOND: Duration = Duration::from_secs(1);
 
 async fn start(agent_tables: &str) -> (tempfile::TempDir, Collector, watchpost_agent::RunningAgent) {
-    let data = tempfile::tempdir().expect("tempdir");
-    let collector = start_collector(data.path(), &shipped_rules("databases.toml", "1s")).await;
-    let text = format!(
-        "[agent]\ncollector = \"http://{}\"\nhostname = \"db-1\"\ninterval = \"1s\"\n\n[host]\nenabled = false\n\n{agent_tables}",
-        collector.grpc_addr()
-    );
-    let config = watchpost_agent::AgentConfig::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    let agent = watchpost_agent::start(config);
-    (data, collector, agent)
-}
-
-/// Waits for the series selected by `query` to have a latest value that
-/// `ok` accepts, and returns it.
-async fn value(c: &Collector, query: &str, limit: Duration, ok: impl Fn(f64) -> bool) -> f64 {
-    wait_for(&format!("{query} to read an expected value"), limit, || async {
-        let s: Vec<api::Series> = get(c, &format!("/api/v1/series?{query}")).await;
-        s.first()?.last_value.filter(|v| ok(*v))
-    })
-    .await
+    collector_and_agent("databases.toml", "db-1", agent_tables).await
 }
 
 async fn fault_for(c: &Collector, rule: &str, instance: &str) -> api::Fault {
@@ -94,12 +76,12 @@ password = "not-the-password"
     assert_eq!(max, 40.0);
     latest_value(&c, &q("mysql_max_connections"), max, 10 * SECOND).await;
     let uptime = db.global("STATUS", "Uptime");
-    value(&c, &q("mysql_uptime_seconds"), 10 * SECOND, |v| {
+    value_where(&c, &q("mysql_uptime_seconds"), 10 * SECOND, |v| {
         near(v, uptime, 3.0)
     })
     .await;
-    let connected = value(&c, &q("mysql_threads_connected"), 10 * SECOND, |v| v >= 2.0).await;
-    let used = value(&c, &q("mysql_connections_used_percent"), 10 * SECOND, |v| v > 0.0).await;
+    let connected = value_where(&c, &q("mysql_threads_connected"), 10 * SECOND, |v| v >= 2.0).await;
+    let used = value_where(&c, &q("mysql_connections_used_percent"), 10 * SECOND, |v| v > 0.0).await;
     assert!(
         near(used, 100.0 * connected / max, 100.0 / max + 0.01),
         "{used} % of {max} for {connected}"
@@ -115,12 +97,12 @@ password = "not-the-password"
     }
     db.sql(&sql);
     assert!(db.global("STATUS", "Questions") - questions_before >= 600.0);
-    value(&c, &q("mysql_queries_per_second"), 15 * SECOND, |v| v >= 50.0).await;
-    value(&c, &q("mysql_innodb_buffer_pool_hit_percent"), 15 * SECOND, |v| {
+    value_where(&c, &q("mysql_queries_per_second"), 15 * SECOND, |v| v >= 50.0).await;
+    value_where(&c, &q("mysql_innodb_buffer_pool_hit_percent"), 15 * SECOND, |v| {
         (0.0..=100.0).contains(&v)
     })
     .await;
-    value(&c, &q("mysql_slow_queries_per_second"), 10 * SECOND, |v| v == 0.0).await;
+    value_where(&c, &q("mysql_slow_queries_per_second"), 10 * SECOND, |v| v == 0.0).await;
     // Not a replica: no replication series.
     let s: Vec<api::Series> = get(&c, &format!("/api/v1/series?{}", q("mysql_replica_sql_running"))).await;
     assert!(s.is_empty(), "{s:?}");
@@ -181,7 +163,7 @@ password = "wrong"
     latest_value(&c, &q("pg-primary", "postgres_in_recovery"), 0.0, 10 * SECOND).await;
     latest_value(&c, &q("pg-standby", "postgres_in_recovery"), 1.0, 10 * SECOND).await;
     latest_value(&c, &q("pg-primary", "postgres_replicas"), 1.0, 20 * SECOND).await;
-    value(
+    value_where(
         &c,
         &q("pg-standby", "postgres_replication_lag_seconds"),
         20 * SECOND,
@@ -207,7 +189,7 @@ password = "wrong"
         load.push_str(&format!("INSERT INTO t VALUES ({i});"));
     }
     primary.script(&load);
-    value(
+    value_where(
         &c,
         &q("pg-primary", "postgres_commits_per_second"),
         15 * SECOND,
@@ -223,11 +205,11 @@ password = "wrong"
     })
     .await;
     let _waiter = primary.session("SELECT * FROM held;");
-    value(&c, &q("pg-primary", "postgres_locks_waiting"), 20 * SECOND, |v| {
+    value_where(&c, &q("pg-primary", "postgres_locks_waiting"), 20 * SECOND, |v| {
         v >= 1.0
     })
     .await;
-    let oldest = value(
+    let oldest = value_where(
         &c,
         &q("pg-primary", "postgres_longest_transaction_seconds"),
         20 * SECOND,
@@ -242,7 +224,7 @@ password = "wrong"
         server >= oldest,
         "the server's oldest transaction {server} s vs the agent's {oldest} s"
     );
-    let used = value(
+    let used = value_where(
         &c,
         &q("pg-primary", "postgres_connections_used_percent"),
         10 * SECOND,
@@ -303,16 +285,16 @@ address = "127.0.0.1:{m}"
         master.cli(&["GET", "k"]);
         master.cli(&["GET", "missing"]);
     }
-    value(&c, &q("cache", "redis_keyspace_hit_percent"), 15 * SECOND, |v| {
+    value_where(&c, &q("cache", "redis_keyspace_hit_percent"), 15 * SECOND, |v| {
         near(v, 75.0, 5.0)
     })
     .await;
-    value(&c, &q("cache", "redis_commands_per_second"), 15 * SECOND, |v| {
+    value_where(&c, &q("cache", "redis_commands_per_second"), 15 * SECOND, |v| {
         v > 0.0
     })
     .await;
     let used: f64 = master.info("used_memory").parse().expect("used_memory");
-    let pct = value(&c, &q("cache", "redis_memory_used_percent"), 10 * SECOND, |v| {
+    let pct = value_where(&c, &q("cache", "redis_memory_used_percent"), 10 * SECOND, |v| {
         v > 0.0
     })
     .await;
@@ -321,7 +303,7 @@ address = "127.0.0.1:{m}"
         "{pct} vs used_memory {used}"
     );
     let clients: f64 = master.info("connected_clients").parse().expect("clients");
-    value(&c, &q("cache", "redis_clients"), 10 * SECOND, |v| {
+    value_where(&c, &q("cache", "redis_clients"), 10 * SECOND, |v| {
         near(v, clients, 2.0)
     })
     .await;
@@ -346,7 +328,7 @@ async fn nginx_stub_status_rates_follow_the_requests() {
     ))
     .await;
     latest_value(&c, "metric=nginx_up&instance=web", 1.0, 30 * SECOND).await;
-    value(
+    value_where(
         &c,
         "metric=nginx_connections_active&instance=web",
         10 * SECOND,
@@ -363,14 +345,14 @@ async fn nginx_stub_status_rates_follow_the_requests() {
             .expect("GET");
         assert_eq!(r.status(), 200);
     }
-    value(
+    value_where(
         &c,
         "metric=nginx_requests_per_second&instance=web",
         15 * SECOND,
         |v| v >= 50.0,
     )
     .await;
-    value(
+    value_where(
         &c,
         "metric=nginx_accepts_per_second&instance=web",
         15 * SECOND,

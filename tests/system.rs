@@ -24,25 +24,7 @@ const SECOND: Duration = Duration::from_secs(1);
 const HOST: &str = "srv-1";
 
 async fn start(agent_tables: &str) -> (tempfile::TempDir, Collector, watchpost_agent::RunningAgent) {
-    let data = tempfile::tempdir().expect("tempdir");
-    let collector = start_collector(data.path(), &shipped_rules("system.toml", "1s")).await;
-    let text = format!(
-        "[agent]\ncollector = \"http://{}\"\nhostname = \"{HOST}\"\ninterval = \"1s\"\n\n[host]\nenabled = false\n\n{agent_tables}",
-        collector.grpc_addr()
-    );
-    let config = watchpost_agent::AgentConfig::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    let agent = watchpost_agent::start(config);
-    (data, collector, agent)
-}
-
-/// Waits for the series selected by `query` to have a latest value that
-/// `ok` accepts, and returns it.
-async fn value(c: &Collector, query: &str, limit: Duration, ok: impl Fn(f64) -> bool) -> f64 {
-    wait_for(&format!("{query} to read an expected value"), limit, || async {
-        let s: Vec<api::Series> = get(c, &format!("/api/v1/series?{query}")).await;
-        s.first()?.last_value.filter(|v| ok(*v))
-    })
-    .await
+    collector_and_agent("system.toml", HOST, agent_tables).await
 }
 
 /// Waits for an open fault of `rule` whose labels include `label`.
@@ -162,7 +144,7 @@ systemctl = "{systemctl}"
     let fds: f64 = pids.iter().map(|p| open_fds(*p)).sum();
     latest_value(&c, &w("process_open_fds"), fds, 10 * SECOND).await;
     // Read again on each try: a process just started still maps its pages.
-    value(&c, &w("process_memory_rss_bytes"), 10 * SECOND, |seen| {
+    value_where(&c, &w("process_memory_rss_bytes"), 10 * SECOND, |seen| {
         let rss: f64 = pids.iter().map(|p| rss_bytes(*p)).sum();
         (seen - rss).abs() <= rss * 0.05
     })
@@ -170,7 +152,7 @@ systemctl = "{systemctl}"
     let s: Vec<api::Series> = get(&c, &format!("/api/v1/series?{}", w("process_up"))).await;
     assert_eq!(s[0].labels.get("system").map(String::as_str), Some("orders"));
     // A spinning process reads as busy (100 = one core).
-    let cpu = value(&c, "metric=process_cpu_percent&process=busy", 15 * SECOND, |v| {
+    let cpu = value_where(&c, "metric=process_cpu_percent&process=busy", 15 * SECOND, |v| {
         v >= 20.0
     })
     .await;

@@ -193,6 +193,40 @@ pub async fn latest_value(collector: &Collector, query: &str, value: f64, limit:
     .await
 }
 
+/// Waits for the latest value of the series selected by `query` to be one
+/// `ok` accepts, and returns it.
+pub async fn value_where(
+    collector: &Collector,
+    query: &str,
+    limit: Duration,
+    ok: impl Fn(f64) -> bool,
+) -> f64 {
+    wait_for(&format!("{query} to read an expected value"), limit, || async {
+        let s: Vec<api::Series> = get(collector, &format!("/api/v1/series?{query}")).await;
+        s.first()?.last_value.filter(|v| ok(*v))
+    })
+    .await
+}
+
+/// A collector with the shipped `rules_file` (`for` cut to a second) and an
+/// agent called `hostname` watching what `agent_tables` declare (its host
+/// metrics off), at a 1 s interval.
+pub async fn collector_and_agent(
+    rules_file: &str,
+    hostname: &str,
+    agent_tables: &str,
+) -> (tempfile::TempDir, Collector, watchpost_agent::RunningAgent) {
+    let data = tempfile::tempdir().expect("tempdir");
+    let collector = start_collector(data.path(), &shipped_rules(rules_file, "1s")).await;
+    let text = format!(
+        "[agent]\ncollector = \"http://{}\"\nhostname = \"{hostname}\"\ninterval = \"1s\"\n\n[host]\nenabled = false\n\n{agent_tables}",
+        collector.grpc_addr()
+    );
+    let config = watchpost_agent::AgentConfig::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let agent = watchpost_agent::start(config);
+    (data, collector, agent)
+}
+
 /// A collector config from TOML text (as in a `collector.toml`), with the
 /// test's ports, data directory and fast heartbeats.
 pub fn collector_config_from(data_dir: &Path, toml: &str) -> CollectorConfig {

@@ -12,6 +12,19 @@ pub const MAX_LABEL_VALUE_BYTES: usize = 1024;
 /// Most labels one series may carry.
 pub const MAX_LABELS: usize = 32;
 
+/// Longest text a series carries (a log's last matching line), in characters.
+pub const MAX_SERIES_TEXT_CHARS: usize = 240;
+
+/// A series' text as it is sent and shown: trimmed, control characters
+/// replaced by spaces, at most [`MAX_SERIES_TEXT_CHARS`] characters.
+pub fn series_text(text: &str) -> String {
+    text.trim()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX_SERIES_TEXT_CHARS)
+        .collect()
+}
+
 /// Why a name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {

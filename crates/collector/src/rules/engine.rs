@@ -190,12 +190,9 @@ pub struct Engine {
     restored: Mutex<HashMap<FaultKey, Severity>>,
     /// The latest text each series carried (a log's last matching line),
     /// for `{text}` in summaries. Only series whose agent sends texts have
-    /// an entry, each at most [`MAX_TEXT_CHARS`] characters.
+    /// an entry, each at most [`watchpost_model::names::MAX_SERIES_TEXT_CHARS`] characters.
     texts: Mutex<HashMap<u32, Arc<str>>>,
 }
-
-/// A series' text is cut to this many characters.
-pub const MAX_TEXT_CHARS: usize = 240;
 
 /// The canonical key of a series: `metric{a="1",host="h"}`.
 pub fn series_key(metric: &str, labels: &BTreeMap<String, String>) -> String {
@@ -318,15 +315,10 @@ impl Engine {
     }
 
     /// Keeps `text` as the latest text of series `id`, cut to
-    /// [`MAX_TEXT_CHARS`] characters with control characters replaced: it
+    /// [`watchpost_model::names::MAX_SERIES_TEXT_CHARS`] characters with control characters replaced: it
     /// arrives before the samples of its batch, so a fault they open shows it.
     pub fn set_text(&self, id: SeriesId, text: &str) {
-        let text: String = text
-            .trim()
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .take(MAX_TEXT_CHARS)
-            .collect();
+        let text = watchpost_model::names::series_text(text);
         lock(&self.texts).insert(id.0, text.into());
     }
 

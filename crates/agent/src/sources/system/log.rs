@@ -32,8 +32,6 @@ use serde::Deserialize;
 use super::{Job, Once, labels_of};
 use crate::series::{Measured, SharedLabels};
 
-/// A kept matching line is cut to this many characters.
-pub const MAX_TEXT_CHARS: usize = 240;
 /// A line longer than this is matched on its first this-many bytes.
 const MAX_LINE_BYTES: usize = 64 * 1024;
 /// At most this much of one file is read per round; the rest next round.
@@ -312,16 +310,9 @@ impl Follower {
 }
 
 /// The last matching line as the fault will show it: valid text, trimmed,
-/// control characters replaced, at most [`MAX_TEXT_CHARS`] characters.
+/// control characters replaced, at most 240 characters.
 pub fn excerpt(line: &[u8]) -> Arc<str> {
-    let text = String::from_utf8_lossy(line);
-    let text: String = text
-        .trim()
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(MAX_TEXT_CHARS)
-        .collect();
-    text.into()
+    watchpost_model::names::series_text(&String::from_utf8_lossy(line)).into()
 }
 
 /// The `[[log]]` job.
@@ -514,7 +505,10 @@ ORA-5 after a burst
     #[test]
     fn excerpts_are_bounded_text() {
         assert_eq!(&*excerpt(b"  ORA-1\tx\x1b[0m  "), "ORA-1 x [0m");
-        assert_eq!(excerpt(&[b'x'; 1000]).chars().count(), MAX_TEXT_CHARS);
+        assert_eq!(
+            excerpt(&[b'x'; 1000]).chars().count(),
+            watchpost_model::names::MAX_SERIES_TEXT_CHARS
+        );
         assert_eq!(
             &*excerpt(b"\xd6\xd0\xce\xc4 ORA-1"),
             "\u{fffd}\u{fffd}\u{fffd}\u{fffd} ORA-1"
