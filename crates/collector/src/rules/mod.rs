@@ -472,6 +472,20 @@ fn check_rule(r: RawRule, location: &str) -> Result<Rule, String> {
             Ok(())
         }
     };
+    // What only threshold rules take.
+    let threshold_keys = [
+        ("when", r.when.is_some()),
+        ("tiers", r.tiers.is_some()),
+        ("recover", r.recover.is_some()),
+        ("aggregate", r.aggregate.is_some()),
+        ("over", r.over.is_some()),
+        ("horizon", r.horizon.is_some()),
+    ];
+    let refuse_threshold_keys = || {
+        threshold_keys
+            .iter()
+            .try_for_each(|(what, set)| refuse(what, *set))
+    };
     let mut matchers = Vec::new();
     for (label, written) in &r.matchers {
         watchpost_model::names::check_label_name(label).map_err(|e| format!("{prefix}: match: {e}"))?;
@@ -607,17 +621,8 @@ fn check_rule(r: RawRule, location: &str) -> Result<Rule, String> {
         | RawKind::AgentClockSkew
         | RawKind::CollectorBackupFailing => {
             let check = kind.collector().expect("a collector kind");
-            for (what, set) in [
-                ("when", r.when.is_some()),
-                ("tiers", r.tiers.is_some()),
-                ("recover", r.recover.is_some()),
-                ("aggregate", r.aggregate.is_some()),
-                ("over", r.over.is_some()),
-                ("horizon", r.horizon.is_some()),
-                ("match", !matchers.is_empty()),
-            ] {
-                refuse(what, set)?;
-            }
+            refuse_threshold_keys()?;
+            refuse("match", !matchers.is_empty())?;
             RuleKind::Collector {
                 check,
                 for_ms: for_ms.unwrap_or(0).max(0),
@@ -625,29 +630,15 @@ fn check_rule(r: RawRule, location: &str) -> Result<Rule, String> {
             }
         }
         RawKind::InventoryChanged => {
-            for (what, set) in [
-                ("when", r.when.is_some()),
-                ("tiers", r.tiers.is_some()),
-                ("recover", r.recover.is_some()),
-                ("aggregate", r.aggregate.is_some()),
-                ("over", r.over.is_some()),
-                ("horizon", r.horizon.is_some()),
-                ("for", r.for_.is_some()),
-                ("match", !matchers.is_empty()),
-            ] {
-                refuse(what, set)?;
-            }
+            refuse_threshold_keys()?;
+            refuse("for", r.for_.is_some())?;
+            refuse("match", !matchers.is_empty())?;
             RuleKind::InventoryChanged {
                 severity: r.severity.unwrap_or(Severity::Minor),
             }
         }
         RawKind::Absent | RawKind::AgentSilent => {
-            refuse("when", r.when.is_some())?;
-            refuse("tiers", r.tiers.is_some())?;
-            refuse("recover", r.recover.is_some())?;
-            refuse("aggregate", r.aggregate.is_some())?;
-            refuse("over", r.over.is_some())?;
-            refuse("horizon", r.horizon.is_some())?;
+            refuse_threshold_keys()?;
             let for_ms = for_ms.ok_or_else(|| format!("{prefix}: `for` is required, e.g. for = \"2m\""))?;
             if for_ms <= 0 {
                 return Err(format!("{prefix}: `for` must be longer than 0s"));

@@ -14,6 +14,15 @@ pub struct Filter {
     pub removed: bool,
 }
 
+/// A cell, `-` when empty.
+fn dash(v: &str) -> String {
+    if v.is_empty() {
+        "-".to_string()
+    } else {
+        v.to_string()
+    }
+}
+
 fn at(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| when_exact(&t.to_string()))
 }
@@ -68,13 +77,6 @@ pub async fn run(
                         Some(r) => format!("removed {}", at(r)),
                         None => at(i.last_seen_ms),
                     };
-                    let dash = |v: &str| {
-                        if v.is_empty() {
-                            "-".to_string()
-                        } else {
-                            v.to_string()
-                        }
-                    };
                     t.row(vec![
                         i.id.clone(),
                         i.kind.clone(),
@@ -96,13 +98,6 @@ pub async fn run(
             emit(json, &events, || {
                 let mut t = Table::new(&["AT", "ITEM", "CHANGE", "FIELD", "FROM", "TO", "BY", "FAULT"]);
                 for e in &events {
-                    let dash = |v: &str| {
-                        if v.is_empty() {
-                            "-".to_string()
-                        } else {
-                            v.to_string()
-                        }
-                    };
                     t.row(vec![
                         at(e.at_ms),
                         e.item.clone(),
