@@ -25,6 +25,25 @@ use crate::time::now_ms;
 
 /// Definitions are sent in messages of at most this many.
 const DEFINITIONS_PER_MESSAGE: usize = 2_000;
+/// Batches sent and not yet acknowledged, at most. A replayed backlog
+/// waits in the spool, not in the collector's connection buffers: ten
+/// thousand agents replaying at once stay within the collector's memory.
+pub const MAX_UNACKED_BATCHES: u64 = 16;
+/// The longest wait between connection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// A wait drawn evenly from [backoff / 4, backoff]: agents that lost the
+/// same collector at the same moment do not all come back at the same
+/// moment ("full jitter", with a floor so one agent never spins).
+fn jittered(backoff: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState is seeded randomly per process and stepped per call.
+    let r = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let span = backoff.as_micros() as u64 * 3 / 4;
+    backoff / 4 + Duration::from_micros(if span == 0 { 0 } else { r % (span + 1) })
+}
 
 /// What the link needs to know of the agent.
 #[derive(Debug, Clone)]
@@ -104,7 +123,7 @@ async fn run_until_stopped(
         match session(config, &mut hello, outbox, rounds, shutdown).await {
             Ended::Shutdown => return,
             Ended::Lost(why) => {
-                tracing::warn!(collector = %config.collector, reason = %why, retry_in = ?backoff, "cannot reach the collector");
+                tracing::warn!(collector = %config.collector, reason = %why, retry_within = ?backoff, "cannot reach the collector");
             }
             Ended::Dropped(why) => {
                 // It worked for a while (then a collector restart, a network
@@ -114,10 +133,10 @@ async fn run_until_stopped(
                 if began.elapsed() >= Duration::from_secs(1) {
                     backoff = Duration::from_millis(200);
                 }
-                tracing::warn!(collector = %config.collector, reason = %why, retry_in = ?backoff, "collector connection lost");
+                tracing::warn!(collector = %config.collector, reason = %why, retry_within = ?backoff, "collector connection lost");
             }
         }
-        let wait = tokio::time::sleep(backoff);
+        let wait = tokio::time::sleep(jittered(backoff));
         tokio::pin!(wait);
         loop {
             tokio::select! {
@@ -129,7 +148,7 @@ async fn run_until_stopped(
                 _ = shutdown.changed() => return,
             }
         }
-        backoff = (backoff * 2).min(Duration::from_secs(10));
+        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 
@@ -343,7 +362,7 @@ async fn live(
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut state_saved = tokio::time::interval(Duration::from_secs(1));
         loop {
-            let unsent = sent + 1 < outbox.next_sequence();
+            let unsent = sent + 1 < outbox.next_sequence() && sent < outbox.acked() + MAX_UNACKED_BATCHES;
             tokio::select! {
                 permit = tx.reserve(), if unsent => {
                     let Ok(permit) = permit else { return Ended::Lost("stream closed".into()) };
@@ -433,5 +452,30 @@ async fn live(
     match streamed {
         Ended::Lost(why) => Ended::Dropped(why),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_are_spread_over_the_last_three_quarters_of_the_backoff() {
+        let backoff = Duration::from_secs(8);
+        let waits: Vec<Duration> = (0..2_000).map(|_| jittered(backoff)).collect();
+        assert!(
+            waits
+                .iter()
+                .all(|w| *w >= Duration::from_secs(2) && *w <= backoff)
+        );
+        // Spread, not one instant: each quarter-second bucket of the range
+        // gets some of 2,000 draws (a fixed wait would fill one).
+        let mut buckets = [0u32; 24];
+        for w in &waits {
+            let b = ((w.as_millis() as u64 - 2_000) / 250).min(23) as usize;
+            buckets[b] += 1;
+        }
+        assert!(buckets.iter().all(|&n| n > 20), "{buckets:?}");
+        assert_eq!(jittered(Duration::ZERO), Duration::ZERO);
     }
 }
