@@ -324,6 +324,7 @@ impl AgentRegistry {
                     .back()
                     .filter(|r| r.0 >= now_ms - REFUSED_SHOWN_MS)
                     .map(|r| r.2.clone()),
+                last_sequence: e.last_sequence,
             })
             .collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));

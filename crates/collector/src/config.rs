@@ -370,6 +370,7 @@ struct RawCollector {
     hello_timeout: Option<HumanDuration>,
     max_connections_per_address: Option<usize>,
     max_connections: Option<usize>,
+    max_concurrent_replays: Option<usize>,
     flap_threshold: Option<u32>,
     flap_window: Option<HumanDuration>,
 }
@@ -479,6 +480,11 @@ pub struct ConnectionLimits {
     pub per_address: usize,
     /// Connections in all, per listener (`collector.max_connections`).
     pub total: usize,
+    /// Streams applying a replayed (late) batch at once
+    /// (`collector.max_concurrent_replays`); the others wait unread, their
+    /// backlog held by their agent's spool, so a restart under thousands of
+    /// agents with backlogs stays within memory and live batches go first.
+    pub replays: usize,
 }
 
 impl Default for ConnectionLimits {
@@ -490,6 +496,7 @@ impl Default for ConnectionLimits {
             body_timeout: Duration::from_secs(30),
             per_address: 64,
             total: 20_000,
+            replays: 64,
         }
     }
 }
@@ -714,10 +721,15 @@ impl CollectorConfig {
                             .into(),
                     );
                 }
+                let replays = c.max_concurrent_replays.unwrap_or(d.replays);
+                if replays == 0 {
+                    return Err("key collector.max_concurrent_replays must be at least 1".into());
+                }
                 ConnectionLimits {
                     hello_timeout,
                     per_address,
                     total,
+                    replays,
                     ..d
                 }
             },
@@ -756,6 +768,18 @@ window = "1h"
             c.policy.of(watchpost_model::Severity::Minor).resolve,
             WorkDuration::work_days(3)
         );
+    }
+
+    #[test]
+    fn replays_at_once_default_and_bounds() {
+        let c = CollectorConfig::parse("", Path::new("/")).expect("valid");
+        assert_eq!(c.limits.replays, 64);
+        let c = CollectorConfig::parse("[collector]\nmax_concurrent_replays = 2\n", Path::new("/"))
+            .expect("valid");
+        assert_eq!(c.limits.replays, 2);
+        let e = CollectorConfig::parse("[collector]\nmax_concurrent_replays = 0\n", Path::new("/"))
+            .expect_err("zero");
+        assert!(e.contains("collector.max_concurrent_replays"), "{e}");
     }
 
     #[test]

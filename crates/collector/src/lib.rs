@@ -37,7 +37,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -140,7 +139,12 @@ pub struct Core {
     pub remote_write: Vec<Arc<remote_write::Stats>>,
     /// The web console's signed-in browsers.
     pub console: console::session::Sessions,
+    /// Permits to apply a replayed batch (`collector.max_concurrent_replays`).
+    pub replays: tokio::sync::Semaphore,
 }
+
+/// HTTP/2 receive window of an agent's stream and of its connection.
+const RECEIVE_WINDOW: u32 = 256 * 1024;
 
 /// A running collector.
 pub struct Collector {
@@ -249,20 +253,27 @@ impl Collector {
         let agents = agents::AgentRegistry::default();
         agents.load(db.agents().await?, now);
         agents.restore_sequences(replayed.sequences, now);
-        let grpc = TcpListener::bind(config.grpc_listen)
-            .await
-            .map_err(|source| StartError::Bind {
-                what: "gRPC",
-                addr: config.grpc_listen,
-                source,
-            })?;
-        let http = TcpListener::bind(config.http_listen)
-            .await
-            .map_err(|source| StartError::Bind {
-                what: "HTTP",
-                addr: config.http_listen,
-                source,
-            })?;
+        // One descriptor per agent stream and per HTTP client, twice over
+        // the connection caps, and the database's and files' own.
+        let wanted = 2 * config.limits.total as u64 + 1024;
+        match listen::raise_fd_limit() {
+            Some(n) if n < wanted => tracing::warn!(
+                open_files = n,
+                wanted,
+                "the open-file limit is below 2 x collector.max_connections + 1024: raise LimitNOFILE"
+            ),
+            _ => {}
+        }
+        let grpc = listen::bind(config.grpc_listen).map_err(|source| StartError::Bind {
+            what: "gRPC",
+            addr: config.grpc_listen,
+            source,
+        })?;
+        let http = listen::bind(config.http_listen).map_err(|source| StartError::Bind {
+            what: "HTTP",
+            addr: config.http_listen,
+            source,
+        })?;
         let grpc_addr = grpc.local_addr().map_err(|source| StartError::Bind {
             what: "gRPC",
             addr: config.grpc_listen,
@@ -281,6 +292,7 @@ impl Collector {
         let console =
             console::session::Sessions::new(config.console.session_idle_ms, config.calendar.time_zone_name());
         let core = Arc::new(Core {
+            replays: tokio::sync::Semaphore::new(limits.replays),
             console,
             config,
             store,
@@ -317,9 +329,14 @@ impl Collector {
         .max_decoding_message_size(16 * 1024 * 1024);
         let mut stop = shutdown_rx.clone();
         // Dead peers are found by HTTP/2 pings; idle sockets by the gate.
+        // The receive windows bound what one connection can have buffered
+        // unread (hyper's default is 1 MiB each): with ten thousand agents
+        // that is the difference between 2.5 and 10 GiB at worst.
         let mut server = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
-            .http2_keepalive_timeout(Some(Duration::from_secs(10)));
+            .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+            .initial_stream_window_size(RECEIVE_WINDOW)
+            .initial_connection_window_size(RECEIVE_WINDOW);
         if let Some(tls) = &core.config.tls {
             let mut t = tonic::transport::ServerTlsConfig::new()
                 .identity(tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem));

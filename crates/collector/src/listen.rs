@@ -329,6 +329,38 @@ async fn accept(listener: &tokio::net::TcpListener, what: &str) -> (tokio::net::
     }
 }
 
+/// Pending connections the kernel queues for accept (the kernel caps it at
+/// `net.core.somaxconn`): ten thousand agents reconnecting after a restart
+/// arrive faster than one accept loop on a busy machine takes them, and a
+/// full queue drops SYNs, which costs each dropped agent a 1 s retransmit.
+const ACCEPT_QUEUE: u32 = 4096;
+
+/// Binds a listener with a deep accept queue.
+pub fn bind(addr: SocketAddr) -> io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_QUEUE)
+}
+
+/// Raises the soft limit on open files to the hard limit (one descriptor
+/// per agent stream and HTTP client); returns the limit now in force.
+pub fn raise_fd_limit() -> Option<u64> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current.is_some() && limit.current != limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            tracing::warn!(error = %e, "cannot raise the open-file limit to its hard limit");
+        }
+    }
+    getrlimit(Resource::Nofile).current
+}
+
 /// The gRPC listener's connections, admitted by `gate`, each closed if it
 /// has not said a valid hello within `hello_within`: the incoming stream
 /// for tonic.

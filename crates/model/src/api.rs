@@ -62,6 +62,10 @@ pub struct Agent {
     /// Why, as the agent was last told.
     #[serde(default)]
     pub refused_reason: Option<String>,
+    /// The sequence of the last batch applied and acknowledged (the
+    /// agent's spool holds what comes after it).
+    #[serde(default)]
+    pub last_sequence: u64,
 }
 
 /// `GET /api/v1/metric-names`: one metric and how many series it has.

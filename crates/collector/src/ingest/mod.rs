@@ -29,6 +29,9 @@ use crate::faults::Transition;
 use crate::listen::ConnInfo;
 use crate::store::{Refused, SeriesId};
 
+mod inventory;
+use inventory::inventory_report;
+
 /// Samples further ahead of the collector's clock are refused.
 const MAX_FUTURE_MS: i64 = 10 * 60 * 1000;
 /// Samples applied between yields to the runtime.
@@ -170,108 +173,6 @@ struct SessionState {
     transitions: Vec<Transition>,
     /// The agent's clock, as this session measures it.
     clock: ClockFilter,
-}
-
-/// Limits on one inventory message: a host or a chassis has tens of items.
-const MAX_INVENTORY_ITEMS: usize = 2000;
-const MAX_INVENTORY_TEXT: usize = 512;
-
-/// Checks an agent's inventory scope and turns it into the fault stage's
-/// report; the error names the item and the field.
-fn inventory_report(
-    core: &Core,
-    state: &SessionState,
-    inv: watchpost_proto::v1::Inventory,
-) -> Result<crate::faults::InventoryReport, String> {
-    use watchpost_model::inventory::InventoryItem;
-    let scope = inv.scope;
-    let valid_scope = scope == "host" || scope.strip_prefix("snmp/").is_some_and(|d| !d.is_empty());
-    if !valid_scope || scope.len() > 200 {
-        return Err(format!(
-            "inventory scope {scope:?} is neither \"host\" nor \"snmp/<device>\""
-        ));
-    }
-    if inv.items.len() > MAX_INVENTORY_ITEMS {
-        return Err(format!(
-            "inventory scope {scope}: {} items, more than {MAX_INVENTORY_ITEMS}",
-            inv.items.len()
-        ));
-    }
-    let mut items: Vec<InventoryItem> = Vec::with_capacity(inv.items.len());
-    for (n, i) in inv.items.into_iter().enumerate() {
-        let what = format!("inventory scope {scope}, item {} ({:?})", n + 1, i.key);
-        if i.key.is_empty() {
-            return Err(format!("{what}: empty key"));
-        }
-        let texts = [
-            ("key", &i.key),
-            ("parent", &i.parent),
-            ("kind", &i.kind),
-            ("name", &i.name),
-            ("vendor", &i.vendor),
-            ("model", &i.model),
-            ("serial", &i.serial),
-            ("firmware", &i.firmware),
-        ];
-        for (field, v) in texts
-            .into_iter()
-            .chain(i.details.iter().map(|(k, v)| (k.as_str(), v)))
-        {
-            if v.chars().count() > MAX_INVENTORY_TEXT {
-                return Err(format!(
-                    "{what}: {field} is longer than {MAX_INVENTORY_TEXT} characters"
-                ));
-            }
-        }
-        if i.details.len() > 64 {
-            return Err(format!("{what}: more than 64 details"));
-        }
-        let id = format!("{}:{}", state.agent, i.key);
-        if items.iter().any(|x| x.id == id) {
-            return Err(format!("{what}: the key appears twice"));
-        }
-        let mut details: BTreeMap<String, String> = i.details.into_iter().collect();
-        let label = |k: &str| state.labels.get(k).cloned().unwrap_or_default();
-        let room = details.remove("room").unwrap_or_else(|| label("room"));
-        let rack = details.remove("rack").unwrap_or_else(|| label("rack"));
-        let clean = |v: String| {
-            v.chars()
-                .map(|c| if c.is_control() { ' ' } else { c })
-                .collect::<String>()
-        };
-        items.push(InventoryItem {
-            id,
-            agent: state.agent.to_string(),
-            host: state.hostname.clone(),
-            parent: if i.parent.is_empty() {
-                String::new()
-            } else {
-                format!("{}:{}", state.agent, i.parent)
-            },
-            kind: clean(i.kind),
-            name: clean(i.name),
-            vendor: clean(i.vendor),
-            model: clean(i.model),
-            serial: clean(i.serial),
-            firmware: clean(i.firmware),
-            room,
-            rack,
-            details: details.into_iter().map(|(k, v)| (k, clean(v))).collect(),
-            source: "agent".into(),
-            first_seen_ms: 0,
-            last_seen_ms: 0,
-            removed_ms: None,
-        });
-    }
-    Ok(crate::faults::InventoryReport {
-        agent: state.agent.to_string(),
-        scope,
-        items,
-        complete: true,
-        actor: format!("agent {}", state.agent),
-        at_ms: core.clock.now_ms(),
-        rule: core.engine.inventory_rule(),
-    })
 }
 
 async fn run_session(
@@ -436,32 +337,38 @@ async fn run_session(
                             ));
                         }
                     }
-                    Some(agent_message::Body::Batch(b)) => match apply_batch(&core, &mut state, b).await {
-                        Ok((seq, refused)) => {
-                            let ack = out(collector_message::Body::Ack(watchpost_proto::v1::Ack { sequence: seq }));
-                            // Acks are cumulative: if the agent is slow to read, a later one covers this.
-                            unsent_ack = tx.try_send(ack).err().map(|_| seq);
-                            unreported.add(&refused);
-                            if refused.total() > 0 {
-                                let why = refused.describe(core.config.window, core.config.max_samples_per_batch);
-                                core.agents.refused(&state.agent, core.clock.now_ms(), refused.total(), why);
+                    Some(agent_message::Body::Batch(b)) => {
+                        // A replayed batch waits for a permit; live ones never do.
+                        let permit = if b.late { replay_permit(&core, &tx, &state.clock).await } else { None };
+                        let applied = apply_batch(&core, &mut state, b).await;
+                        drop(permit);
+                        match applied {
+                            Ok((seq, refused)) => {
+                                let ack = out(collector_message::Body::Ack(watchpost_proto::v1::Ack { sequence: seq }));
+                                // Acks are cumulative: if the agent is slow to read, a later one covers this.
+                                unsent_ack = tx.try_send(ack).err().map(|_| seq);
+                                unreported.add(&refused);
+                                if refused.total() > 0 {
+                                    let why = refused.describe(core.config.window, core.config.max_samples_per_batch);
+                                    core.agents.refused(&state.agent, core.clock.now_ms(), refused.total(), why);
+                                }
+                                if unreported.total() > 0 && last_notice.is_none_or(|t| t.elapsed() >= SAMPLE_NOTICE_EVERY) {
+                                    // Not fatal, and not per batch: an agent with a wrong clock
+                                    // gets one line every few seconds, not one per batch.
+                                    let text = unreported.describe(core.config.window, core.config.max_samples_per_batch);
+                                    tracing::warn!(agent = %state.agent, reason = %text, "samples refused");
+                                    let _ = tx.try_send(wire_error("refused_samples", text));
+                                    unreported = RefusedSamples::default();
+                                    last_notice = Some(Instant::now());
+                                }
                             }
-                            if unreported.total() > 0 && last_notice.is_none_or(|t| t.elapsed() >= SAMPLE_NOTICE_EVERY) {
-                                // Not fatal, and not per batch: an agent with a wrong clock
-                                // gets one line every few seconds, not one per batch.
-                                let text = unreported.describe(core.config.window, core.config.max_samples_per_batch);
-                                tracing::warn!(agent = %state.agent, reason = %text, "samples refused");
-                                let _ = tx.try_send(wire_error("refused_samples", text));
-                                unreported = RefusedSamples::default();
-                                last_notice = Some(Instant::now());
+                            Err((code, why)) => {
+                                tracing::warn!(agent = %state.agent, reason = %why, "closing agent stream");
+                                let _ = tx.send(wire_error(code, why.clone())).await;
+                                break why;
                             }
                         }
-                        Err((code, why)) => {
-                            tracing::warn!(agent = %state.agent, reason = %why, "closing agent stream");
-                            let _ = tx.send(wire_error(code, why.clone())).await;
-                            break why;
-                        }
-                    },
+                    }
                     Some(agent_message::Body::Inventory(inv)) => match inventory_report(&core, &state, inv) {
                         Ok(report) => core.faults.write_later(vec![Command::Inventory(Box::new(report))]).await,
                         Err(why) => {
@@ -491,12 +398,7 @@ async fn run_session(
                     let ack = out(collector_message::Body::Ack(watchpost_proto::v1::Ack { sequence: seq }));
                     unsent_ack = tx.try_send(ack).err().map(|_| seq);
                 }
-                let hb = out(collector_message::Body::Heartbeat(Heartbeat {
-                    sent_at_ms: core.clock.now_ms(),
-                    clock_offset: state.clock.offset().map(|offset_ms| ClockOffset { offset_ms }),
-                    ..Heartbeat::default()
-                }));
-                if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(hb) {
+                if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(heartbeat_message(&core, &state.clock)) {
                     break "stream closed".to_string();
                 }
             }
@@ -514,6 +416,32 @@ async fn run_session(
     core.agents
         .disconnect(&state.agent, state.session, core.clock.now_ms());
     tracing::info!(agent = %state.agent, reason = %reason, "agent disconnected");
+}
+
+fn heartbeat_message(core: &Core, clock: &ClockFilter) -> Result<CollectorMessage, Status> {
+    out(collector_message::Body::Heartbeat(Heartbeat {
+        sent_at_ms: core.clock.now_ms(),
+        clock_offset: clock.offset().map(|offset_ms| ClockOffset { offset_ms }),
+        ..Heartbeat::default()
+    }))
+}
+
+/// A permit to apply a replayed batch (`collector.max_concurrent_replays`).
+/// Heartbeats go on while the session waits for it, so the agent does not
+/// take the wait for a dead collector and reconnect.
+async fn replay_permit<'a>(
+    core: &'a Core,
+    tx: &mpsc::Sender<Result<CollectorMessage, Status>>,
+    clock: &ClockFilter,
+) -> Option<tokio::sync::SemaphorePermit<'a>> {
+    loop {
+        match tokio::time::timeout(core.config.heartbeat, core.replays.acquire()).await {
+            Ok(permit) => return permit.ok(),
+            Err(_) => {
+                let _ = tx.try_send(heartbeat_message(core, clock));
+            }
+        }
+    }
 }
 
 /// A refusal's wire code: a limit was reached, or the definition is invalid.

@@ -369,6 +369,11 @@ impl Engine {
                 continue;
             }
             let shard = id.0 as usize % SHARDS;
+            // Rules of one series often share an aggregate (a warning and
+            // an urgent threshold on the same 5-minute average): the window
+            // is decoded once per sample for each distinct one.
+            let mut windows = [(Aggregate::Last, 0i64, None::<f64>); 4];
+            let mut decoded = 0;
             for &ri in bound.iter() {
                 let rule = &c.set.rules[usize::from(ri)];
                 match &rule.kind {
@@ -376,7 +381,19 @@ impl Engine {
                         let x = if t.aggregate == Aggregate::Last {
                             v
                         } else {
-                            match self.store.aggregate(id, ts - t.over_ms, t.aggregate) {
+                            let seen = windows[..decoded]
+                                .iter()
+                                .find(|(a, over, _)| *a == t.aggregate && *over == t.over_ms)
+                                .map(|w| w.2);
+                            let x = seen.unwrap_or_else(|| {
+                                let x = self.store.aggregate(id, ts - t.over_ms, t.aggregate);
+                                if decoded < windows.len() {
+                                    windows[decoded] = (t.aggregate, t.over_ms, x);
+                                    decoded += 1;
+                                }
+                                x
+                            });
+                            match x {
                                 Some(x) => x,
                                 None => continue,
                             }
