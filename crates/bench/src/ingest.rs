@@ -175,7 +175,11 @@ pub async fn run(a: IngestArgs) -> anyhow::Result<()> {
     // The fill sends an hour of samples in about 30 s, 120 times real
     // time: passes every 15 s are the default 30 min at that pace, so
     // rolling the fill up runs beside it and its share of the CPU is read.
-    let c = start_collector_with(&bench_rules(a.rules), "[history]\nflush = \"15s\"\n").await?;
+    let c = start_collector_with(
+        &bench_rules(a.rules),
+        &format!("[history]\nflush = {:?}\n", a.history_flush),
+    )
+    .await?;
     let pid = c.proc.0.id();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_idle = proc::rss_bytes(pid);
@@ -189,6 +193,7 @@ pub async fn run(a: IngestArgs) -> anyhow::Result<()> {
         step_ms: 10_000,
         pace: None,
     };
+    let recording = if a.perf { crate::perf::record(pid) } else { None };
     let tasks = spawn_agents(&c.grpc, &a, fill);
     // Detection latency while the agents fill the window as fast as they can.
     let saturated = tokio::spawn({
@@ -202,6 +207,7 @@ pub async fn run(a: IngestArgs) -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed();
     let cpu_used = proc::cpu_ns(pid) - cpu_before;
+    crate::perf::print("over the fill", recording, cpu_used as f64 / samples as f64);
     let saturated = saturated.await??;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_full = proc::rss_bytes(pid);
@@ -285,5 +291,13 @@ pub async fn run(a: IngestArgs) -> anyhow::Result<()> {
     println!(
         "anchor (DESIGN.md)      Prometheus 2.42: ~0.97 M samples/s without rules; ~2.1 kB per series; Prometheus+Alertmanager 1.2 s median detection"
     );
+    drop(c);
+    if a.vs_prometheus {
+        let ours = crate::prometheus::Ours {
+            cpu_ns_per_sample: cpu_used as f64 / samples as f64,
+            bytes_per_series: (rss_full.saturating_sub(rss_idle)) as f64 / total_series as f64,
+        };
+        crate::prometheus::side_by_side(&a, ours).await?;
+    }
     Ok(())
 }

@@ -34,11 +34,14 @@ mod harness;
 mod history;
 mod ingest;
 mod notify;
+mod perf;
 mod proc;
+mod prometheus;
 mod remote_write;
 mod snmp;
 mod spool;
 mod store;
+mod streams;
 mod tls;
 
 use clap::{Parser, Subcommand};
@@ -83,11 +86,30 @@ enum What {
         #[arg(long, default_value_t = 1_000)]
         storm: usize,
     },
-    /// SNMP polling of a 1,000-interface switch beside snmp_exporter.
+    /// SNMP polling of a 1,000-interface switch beside snmp_exporter, then
+    /// one agent polling a fleet of access switches.
     Snmp {
         /// Polls measured (after one warm-up poll).
         #[arg(long, default_value_t = 3)]
         polls: u32,
+        /// Switches in the fleet (0: no fleet).
+        #[arg(long, default_value_t = 200)]
+        devices: usize,
+        /// Interfaces per switch in the fleet.
+        #[arg(long, default_value_t = 48)]
+        ports: u32,
+        /// snmpsim processes serving the fleet.
+        #[arg(long, default_value_t = 4)]
+        simulators: usize,
+        /// Seconds between a device's polls.
+        #[arg(long, default_value_t = 30)]
+        interval: u64,
+        /// Intervals measured.
+        #[arg(long, default_value_t = 3)]
+        rounds: u64,
+        /// Only the fleet.
+        #[arg(long)]
+        fleet_only: bool,
     },
     /// Ingest over plaintext and over TLS, one after the other in the same run.
     Tls {
@@ -149,6 +171,12 @@ enum What {
         #[arg(long, default_value_t = 50)]
         rounds: usize,
     },
+    /// Ten thousand agent streams on one collector, then the collector
+    /// restarted under them (a reconnect storm with backlogs).
+    Streams(streams::StreamsArgs),
+    /// One process of the `streams` bench's simulated agents.
+    #[command(hide = true)]
+    StreamsWorker(streams::WorkerArgs),
     /// Agent, ingest and notify, with defaults.
     All,
 }
@@ -170,6 +198,24 @@ pub struct IngestArgs {
     /// Detection probes (fire + resolve pairs).
     #[arg(long, default_value_t = 200)]
     pub probes: usize,
+    /// How often the history rolls the window up (`history.flush`): the
+    /// fill covers an hour in well under a minute, so every 15 s puts
+    /// passes inside it and inside the half-load phase.
+    #[arg(long, default_value = "15s")]
+    pub history_flush: String,
+    /// Sample the collector with `perf` during the fill and print where its
+    /// CPU goes per stage.
+    #[arg(long)]
+    pub perf: bool,
+    /// Then run Debian's `prometheus` on the same series and rules, in the
+    /// same run, and print its figures beside ours.
+    #[arg(long)]
+    pub vs_prometheus: bool,
+    /// Prometheus's rule evaluation interval beside it: 1s evaluates every
+    /// rule as often as each series gets a sample (as ours does); 10s is
+    /// one evaluation per ten samples.
+    #[arg(long, default_value = "1s")]
+    pub prometheus_eval: String,
 }
 
 #[derive(clap::Args, Clone)]
@@ -213,7 +259,23 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         What::Notify { faults, storm } => notify::run(faults, storm).await,
-        What::Snmp { polls } => snmp::run(polls).await,
+        What::Snmp {
+            polls,
+            devices,
+            ports,
+            simulators,
+            interval,
+            rounds,
+            fleet_only,
+        } => {
+            if !fleet_only {
+                snmp::run(polls).await?;
+            }
+            if devices > 0 {
+                snmp::fleet(devices, ports, simulators.max(1), interval.max(1), rounds.max(1)).await?;
+            }
+            Ok(())
+        }
         What::Spool { series, rounds } => spool::run(series, rounds).await,
         What::History {
             series,
@@ -236,6 +298,8 @@ async fn main() -> anyhow::Result<()> {
             faults,
             rounds,
         } => console::run(hosts, faults, rounds).await,
+        What::Streams(a) => streams::run(a).await,
+        What::StreamsWorker(a) => streams::worker(a).await,
         What::All => {
             agent::run(AgentArgs {
                 rounds_1s: 30,
@@ -248,6 +312,10 @@ async fn main() -> anyhow::Result<()> {
                 rounds: 360,
                 rules: 1_000,
                 probes: 200,
+                perf: false,
+                vs_prometheus: false,
+                history_flush: "15s".into(),
+                prometheus_eval: "1s".into(),
             })
             .await?;
             notify::run(100, 1_000).await

@@ -47,6 +47,10 @@ pub async fn run(agents: usize, series: usize, minutes: usize, interval_s: usize
         rounds,
         rules: 0,
         probes: 0,
+        perf: false,
+        vs_prometheus: false,
+        history_flush: "15s".into(),
+        prometheus_eval: "1s".into(),
     };
     let fill = Load {
         rounds,

@@ -82,12 +82,37 @@ fn exporter_config() -> String {
     y
 }
 
-async fn wait_snmp(port: u16) -> anyhow::Result<()> {
+/// An snmpsim process serving the recordings in `data` on a free port.
+fn simulator(
+    peers: &std::path::Path,
+    data: &std::path::Path,
+    cache: &std::path::Path,
+) -> anyhow::Result<(ChildProcess, u16)> {
+    let port = free_port();
+    let child = ChildProcess(
+        Command::new(peers.join("venv/bin/snmpsim-command-responder"))
+            .arg(format!("--data-dir={}", data.display()))
+            .arg(format!("--agent-udpv4-endpoint=127.0.0.1:{port}"))
+            .arg(format!("--cache-dir={}", cache.display()))
+            .args([
+                "--logging-method=null",
+                "--process-user=root",
+                "--process-group=root",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting snmpsim")?,
+    );
+    Ok((child, port))
+}
+
+async fn wait_snmp(port: u16, community: &str) -> anyhow::Result<()> {
     use watchpost_agent::sources::snmp::session::{AsyncSnmp, Credentials, Oid, Session, SessionConfig};
     let config = SessionConfig {
         address: format!("127.0.0.1:{port}"),
         credentials: Credentials::V2c {
-            community: COMMUNITY.into(),
+            community: community.into(),
         },
         timeout: Duration::from_millis(300),
         retries: 0,
@@ -112,23 +137,8 @@ async fn wait_snmp(port: u16) -> anyhow::Result<()> {
 pub async fn run(polls: u32) -> anyhow::Result<()> {
     println!("== SNMP polling: one switch with 1,000 interfaces (snmpsim), IF-MIB, max-repetitions 25");
     let peers = peers()?;
-    let sim_port = free_port();
-    let sim = ChildProcess(
-        Command::new(peers.join("venv/bin/snmpsim-command-responder"))
-            .arg(format!("--data-dir={}", peers.join("snmprec").display()))
-            .arg(format!("--agent-udpv4-endpoint=127.0.0.1:{sim_port}"))
-            .arg(format!("--cache-dir={}", peers.join("snmpsim-cache").display()))
-            .args([
-                "--logging-method=null",
-                "--process-user=root",
-                "--process-group=root",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting snmpsim")?,
-    );
-    wait_snmp(sim_port).await?;
+    let (sim, sim_port) = simulator(&peers, &peers.join("snmprec"), &peers.join("snmpsim-cache"))?;
+    wait_snmp(sim_port, COMMUNITY).await?;
 
     // watchpost-agent: SNMP only, one poll every 20 s, values to a real collector.
     let c = start_collector("").await?;
@@ -276,5 +286,145 @@ pub async fn run(polls: u32) -> anyhow::Result<()> {
     );
     drop(exporter);
     drop(sim);
+    Ok(())
+}
+
+/// A 48-port access switch: the 1,000-interface recording cut to its first
+/// 48 interfaces.
+fn access_switch(n5k: &str, ports: u32) -> String {
+    let tables = ["1.3.6.1.2.1.2.2.1.", "1.3.6.1.2.1.31.1.1.1."];
+    n5k.lines()
+        .filter_map(|line| {
+            let oid = line.split('|').next().unwrap_or("");
+            if oid == "1.3.6.1.2.1.2.1.0" {
+                return Some(format!("{oid}|2|{ports}"));
+            }
+            let in_table = tables.iter().any(|t| oid.starts_with(t));
+            let index: u32 = oid.rsplit('.').next().and_then(|i| i.parse().ok()).unwrap_or(0);
+            (!in_table || index <= ports).then(|| line.to_string())
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+/// `devices` switches of `ports` interfaces each, served by `simulators`
+/// snmpsim processes, polled by one agent every `interval`: does every
+/// device get its poll in every interval, and at what CPU and memory.
+pub async fn fleet(
+    devices: usize,
+    ports: u32,
+    simulators: usize,
+    interval_s: u64,
+    rounds: u64,
+) -> anyhow::Result<()> {
+    println!(
+        "== SNMP fleet: one agent polling {devices} switches x {ports} interfaces (IF-MIB, 20 columns) every {interval_s} s; {simulators} snmpsim processes"
+    );
+    let peers = peers()?;
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("snmprec");
+    std::fs::create_dir_all(&data)?;
+    let recording = access_switch(
+        &std::fs::read_to_string(peers.join("snmprec/cisco-n5k.snmprec"))?,
+        ports,
+    );
+    let per_sim = devices.div_ceil(simulators);
+    for k in 0..per_sim {
+        std::fs::write(data.join(format!("access-{k:03}.snmprec")), &recording)?;
+    }
+    let mut sims = Vec::new();
+    for s in 0..simulators {
+        let cache = dir.path().join(format!("cache-{s}"));
+        std::fs::create_dir_all(&cache)?;
+        sims.push(simulator(&peers, &data, &cache)?);
+    }
+    for (_, port) in &sims {
+        wait_snmp(*port, "access-000").await?;
+    }
+    let c = start_collector("").await?;
+    let mut cfg = format!(
+        "[agent]\ncollector = \"{}\"\nid = \"bench-fleet\"\ninterval = \"10s\"\n\n[host]\nenabled = false\n\n[snmp]\nconcurrency = 32\n",
+        c.grpc
+    );
+    for d in 0..devices {
+        let (_, port) = sims[d % simulators];
+        cfg.push_str(&format!(
+            "\n[[snmp.device]]\nname = \"access-{d:03}\"\naddress = \"127.0.0.1:{port}\"\nversion = \"v2c\"\ncommunity = \"access-{:03}\"\ninterval = \"{interval_s}s\"\ntimeout = \"10s\"\n",
+            d / simulators
+        ));
+    }
+    let cfg_path = dir.path().join("agent.toml");
+    std::fs::write(&cfg_path, cfg)?;
+    let agent = ChildProcess(
+        Command::new(sibling_binary("watchpost-agent")?)
+            .arg("--config")
+            .arg(&cfg_path)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()?,
+    );
+    let pid = agent.0.id();
+    let polls_since = |since: i64| {
+        let http = c.http.clone();
+        async move {
+            let url = format!("{http}/api/v1/query?metric=snmp_poll_duration_ms&since={since}&step=raw");
+            let v: Vec<watchpost_model::api::SeriesPoints> = reqwest::get(&url).await?.json().await?;
+            Ok::<_, anyhow::Error>(v)
+        }
+    };
+    // Every device polled once (sessions opened, counters primed).
+    let t_start = watchpost_collector::time::now_ms();
+    let deadline = Instant::now() + Duration::from_secs(interval_s * 4 + 60);
+    loop {
+        let got = polls_since(t_start).await?;
+        if got.len() >= devices {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("only {} of {devices} devices polled once", got.len());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let t0 = watchpost_collector::time::now_ms();
+    let cpu0 = proc::cpu_ns(pid);
+    let sim_cpu0: u64 = sims.iter().map(|(s, _)| proc::cpu_ns(s.0.id())).sum();
+    tokio::time::sleep(Duration::from_secs(interval_s * rounds)).await;
+    let cpu = proc::cpu_ns(pid) - cpu0;
+    let sim_cpu: u64 = sims.iter().map(|(s, _)| proc::cpu_ns(s.0.id())).sum::<u64>() - sim_cpu0;
+    let got = polls_since(t0).await?;
+    let counts: Vec<usize> = got.iter().map(|s| s.points.len()).collect();
+    let mut durations: Vec<f64> = got.iter().flat_map(|s| s.points.iter().map(|p| p.1)).collect();
+    durations.sort_by(f64::total_cmp);
+    let polls: usize = counts.iter().sum();
+    let every = counts.iter().filter(|&&n| n as u64 >= rounds).count();
+    let q = |f: f64| {
+        durations
+            .get(((durations.len() as f64 - 1.0) * f) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    println!(
+        "watchpost-agent      {every} of {devices} devices polled in each of {rounds} intervals ({polls} polls, {} to {} per device); poll p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        counts.iter().min().unwrap_or(&0),
+        counts.iter().max().unwrap_or(&0),
+        q(0.5),
+        q(0.99),
+        q(1.0)
+    );
+    println!(
+        "                     CPU {:.0} ms per interval = {:.2} ms per device poll ({} interfaces), RSS {} (anonymous {})",
+        cpu as f64 / 1e6 / rounds as f64,
+        cpu as f64 / 1e6 / polls.max(1) as f64,
+        ports,
+        proc::mib(proc::rss_bytes(pid)),
+        proc::mib(proc::anon_bytes(pid))
+    );
+    println!(
+        "simulators           {simulators} snmpsim processes used {:.2} cores over the window (the 2 cores are shared with the agent and the collector)",
+        sim_cpu as f64 / 1e9 / (interval_s * rounds) as f64
+    );
+    drop(agent);
+    drop(sims);
     Ok(())
 }

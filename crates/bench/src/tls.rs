@@ -43,6 +43,10 @@ pub async fn run(agents: usize, series: usize, rounds: usize) -> anyhow::Result<
         rounds,
         rules: 0,
         probes: 0,
+        perf: false,
+        vs_prometheus: false,
+        history_flush: "15s".into(),
+        prometheus_eval: "1s".into(),
     };
     for (name, extra) in [("plaintext", String::new()), ("TLS", tls_toml)] {
         let c = start_collector_with("", &extra).await?;

@@ -109,4 +109,3 @@ pub(super) fn inventory_report(
         rule: core.engine.inventory_rule(),
     })
 }
-

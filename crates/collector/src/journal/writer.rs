@@ -2,7 +2,7 @@
 //! segment, syncs each group once, rolls to a new segment by size and age,
 //! and deletes segments older than the store's window.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -29,7 +29,26 @@ struct Current {
     bytes: u64,
     started_ms: i64,
     newest: i64,
-    defined: HashSet<u32>,
+    /// Series whose definition this segment holds.
+    defined: IdSet,
+}
+
+/// A set of store series ids, which are dense from 0: one bit each, where a
+/// hash set cost a hash per journaled sample.
+#[derive(Default)]
+struct IdSet(Vec<u64>);
+
+impl IdSet {
+    /// Adds `id`; whether it was new.
+    fn insert(&mut self, id: u32) -> bool {
+        let (word, bit) = (id as usize / 64, 1u64 << (id % 64));
+        if word >= self.0.len() {
+            self.0.resize(word + 1, 0);
+        }
+        let new = self.0[word] & bit == 0;
+        self.0[word] |= bit;
+        new
+    }
 }
 
 pub(super) struct Writer {
@@ -338,9 +357,26 @@ impl Writer {
             bytes: out.len() as u64,
             started_ms: now_ms,
             newest: i64::MIN,
-            defined: HashSet::new(),
+            defined: IdSet::default(),
         });
         self.publish();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod id_set_tests {
+    use super::IdSet;
+
+    #[test]
+    fn says_new_once_per_id() {
+        let mut s = IdSet::default();
+        assert!(s.insert(0));
+        assert!(s.insert(64));
+        assert!(s.insert(1_000_003));
+        assert!(!s.insert(64));
+        assert!(!s.insert(0));
+        assert!(s.insert(63));
+        assert!(!s.insert(1_000_003));
     }
 }
