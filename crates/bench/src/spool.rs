@@ -28,11 +28,7 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
 
 /// A counter from the collector's `/metrics`.
 async fn counter(http: &str, name: &str) -> anyhow::Result<u64> {
-    let text = reqwest::get(format!("{http}/metrics")).await?.text().await?;
-    Ok(text
-        .lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse::<u64>().ok()))
-        .unwrap_or(0))
+    Ok(crate::streams::metric(http, name).await? as u64)
 }
 
 /// The real agent (host metrics at 1 s) with no collector to talk to:

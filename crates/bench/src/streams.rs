@@ -82,7 +82,7 @@ enum Phase {
 /// One worker process: `count` agents; commands on standard input
 /// (`produce`, `stop`, `quit`), answers on standard output.
 pub async fn worker(a: WorkerArgs) -> anyhow::Result<()> {
-    raise_fd_limit();
+    watchpost_collector::listen::raise_fd_limit();
     let (phase_tx, phase_rx) = watch::channel(Phase::Paused);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let produced: Arc<Vec<AtomicU64>> = Arc::new((0..a.count).map(|_| AtomicU64::new(0)).collect());
@@ -208,13 +208,6 @@ pub async fn worker(a: WorkerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn raise_fd_limit() {
-    use rustix::process::{Resource, getrlimit, setrlimit};
-    let mut limit = getrlimit(Resource::Nofile);
-    limit.current = limit.maximum;
-    let _ = setrlimit(Resource::Nofile, limit);
-}
-
 struct Worker {
     child: tokio::process::Child,
     stdin: tokio::process::ChildStdin,
@@ -244,7 +237,7 @@ impl Worker {
 }
 
 /// A number from the collector's `/metrics` (0 when absent).
-async fn metric(http: &str, name: &str) -> anyhow::Result<f64> {
+pub async fn metric(http: &str, name: &str) -> anyhow::Result<f64> {
     let text = reqwest::get(format!("{http}/metrics")).await?.text().await?;
     Ok(text
         .lines()
@@ -283,7 +276,7 @@ pub async fn run(a: StreamsArgs) -> anyhow::Result<()> {
         "== streams: {} agents (real link and spool, {} worker processes), {} series each every {} s; then the collector restarted under them ({} s down)",
         a.agents, a.workers, a.series, a.interval, a.downtime
     );
-    raise_fd_limit();
+    watchpost_collector::listen::raise_fd_limit();
     let dir = tempfile::tempdir()?;
     std::fs::create_dir_all(dir.path().join("rules"))?;
     std::fs::write(
