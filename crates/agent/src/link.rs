@@ -335,9 +335,9 @@ async fn live(
     // Everything past the welcome: a loss from here on is a dropped
     // connection, and the next attempt starts from a short backoff.
     let streamed = async {
-        for chunk in outbox.definitions().chunks(DEFINITIONS_PER_MESSAGE) {
+        for start in (0..outbox.definition_count()).step_by(DEFINITIONS_PER_MESSAGE) {
             let defs = SeriesDefinitions {
-                series: chunk.to_vec(),
+                series: outbox.definitions(start..start + DEFINITIONS_PER_MESSAGE),
             };
             if let Err(e) = send(msg(agent_message::Body::Definitions(defs))).await {
                 return e;

@@ -188,9 +188,15 @@ impl Spool {
         self.stats.clone()
     }
 
-    /// Every series defined so far, with wire ids.
-    pub fn definitions(&self) -> &[SeriesDefinition] {
-        self.ids.definitions()
+    /// How many series are defined so far (wire ids 1 ..= count).
+    pub fn definition_count(&self) -> usize {
+        self.ids.count()
+    }
+
+    /// The definitions of wire ids `range.start + 1 ..= range.end` (cut
+    /// to what is defined), rebuilt from the spool's compact form.
+    pub fn definitions(&self, range: std::ops::Range<usize>) -> Vec<SeriesDefinition> {
+        self.ids.definitions(range)
     }
 
     /// Whether a collector has fixed the wire sequence numbers.
@@ -235,7 +241,7 @@ impl Spool {
         }
         self.next_seq += 1;
         if let Some(disk) = self.disk.as_mut()
-            && let Err(e) = disk.write(&fresh, self.ids.definitions(), &batch)
+            && let Err(e) = disk.write(&fresh, &self.ids, &batch)
         {
             // The batch stays in memory and is still sent; only its safety
             // across an agent restart is lost.

@@ -18,6 +18,9 @@ use super::ids::WireIds;
 use super::records::{self, Record};
 use super::{SpoolError, SpoolStats, io_err};
 
+/// Most definitions in one record when a new segment restates them all.
+const DEFINITIONS_PER_RECORD: usize = 2_000;
+
 pub(super) struct Segment {
     path: PathBuf,
     pub first: u64,
@@ -128,7 +131,7 @@ impl Disk {
     pub(super) fn write(
         &mut self,
         fresh: &[SeriesDefinition],
-        all: &[SeriesDefinition],
+        all: &WireIds,
         batch: &Batch,
     ) -> std::io::Result<()> {
         let roll = match self.segments.back() {
@@ -150,8 +153,11 @@ impl Disk {
                 bytes: 0,
                 samples: 0,
             });
-            if !all.is_empty() {
-                records::append_definitions(&mut out, &SeriesDefinitions { series: all.to_vec() });
+            // Restated in records of a bounded size, so neither writing
+            // nor reading one back needs every definition at once.
+            for start in (0..all.count()).step_by(DEFINITIONS_PER_RECORD) {
+                let series = all.definitions(start..start + DEFINITIONS_PER_RECORD);
+                records::append_definitions(&mut out, &SeriesDefinitions { series });
             }
         } else if !fresh.is_empty() {
             records::append_definitions(

@@ -95,6 +95,52 @@ fn disk_spool_survives_a_restart_with_stable_series_ids() {
 }
 
 #[test]
+fn many_definitions_are_restated_in_every_segment_and_survive_acks_and_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = 4_500u32; // more than two definitions records' worth
+    let defs: Vec<SeriesDefinition> = (1..=n).map(|i| def(i, &format!("m{i}"))).collect();
+    let all: Vec<(u32, f64)> = (1..=n).map(|i| (i, f64::from(i))).collect();
+    {
+        let mut s = disk(dir.path(), 16 << 20);
+        assert_eq!(s.push(round(defs.clone(), all.clone())).len(), n as usize);
+        s.welcome(0);
+        // Enough batches to roll segments; acknowledging them deletes the
+        // first segment, the only one where the definitions were new.
+        for _ in 0..60 {
+            s.push(round(vec![], all.clone()));
+        }
+        s.ack(50);
+        s.save_state(true);
+        assert_eq!(s.definition_count(), n as usize);
+        assert_eq!(s.stats().dropped_batches.load(Ordering::Relaxed), 0);
+    }
+    let first = fs::read_dir(dir.path())
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".seg"))
+        .min()
+        .expect("a segment is left");
+    assert_ne!(
+        first,
+        format!("{:020}.seg", 1),
+        "the first segment was acknowledged and deleted"
+    );
+    let mut s = disk(dir.path(), 16 << 20);
+    assert_eq!(s.definition_count(), n as usize);
+    let back = s.definitions(0..n as usize);
+    assert_eq!((back[0].id, back[0].metric.as_str()), (1, "m1"));
+    assert_eq!((back[4_499].id, back[4_499].metric.as_str()), (4_500, "m4500"));
+    assert_eq!(back[17].labels, defs[17].labels);
+    // A new run defining the same series in another order gets no new ids.
+    let reversed: Vec<SeriesDefinition> = (1..=n).map(|i| def(i, &format!("m{}", n + 1 - i))).collect();
+    assert!(s.push(round(reversed, vec![(1, 0.5)])).is_empty());
+    let b = drain(&mut s);
+    assert_eq!(b.first().map(|b| b.sequence), Some(51));
+    assert_eq!(b.last().map(|b| b.series_ids.clone()), Some(vec![n]));
+}
+
+#[test]
 fn full_disk_spool_drops_oldest_segments_and_counts_them() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut s = disk(dir.path(), 40 << 10);
@@ -154,7 +200,7 @@ fn torn_tail_is_cut_and_damaged_segment_quarantined() {
     assert!(!b.is_empty());
     // Every batch that comes back is whole, and the series is still known.
     assert!(b.iter().all(|b| b.values.len() == 200));
-    assert_eq!(s.definitions().len(), 1);
+    assert_eq!(s.definition_count(), 1);
 }
 
 #[test]
