@@ -119,6 +119,20 @@ pub struct InterfaceState {
     /// (ifIndex, counter) → (value, 64-bit, when in seconds).
     last: HashMap<(u32, &'static str), (u64, bool, f64)>,
     discontinuity: HashMap<u32, u64>,
+    /// Each interface's labels as the last poll made them, reused while
+    /// its name, alias and the device's labels stay the same: a poll of a
+    /// 1,000-interface switch then builds no label strings.
+    labels: HashMap<u32, CachedLabels>,
+}
+
+#[derive(Debug)]
+struct CachedLabels {
+    /// The interface's own labels, sorted.
+    own: Vec<(String, String)>,
+    /// Those with the device's labels, as every series of it carries them.
+    all: std::sync::Arc<[(String, String)]>,
+    /// The device's labels they were made with.
+    device: Vec<(String, String)>,
 }
 
 /// One computed value: metric, labels (device's and interface's), value.
@@ -154,26 +168,57 @@ impl InterfaceState {
                 .filter(|v| **v != Value::Missing)
         };
         let num = |c: Col, i: u32| get(c, i).and_then(Value::as_f64);
-        let mut out = Vec::new();
-        let mut known = BTreeMap::new();
         let indexes: Vec<u32> = cols
             .get(&OPER)
             .map(|m| m.keys().copied().collect())
             .unwrap_or_default();
+        // Up to 4 status values and 12 counters' rates per interface.
+        let mut out = Vec::with_capacity(indexes.len() * 18);
+        let mut known = BTreeMap::new();
+        self.labels
+            .retain(|i, _| cols.get(&OPER).is_some_and(|m| m.contains_key(i)));
         for i in indexes {
-            let mut labels = vec![("ifIndex".to_string(), i.to_string())];
             let name = get(NAME, i)
                 .and_then(Value::as_text)
                 .filter(|s| !s.is_empty())
                 .or_else(|| get(DESCR, i).and_then(Value::as_text))
                 .unwrap_or_else(|| i.to_string());
-            labels.push(("ifName".to_string(), clip(name)));
-            if let Some(alias) = get(ALIAS, i).and_then(Value::as_text).filter(|s| !s.is_empty()) {
-                labels.push(("ifAlias".to_string(), clip(alias)));
+            let name = clip(name);
+            let alias = get(ALIAS, i)
+                .and_then(Value::as_text)
+                .filter(|s| !s.is_empty())
+                .map(clip);
+            fn label<'a>(c: &'a CachedLabels, key: &str) -> Option<&'a str> {
+                c.own.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
             }
-            labels.sort();
-            let own = labels;
-            let labels: std::sync::Arc<[(String, String)]> = super::with(device_labels, &own).into();
+            let cached = self.labels.get(&i).filter(|c| {
+                label(c, "ifName") == Some(name.as_str())
+                    && label(c, "ifAlias") == alias.as_deref()
+                    && c.device == device_labels
+            });
+            let (own, labels) = match cached {
+                Some(c) => (c.own.clone(), c.all.clone()),
+                None => {
+                    let mut own = vec![
+                        ("ifIndex".to_string(), i.to_string()),
+                        ("ifName".to_string(), name),
+                    ];
+                    if let Some(alias) = alias {
+                        own.push(("ifAlias".to_string(), alias));
+                    }
+                    own.sort();
+                    let all: std::sync::Arc<[(String, String)]> = super::with(device_labels, &own).into();
+                    self.labels.insert(
+                        i,
+                        CachedLabels {
+                            own: own.clone(),
+                            all: all.clone(),
+                            device: device_labels.to_vec(),
+                        },
+                    );
+                    (own, all)
+                }
+            };
             let admin = num(ADMIN, i).unwrap_or(0.0);
             let oper = num(OPER, i).unwrap_or(0.0);
             known.insert(
@@ -433,5 +478,54 @@ mod tests {
         c.entry(DISCONTINUITY).or_default().insert(3, Value::Ticks(900));
         let (out, _) = s.process_at(&c, 10.0);
         assert_eq!(value(&out, "snmp_if_in_bits_per_second"), None);
+    }
+
+    #[test]
+    fn labels_are_reused_until_a_name_alias_or_device_label_changes() {
+        let mut s = InterfaceState::default();
+        let device = vec![("device".to_string(), "sw1".to_string())];
+        let labels_of = |out: &[Out]| out.first().map(|o| o.1.clone()).expect("values");
+        let mut c = cols(1, Some(1), None, 100);
+        let first = labels_of(&s.process(&c, &ColumnTimes::new(), 0.0, &device).0);
+        let again = labels_of(&s.process(&c, &ColumnTimes::new(), 10.0, &device).0);
+        assert!(
+            std::sync::Arc::ptr_eq(&first, &again),
+            "same interface, same labels"
+        );
+        c.entry(ALIAS)
+            .or_default()
+            .insert(3, Value::Bytes(b"uplink".to_vec()));
+        let aliased = labels_of(&s.process(&c, &ColumnTimes::new(), 20.0, &device).0);
+        assert!(
+            aliased.contains(&("ifAlias".to_string(), "uplink".to_string())),
+            "{aliased:?}"
+        );
+        c.entry(NAME)
+            .or_default()
+            .insert(3, Value::Bytes(b"GE0/0/9".to_vec()));
+        let renamed = labels_of(&s.process(&c, &ColumnTimes::new(), 30.0, &device).0);
+        assert!(
+            renamed.contains(&("ifName".to_string(), "GE0/0/9".to_string())),
+            "{renamed:?}"
+        );
+        let moved = vec![("device".to_string(), "sw2".to_string())];
+        let (out, known) = s.process(&c, &ColumnTimes::new(), 40.0, &moved);
+        let relabelled = labels_of(&out);
+        assert!(
+            relabelled.contains(&("device".to_string(), "sw2".to_string())),
+            "{relabelled:?}"
+        );
+        assert_eq!(
+            known[&3].labels,
+            [
+                ("ifAlias".to_string(), "uplink".to_string()),
+                ("ifIndex".to_string(), "3".to_string()),
+                ("ifName".to_string(), "GE0/0/9".to_string())
+            ]
+        );
+        // An interface that is gone is forgotten.
+        let empty = Columns::new();
+        s.process(&empty, &ColumnTimes::new(), 50.0, &moved);
+        assert!(s.labels.is_empty());
     }
 }
