@@ -141,6 +141,9 @@ pub struct Health {
     /// Whether each store fails now, read without the lock: ingest asks
     /// for every batch.
     failing: [std::sync::atomic::AtomicBool; 3],
+    /// How long durable writes take, by store: a journal group written and
+    /// synced, a fault-record transaction committed.
+    write_seconds: [crate::telemetry::Latency; 3],
 }
 
 impl std::fmt::Debug for Health {
@@ -189,11 +192,17 @@ impl Health {
             channel_failing_after_ms,
             state: Mutex::default(),
             failing: Default::default(),
+            write_seconds: Default::default(),
         }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A durable write to `store` (written and synced, or committed) took `d`.
+    pub fn observe_write(&self, store: Store, d: std::time::Duration) {
+        self.write_seconds[store as usize].observe(d);
     }
 
     /// A write to `store` failed.
@@ -334,6 +343,18 @@ impl Health {
         for store in [Store::Journal, Store::Database, Store::History] {
             let v = u8::from(s.writes.contains_key(&store));
             let _ = writeln!(out, "{name}{{store=\"{}\"}} {v}", store.as_str());
+        }
+        let name = "watchpost_write_duration_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Durable writes: a journal group written and synced (its batches wait for it), a fault-record transaction committed.\n# TYPE {name} histogram"
+        );
+        for store in [Store::Journal, Store::Database] {
+            self.write_seconds[store as usize].render(
+                &mut out,
+                name,
+                &format!("store=\"{}\"", store.as_str()),
+            );
         }
         let name = "watchpost_notify_channel_failing_since_seconds";
         let _ = writeln!(

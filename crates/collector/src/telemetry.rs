@@ -5,10 +5,56 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Upper bounds (seconds) of the detection-latency histogram.
-const LATENCY_BUCKETS: [f64; 12] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+/// Upper bounds (seconds) of the latency histograms.
+const LATENCY_BUCKETS: [f64; 13] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
+
+/// A latency histogram in the Prometheus sense: cumulative buckets, a
+/// count and a sum, each an atomic (observing never allocates or locks).
+#[derive(Default)]
+pub struct Latency {
+    buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    count: AtomicU64,
+    sum_ns: AtomicU64,
+}
+
+impl Latency {
+    /// Records one duration.
+    pub fn observe(&self, d: Duration) {
+        let s = d.as_secs_f64();
+        for (i, le) in LATENCY_BUCKETS.iter().enumerate() {
+            if s <= *le {
+                self.buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_ns.fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Appends the histogram's lines; `labels` (`store="journal"`, or
+    /// empty) go on every line. The HELP and TYPE lines are the caller's.
+    pub fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (i, le) in LATENCY_BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {}",
+                get(&self.buckets[i])
+            );
+        }
+        let count = get(&self.count);
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(out, "{name}_sum{braces} {:.6}", get(&self.sum_ns) as f64 / 1e9);
+        let _ = writeln!(out, "{name}_count{braces} {count}");
+    }
+}
 
 /// Counters and histograms.
 #[derive(Default)]
@@ -57,23 +103,13 @@ pub struct Telemetry {
     pub report_deliveries_sent: AtomicU64,
     /// Scheduled reports that could not be made or sent.
     pub report_deliveries_failed: AtomicU64,
-    detection_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
-    detection_count: AtomicU64,
-    detection_sum_ns: AtomicU64,
+    detection: Latency,
 }
 
 impl Telemetry {
     /// Records one sample-received → fault-committed latency.
     pub fn observe_detection(&self, d: Duration) {
-        let s = d.as_secs_f64();
-        for (i, le) in LATENCY_BUCKETS.iter().enumerate() {
-            if s <= *le {
-                self.detection_buckets[i].fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.detection_count.fetch_add(1, Ordering::Relaxed);
-        self.detection_sum_ns
-            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+        self.detection.observe(d);
     }
 
     /// Renders everything with the gauges the caller reads at scrape time.
@@ -208,17 +244,7 @@ impl Telemetry {
             out,
             "# HELP {name} From a batch's arrival to the fault change it caused being durable.\n# TYPE {name} histogram"
         );
-        for (i, le) in LATENCY_BUCKETS.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{le=\"{le}\"}} {}",
-                get(&self.detection_buckets[i])
-            );
-        }
-        let count = get(&self.detection_count);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "{name}_sum {:.6}", get(&self.detection_sum_ns) as f64 / 1e9);
-        let _ = writeln!(out, "{name}_count {count}");
+        self.detection.render(&mut out, name, "");
         out
     }
 }
@@ -239,5 +265,32 @@ mod tests {
         assert!(text.contains("watchpost_detection_latency_seconds_bucket{le=\"0.0025\"} 0\n"));
         assert!(text.contains("watchpost_detection_latency_seconds_bucket{le=\"0.005\"} 1\n"));
         assert!(text.contains("watchpost_detection_latency_seconds_count 1\n"));
+    }
+
+    #[test]
+    fn a_labelled_histogram_puts_its_labels_on_every_line() {
+        let l = Latency::default();
+        l.observe(Duration::from_micros(700));
+        l.observe(Duration::from_millis(30));
+        let mut out = String::new();
+        l.render(&mut out, "w", "store=\"journal\"");
+        assert!(
+            out.contains("w_bucket{store=\"journal\",le=\"0.0005\"} 0\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("w_bucket{store=\"journal\",le=\"0.001\"} 1\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("w_bucket{store=\"journal\",le=\"0.05\"} 2\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("w_bucket{store=\"journal\",le=\"+Inf\"} 2\n"),
+            "{out}"
+        );
+        assert!(out.contains("w_sum{store=\"journal\"} 0.030700\n"), "{out}");
+        assert!(out.contains("w_count{store=\"journal\"} 2\n"), "{out}");
     }
 }

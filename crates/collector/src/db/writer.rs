@@ -9,6 +9,7 @@
 //! this module only runs transactions.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::mpsc;
@@ -37,8 +38,9 @@ pub trait Committer: Send + 'static {
     /// transaction and every job in it.
     fn apply(&mut self, records: &mut dyn FaultRecords, job: &mut Self::Job) -> Result<(), RecordError>;
     /// The transaction that applied `jobs` committed (`Ok`) or was rolled
-    /// back (`Err`): keep or forget what it changed, answer the waiters.
-    fn settle(&mut self, jobs: Vec<Self::Job>, result: Result<(), RecordError>);
+    /// back (`Err`) after `took`: keep or forget what it changed, answer
+    /// the waiters.
+    fn settle(&mut self, jobs: Vec<Self::Job>, result: Result<(), RecordError>, took: Duration);
 }
 
 /// Starts the writer thread on `conn`; jobs sent to the returned queue
@@ -79,16 +81,18 @@ impl<C: Committer> Writer<C> {
             }
             let (mut group, alone): (Vec<_>, Vec<_>) = jobs.into_iter().partition(C::joins_group);
             if !group.is_empty() {
+                let started = Instant::now();
                 let result = self.transact(&mut group, true);
                 if let Err(e) = &result {
                     tracing::debug!(error = %e, "database write failed");
                 }
-                self.committer.settle(group, result);
+                self.committer.settle(group, result, started.elapsed());
             }
             for job in alone {
                 let mut one = vec![job];
+                let started = Instant::now();
                 let result = self.transact(&mut one, false);
-                self.committer.settle(one, result);
+                self.committer.settle(one, result, started.elapsed());
             }
             // The outbox may have new rows: let the dispatcher look.
             self.wake.notify_one();

@@ -683,7 +683,11 @@ mod tests {
         l.apply(&mut rec, &mut job).expect("applies");
         // The commit fails for want of disk: what it wrote is gone ...
         rec = MemoryRecords::default();
-        l.settle(vec![job], Err(sqlite_error(rusqlite::ffi::SQLITE_FULL)));
+        l.settle(
+            vec![job],
+            Err(sqlite_error(rusqlite::ffi::SQLITE_FULL)),
+            std::time::Duration::ZERO,
+        );
         assert_eq!(l.open_faults().load(std::sync::atomic::Ordering::Relaxed), 0);
         // ... and comes back first in the next group, once.
         let mut tick = Job::Write {
@@ -692,7 +696,7 @@ mod tests {
         };
         l.begin(&mut rec).expect("held back changes apply");
         l.apply(&mut rec, &mut tick).expect("applies");
-        l.settle(vec![tick], Ok(()));
+        l.settle(vec![tick], Ok(()), std::time::Duration::ZERO);
         assert_eq!(rec.records.len(), 1);
         assert_eq!(rec.kinds(1), ["opened"]);
         assert_eq!(l.open_faults().load(std::sync::atomic::Ordering::Relaxed), 1);
@@ -704,7 +708,11 @@ mod tests {
             done: None,
         };
         l.apply(&mut rec, &mut job).expect("applies");
-        l.settle(vec![job], Err(sqlite_error(rusqlite::ffi::SQLITE_CONSTRAINT)));
+        l.settle(
+            vec![job],
+            Err(sqlite_error(rusqlite::ffi::SQLITE_CONSTRAINT)),
+            std::time::Duration::ZERO,
+        );
         let before = rec.records.len();
         l.begin(&mut rec).expect("nothing held back");
         assert_eq!(rec.records.len(), before);

@@ -330,7 +330,8 @@ impl Committer for Lifecycle {
     /// A commit that failed for want of disk (full, or failing) keeps its
     /// changes to retry, since the condition that caused them will not be
     /// reported again; other errors drop the group as before.
-    fn settle(&mut self, jobs: Vec<Job>, result: Result<(), RecordError>) {
+    fn settle(&mut self, jobs: Vec<Job>, result: Result<(), RecordError>, took: std::time::Duration) {
+        self.settings.health.observe_write(Store::Database, took);
         let keep = match &result {
             Ok(()) => {
                 self.settings.health.write_succeeded(Store::Database);

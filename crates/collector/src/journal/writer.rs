@@ -158,7 +158,11 @@ impl Writer {
                     None
                 };
             }
+            let started = std::time::Instant::now();
             let result = self.write_and_sync(&buf);
+            if !buf.is_empty() {
+                self.health.observe_write(Store::Journal, started.elapsed());
+            }
             if let Err(e) = &result {
                 tracing::error!(error = %e, "cannot write the journal: batches are not acknowledged");
             }
