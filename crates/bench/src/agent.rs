@@ -226,10 +226,16 @@ async fn node_exporter(scrapes: u32) -> anyhow::Result<Option<(u64, u64, f64, us
     )))
 }
 
-/// Installs collectd and node_exporter with `tests/peers/bench.sh` when one is missing.
-fn install_anchors() {
-    if std::path::Path::new("/usr/sbin/collectd").exists()
-        && std::path::Path::new("/usr/bin/prometheus-node-exporter").exists()
+/// Installs collectd, node_exporter and snmp_exporter with
+/// `tests/peers/bench.sh` when one is missing.
+pub(crate) fn install_anchors() {
+    if [
+        "/usr/sbin/collectd",
+        "/usr/bin/prometheus-node-exporter",
+        "/usr/bin/prometheus-snmp-exporter",
+    ]
+    .iter()
+    .all(|p| std::path::Path::new(p).exists())
     {
         return;
     }

@@ -244,11 +244,41 @@ pub async fn run(a: IngestArgs) -> anyhow::Result<()> {
         step_ms: 1_000,
         pace: Some(Duration::from_secs_f64(1.0 / per_agent_rounds_per_s)),
     };
+    let before = reqwest::get(format!("{}/metrics", c.http)).await?.text().await?;
     let tasks = spawn_agents(&c.grpc, &a, paced);
     let half_load = probe(&c.grpc, a.probes / 2, Duration::from_millis(50)).await?;
     for t in tasks {
         t.await??;
     }
+    let after = reqwest::get(format!("{}/metrics", c.http)).await?.text().await?;
+    // What a detection waits for: the journal's sync and the fault
+    // record's commit, which run side by side before the ack.
+    for (what, labels) in [
+        ("journal write + fsync", "store=\"journal\""),
+        ("fault-record commit", "store=\"database\""),
+    ] {
+        let name = "watchpost_write_duration_seconds";
+        let d = Scraped::parse(&after, name, labels).minus(&Scraped::parse(&before, name, labels));
+        println!(
+            "durable writes at half  {what}: {} writes, mean {:.2} ms, p50 <= {} ms, p99 <= {} ms (histogram bucket bounds)",
+            d.count,
+            d.sum_s * 1e3 / d.count.max(1) as f64,
+            d.quantile(0.5) * 1e3,
+            d.quantile(0.99) * 1e3
+        );
+    }
+    // The collector's own view of the same detections: from the batch's
+    // arrival at the session to the fault durable. The difference from the
+    // probe's figure is time before arrival (transport, scheduling).
+    let name = "watchpost_detection_latency_seconds";
+    let d = Scraped::parse(&after, name, "").minus(&Scraped::parse(&before, name, ""));
+    println!(
+        "inside the collector    at half load: batch arrival -> fault durable: {} faults, mean {:.2} ms, p50 <= {} ms, p99 <= {} ms",
+        d.count,
+        d.sum_s * 1e3 / d.count.max(1) as f64,
+        d.quantile(0.5) * 1e3,
+        d.quantile(0.99) * 1e3
+    );
     let idle = probe(&c.grpc, a.probes, Duration::from_millis(5)).await?;
     for (name, h) in [
         ("saturated (fill above)", &saturated),
@@ -300,4 +330,70 @@ pub async fn run(a: IngestArgs) -> anyhow::Result<()> {
         crate::prometheus::side_by_side(&a, ours).await?;
     }
     Ok(())
+}
+
+/// A histogram of the collector's `/metrics`, one label set of it.
+struct Scraped {
+    /// (upper bound in seconds, cumulative count).
+    buckets: Vec<(f64, u64)>,
+    count: u64,
+    sum_s: f64,
+}
+
+impl Scraped {
+    fn parse(metrics: &str, name: &str, labels: &str) -> Scraped {
+        let sep = if labels.is_empty() { "" } else { "," };
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let bucket = format!("{name}_bucket{{{labels}{sep}le=\"");
+        let value = |l: &str| {
+            l.rsplit(' ')
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        let mut h = Scraped {
+            buckets: Vec::new(),
+            count: 0,
+            sum_s: 0.0,
+        };
+        for l in metrics.lines() {
+            if let Some(rest) = l.strip_prefix(&bucket) {
+                let le = rest.split('"').next().unwrap_or("");
+                if let Ok(le) = le.parse::<f64>() {
+                    h.buckets.push((le, value(l) as u64));
+                }
+            } else if l.starts_with(&format!("{name}_count{braces} ")) {
+                h.count = value(l) as u64;
+            } else if l.starts_with(&format!("{name}_sum{braces} ")) {
+                h.sum_s = value(l);
+            }
+        }
+        h
+    }
+
+    fn minus(&self, earlier: &Scraped) -> Scraped {
+        Scraped {
+            buckets: self
+                .buckets
+                .iter()
+                .zip(&earlier.buckets)
+                .map(|((le, n), (_, m))| (*le, n.saturating_sub(*m)))
+                .collect(),
+            count: self.count.saturating_sub(earlier.count),
+            sum_s: self.sum_s - earlier.sum_s,
+        }
+    }
+
+    /// The smallest bucket bound that holds quantile `q` (infinite past the last).
+    fn quantile(&self, q: f64) -> f64 {
+        let want = (self.count as f64 * q).ceil() as u64;
+        self.buckets
+            .iter()
+            .find(|(_, n)| *n >= want.max(1))
+            .map_or(f64::INFINITY, |(le, _)| *le)
+    }
 }

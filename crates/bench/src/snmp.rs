@@ -6,7 +6,7 @@
 //! The simulator (single-threaded Python) dominates wall time for both; the
 //! poller's own CPU time per poll and its memory are the comparison.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,10 +27,23 @@ fn peers() -> anyhow::Result<PathBuf> {
         .and_then(|p| p.parent())
         .context("bench binary has no target directory")?
         .join("peers");
-    if !dir.join("venv/bin/snmpsim-command-responder").exists()
-        || !dir.join("snmprec/cisco-n5k.snmprec").exists()
-    {
-        bail!("snmpsim is not installed: run `bash tests/peers/setup.sh` first");
+    let ready = |d: &Path| {
+        d.join("venv/bin/snmpsim-command-responder").exists() && d.join("snmprec/cisco-n5k.snmprec").exists()
+    };
+    if !ready(&dir) {
+        // The project's own script installs snmpsim and writes the devices.
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/setup.sh");
+        let status = Command::new("bash")
+            .arg(&script)
+            .env("WATCHPOST_PEERS_DIR", &dir)
+            .status()
+            .with_context(|| format!("running {}", script.display()))?;
+        if !status.success() || !ready(&dir) {
+            bail!(
+                "snmpsim is not installed and {} did not install it ({status})",
+                script.display()
+            );
+        }
     }
     Ok(dir)
 }
@@ -189,6 +202,7 @@ pub async fn run(polls: u32) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let cpu0 = proc::cpu_ns(pid);
+    let ours;
     loop {
         let d = durations(c.http.clone()).await?;
         if d.len() > polls as usize {
@@ -205,9 +219,10 @@ pub async fn run(polls: u32) -> anyhow::Result<()> {
                 .and_then(|a| a.get("series"))
                 .cloned()
                 .unwrap_or_default();
+            ours = (cpu as f64 / 1e6 / f64::from(polls), proc::rss_bytes(pid));
             println!(
                 "watchpost-agent      poll {mean:>7.0} ms   CPU {:>6.1} ms per poll   RSS {} (anonymous {})   ({n} series, {} polls)",
-                cpu as f64 / 1e6 / f64::from(polls),
+                ours.0,
                 proc::mib(proc::rss_bytes(pid)),
                 proc::mib(proc::anon_bytes(pid)),
                 walks.len()
@@ -222,10 +237,11 @@ pub async fn run(polls: u32) -> anyhow::Result<()> {
     drop(agent);
 
     // snmp_exporter, scraped `polls` times after one warm-up scrape.
+    crate::agent::install_anchors();
     let bin = PathBuf::from("/usr/bin/prometheus-snmp-exporter");
     if !bin.exists() {
         println!(
-            "snmp_exporter        not installed here (apt-get install prometheus-snmp-exporter), not measured"
+            "snmp_exporter        not installed (tests/peers/bench.sh could not install prometheus-snmp-exporter), not measured"
         );
         drop(sim);
         return Ok(());
@@ -274,12 +290,19 @@ pub async fn run(polls: u32) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let cpu = proc::cpu_ns(epid) - cpu0;
+    let theirs = (cpu as f64 / 1e6 / f64::from(polls), proc::rss_bytes(epid));
     println!(
         "snmp_exporter 0.21   poll {:>7.0} ms   CPU {:>6.1} ms per poll   RSS {} (anonymous {})   ({series} series, {polls} scrapes)",
         total.as_secs_f64() * 1000.0 / f64::from(polls),
-        cpu as f64 / 1e6 / f64::from(polls),
-        proc::mib(proc::rss_bytes(epid)),
+        theirs.0,
+        proc::mib(theirs.1),
         proc::mib(proc::anon_bytes(epid))
+    );
+    println!(
+        "ratio                agent / snmp_exporter: CPU per poll {:.2} (target: 100 ms, {:.2} of the exporter's 584 ms in DESIGN.md), RSS {:.2} (target 20 MiB)",
+        ours.0 / theirs.0,
+        100.0 / 584.0,
+        ours.1 as f64 / theirs.1 as f64
     );
     println!(
         "(poll = walking the same 20 IF-MIB columns; the exporter sends raw counters, the agent sends rates, statuses and utilisation and also keeps counter state)"
