@@ -257,27 +257,19 @@ pub async fn run(a: IngestArgs) -> anyhow::Result<()> {
         ("journal write + fsync", "store=\"journal\""),
         ("fault-record commit", "store=\"database\""),
     ] {
-        let name = "watchpost_write_duration_seconds";
-        let d = Scraped::parse(&after, name, labels).minus(&Scraped::parse(&before, name, labels));
+        let d = Scraped::between(&before, &after, "watchpost_write_duration_seconds", labels);
         println!(
-            "durable writes at half  {what}: {} writes, mean {:.2} ms, p50 <= {} ms, p99 <= {} ms (histogram bucket bounds)",
-            d.count,
-            d.sum_s * 1e3 / d.count.max(1) as f64,
-            d.quantile(0.5) * 1e3,
-            d.quantile(0.99) * 1e3
+            "durable writes at half  {what}: {} (histogram bucket bounds)",
+            d.summary("writes")
         );
     }
     // The collector's own view of the same detections: from the batch's
     // arrival at the session to the fault durable. The difference from the
     // probe's figure is time before arrival (transport, scheduling).
-    let name = "watchpost_detection_latency_seconds";
-    let d = Scraped::parse(&after, name, "").minus(&Scraped::parse(&before, name, ""));
+    let d = Scraped::between(&before, &after, "watchpost_detection_latency_seconds", "");
     println!(
-        "inside the collector    at half load: batch arrival -> fault durable: {} faults, mean {:.2} ms, p50 <= {} ms, p99 <= {} ms",
-        d.count,
-        d.sum_s * 1e3 / d.count.max(1) as f64,
-        d.quantile(0.5) * 1e3,
-        d.quantile(0.99) * 1e3
+        "inside the collector    at half load: batch arrival -> fault durable: {}",
+        d.summary("faults")
     );
     let idle = probe(&c.grpc, a.probes, Duration::from_millis(5)).await?;
     for (name, h) in [
@@ -373,6 +365,25 @@ impl Scraped {
             }
         }
         h
+    }
+
+    /// What histogram `name{labels}` gained from the `before` scrape to `after`.
+    fn between(before: &str, after: &str, name: &str, labels: &str) -> Scraped {
+        Scraped::parse(after, name, labels).minus(&Scraped::parse(before, name, labels))
+    }
+
+    /// `N what, mean, p50 <= and p99 <=`, in ms.
+    fn summary(&self, what: &str) -> String {
+        if self.count == 0 {
+            return format!("0 {what}");
+        }
+        format!(
+            "{} {what}, mean {:.2} ms, p50 <= {} ms, p99 <= {} ms",
+            self.count,
+            self.sum_s * 1e3 / self.count as f64,
+            self.quantile(0.5) * 1e3,
+            self.quantile(0.99) * 1e3
+        )
     }
 
     fn minus(&self, earlier: &Scraped) -> Scraped {
