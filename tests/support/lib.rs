@@ -410,37 +410,48 @@ impl SmtpSink {
         use std::io::BufRead;
         let peers = peers_dir();
         let dir = tempfile::tempdir().expect("mail dir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut cmd = std::process::Command::new(peers.join("venv/bin/python"));
-        cmd.arg(root.join("tests/peers/smtp_sink.py"))
-            .args(["--port", &port.to_string(), "--dir"])
-            .arg(dir.path())
-            .stdout(std::process::Stdio::piped());
-        if let Some((u, p)) = auth {
-            cmd.args(["--auth", &format!("{u}:{p}")]);
+        // The port is picked free here and bound by the sink a moment
+        // later; another test's listener can take it in between, so a
+        // sink that could not bind is started again on another port.
+        let mut last = String::new();
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("free port")
+                .port();
+            let mut cmd = std::process::Command::new(peers.join("venv/bin/python"));
+            cmd.arg(root.join("tests/peers/smtp_sink.py"))
+                .args(["--port", &port.to_string(), "--dir"])
+                .arg(dir.path())
+                .stdout(std::process::Stdio::piped());
+            if let Some((u, p)) = auth {
+                cmd.args(["--auth", &format!("{u}:{p}")]);
+            }
+            if starttls {
+                cmd.arg("--starttls")
+                    .arg(peers.join("tls/server.pem"))
+                    .arg(peers.join("tls/server.key"));
+            }
+            let mut child = cmd.spawn().expect("start the SMTP sink");
+            let stdout = child.stdout.take().expect("stdout");
+            let mut line = String::new();
+            std::io::BufReader::new(stdout)
+                .read_line(&mut line)
+                .expect("SMTP sink output");
+            if line.starts_with("ready") {
+                return SmtpSink {
+                    port,
+                    ca_file: peers.join("tls/ca.pem"),
+                    dir,
+                    child,
+                };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            last = line;
         }
-        if starttls {
-            cmd.arg("--starttls")
-                .arg(peers.join("tls/server.pem"))
-                .arg(peers.join("tls/server.key"));
-        }
-        let mut child = cmd.spawn().expect("start the SMTP sink");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("SMTP sink output");
-        assert!(line.starts_with("ready"), "SMTP sink did not start: {line:?}");
-        SmtpSink {
-            port,
-            ca_file: peers.join("tls/ca.pem"),
-            dir,
-            child,
-        }
+        panic!("SMTP sink did not start in 5 tries (its error is above): {last:?}");
     }
 
     /// Mail received so far, in order, as the sink decoded it.
