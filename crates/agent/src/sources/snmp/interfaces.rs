@@ -123,6 +123,8 @@ pub struct InterfaceState {
     /// its name, alias and the device's labels stay the same: a poll of a
     /// 1,000-interface switch then builds no label strings.
     labels: HashMap<u32, CachedLabels>,
+    /// The device's labels those were made with (one state per device).
+    device_labels: Vec<(String, String)>,
 }
 
 #[derive(Debug)]
@@ -131,8 +133,6 @@ struct CachedLabels {
     own: Vec<(String, String)>,
     /// Those with the device's labels, as every series of it carries them.
     all: std::sync::Arc<[(String, String)]>,
-    /// The device's labels they were made with.
-    device: Vec<(String, String)>,
 }
 
 /// One computed value: metric, labels (device's and interface's), value.
@@ -175,6 +175,10 @@ impl InterfaceState {
         // Up to 4 status values and 12 counters' rates per interface.
         let mut out = Vec::with_capacity(indexes.len() * 18);
         let mut known = BTreeMap::new();
+        if self.device_labels != device_labels {
+            self.labels.clear();
+            self.device_labels = device_labels.to_vec();
+        }
         self.labels
             .retain(|i, _| cols.get(&OPER).is_some_and(|m| m.contains_key(i)));
         for i in indexes {
@@ -192,9 +196,7 @@ impl InterfaceState {
                 c.own.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
             }
             let cached = self.labels.get(&i).filter(|c| {
-                label(c, "ifName") == Some(name.as_str())
-                    && label(c, "ifAlias") == alias.as_deref()
-                    && c.device == device_labels
+                label(c, "ifName") == Some(name.as_str()) && label(c, "ifAlias") == alias.as_deref()
             });
             let (own, labels) = match cached {
                 Some(c) => (c.own.clone(), c.all.clone()),
@@ -213,7 +215,6 @@ impl InterfaceState {
                         CachedLabels {
                             own: own.clone(),
                             all: all.clone(),
-                            device: device_labels.to_vec(),
                         },
                     );
                     (own, all)
